@@ -1,0 +1,158 @@
+package tunnel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHeaderRoundTrip(t *testing.T) {
+	d := Descriptor{SessionID: "s1", Protocol: "tcp", Target: "127.0.0.1:7", ExpiresAt: time.Unix(1700000000, 0).UTC()}
+	h, err := NewHeader(KindDial, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadHeader(bytes.NewReader(h.Append(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != KindDial {
+		t.Fatalf("kind = %v", got.Kind)
+	}
+	var back Descriptor
+	if err := got.Decode(&back); err != nil {
+		t.Fatal(err)
+	}
+	if back != d {
+		t.Fatalf("descriptor = %+v, want %+v", back, d)
+	}
+}
+
+func TestHeaderOverTransports(t *testing.T) {
+	// Over a pipe and over TCP the reader must cope with short reads.
+	h, _ := NewHeader(KindAccess, Access{SessionID: "abc", Credential: "secret"})
+	check := func(t *testing.T, c1, c2 net.Conn) {
+		go func() {
+			b := h.Append(nil)
+			for i := range b { // one byte a write
+				c1.Write(b[i : i+1])
+			}
+			OK().WriteTo(c1)
+		}()
+		got, err := ReadHeader(c2)
+		if err != nil || got.Kind != KindAccess {
+			t.Fatalf("ReadHeader = %v, %v", got, err)
+		}
+		r, err := ReadReply(c2)
+		if err != nil || r.Err() != nil {
+			t.Fatalf("ReadReply = %v, %v", r, err)
+		}
+	}
+	t.Run("pipe", func(t *testing.T) {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		check(t, c1, c2)
+	})
+	t.Run("tcp", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		c1, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c1.Close()
+		c2, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		check(t, c1, c2)
+	})
+}
+
+func TestReadHeaderRejects(t *testing.T) {
+	good, _ := NewHeader(KindHello, Hello{Name: "gw"})
+	enc := good.Append(nil)
+	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), enc...)) }
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, io.EOF},
+		{"truncated fixed", enc[:5], io.ErrUnexpectedEOF},
+		{"truncated body", enc[:len(enc)-1], io.ErrUnexpectedEOF},
+		{"magic", mut(func(b []byte) []byte { b[0] = 'X'; return b }), ErrBadMagic},
+		{"version", mut(func(b []byte) []byte { b[4] = 9; return b }), ErrVersion},
+		{"kind zero", mut(func(b []byte) []byte { b[5] = 0; return b }), ErrKind},
+		{"kind high", mut(func(b []byte) []byte { b[5] = 99; return b }), ErrKind},
+		{"huge length", mut(func(b []byte) []byte { binary.BigEndian.PutUint32(b[6:], 1<<31); return b }), ErrTooLarge},
+		{"not json", mut(func(b []byte) []byte { b[headerLen] = '['; return b }), ErrBadBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadHeader(bytes.NewReader(tt.in))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReply(t *testing.T) {
+	long := strings.Repeat("é", MaxMessage) // 2 bytes a rune: must be cut on a rune boundary
+	for _, r := range []*Reply{OK(), Refuse("session %s expired", "x"), {Status: StatusRefused, Message: long}} {
+		got, err := ReadReply(bytes.NewReader(r.Append(nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != r.Status || !strings.HasPrefix(r.Message, got.Message) || len(got.Message) > MaxMessage {
+			t.Fatalf("got %+v", got)
+		}
+	}
+	if err := Refuse("no").Err(); err == nil || err.Error() != "no" {
+		t.Fatalf("Err() = %v", err)
+	}
+	if _, err := ReadReply(bytes.NewReader([]byte{1, 7, 0, 0})); !errors.Is(err, ErrBadStatus) {
+		t.Fatalf("bad status: %v", err)
+	}
+	if _, err := ReadReply(bytes.NewReader([]byte{1, 1, 0xff, 0xff})); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("long message: %v", err)
+	}
+	if _, err := ReadReply(bytes.NewReader([]byte{1, 1, 0, 1, 0xff})); !errors.Is(err, ErrBadEncoding) {
+		t.Fatalf("bad utf-8: %v", err)
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	(&Message{Type: MsgEnded, Reason: "terminated by admin"}).WriteTo(&buf)
+	(&Message{Type: MsgEnd}).WriteTo(&buf)
+	m1, err := ReadMessage(&buf)
+	if err != nil || m1.Type != MsgEnded || m1.Reason != "terminated by admin" {
+		t.Fatalf("m1 = %+v, %v", m1, err)
+	}
+	m2, err := ReadMessage(&buf)
+	if err != nil || m2.Type != MsgEnd {
+		t.Fatalf("m2 = %+v, %v", m2, err)
+	}
+	if _, err := ReadMessage(bytes.NewReader([]byte{0xff, 0, 0, 0})); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("huge: %v", err)
+	}
+}
+
+func TestDescriptorStringHasNoSecret(t *testing.T) {
+	d := Descriptor{Protocol: "tcp", Resource: "db", Account: "ops", Target: "h:1", Username: "sa", Password: "hunter2"}
+	if s := d.String(); strings.Contains(s, "hunter2") {
+		t.Fatalf("String() leaks the password: %q", s)
+	}
+}
