@@ -1,0 +1,35 @@
+// Package store owns pamd's state: one bbolt file in which every value is
+// sealed and no name is readable.
+//
+// # Sealing
+//
+// A random 256-bit data key encrypts every value with AES-256-GCM; the
+// associated data is the bucket name and the key, so a sealed value cannot be
+// moved to another place in the file and still open. The data key itself is
+// stored wrapped (AES-256-GCM) by the master key, which lives outside the file
+// (--master-key-file or PAMD_MASTER_KEY). Opening with the wrong master key
+// fails with ErrWrongMasterKey before anything is written.
+//
+// # Indexes
+//
+// Entities are keyed by random IDs. Name lookups go through the index bucket,
+// whose keys are HMAC-SHA256 of kind and name under a key derived from the
+// data key: the file holds no user, resource or account name in the clear.
+//
+// # Audit chain
+//
+// Audit events are appended under increasing sequence numbers. Each carries
+// the SHA-256 of the one before; the newest hash is also kept in the meta
+// bucket, so VerifyAudit finds an edited, removed or reordered event, and a
+// cut-off tail.
+//
+// # Access
+//
+// Callers work in closures: View and Update hand them a *Tx with typed
+// methods; the bbolt transaction never leaves this package, so the backend can
+// change behind the same methods.
+//
+// Files: store.go (Open, master key, transactions), seal.go (AEAD and index
+// HMAC), records.go (entity types), tx.go (typed methods), audit.go (the hash
+// chain), migrate.go (schema version and migrations).
+package store

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+const (
+	bucketUsers       = "users"
+	bucketRoles       = "roles"
+	bucketTokens      = "tokens"
+	bucketGateways    = "gateways"
+	bucketEnroll      = "enroll_tokens"
+	bucketResources   = "resources"
+	bucketAccounts    = "accounts"
+	bucketSessions    = "sessions"
+	bucketConnections = "connections"
+	bucketAudit       = "audit"
+	bucketSecrets     = "secrets"
+)
+
+// NewID returns a random identifier: 20 lowercase base32 characters.
+func NewID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// User is a person (or robot) who logs in.
+type User struct {
+	ID                 string    `json:"id"`
+	Name               string    `json:"name"`
+	Roles              []string  `json:"roles"`
+	PasswordHash       string    `json:"password_hash"`
+	MustChangePassword bool      `json:"must_change_password,omitempty"`
+	MFASecret          string    `json:"mfa_secret,omitempty"`
+	MFAPending         string    `json:"mfa_pending,omitempty"`
+	MFALastStep        uint64    `json:"mfa_last_step,omitempty"`
+	Disabled           bool      `json:"disabled,omitempty"`
+	FailedLogins       int       `json:"failed_logins,omitempty"`
+	LockedUntil        time.Time `json:"locked_until,omitzero"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+// Role grants access to resource/account patterns.
+type Role struct {
+	ID            string        `json:"id"`
+	Name          string        `json:"name"`
+	Description   string        `json:"description,omitempty"`
+	Allow         []string      `json:"allow,omitempty"`
+	MaxDuration   time.Duration `json:"max_duration,omitempty"`
+	RequireReason bool          `json:"require_reason,omitempty"`
+	Builtin       bool          `json:"builtin,omitempty"`
+	CreatedAt     time.Time     `json:"created_at"`
+}
+
+// Token is an API token, keyed by the SHA-256 of its secret.
+type Token struct {
+	Hash      string    `json:"hash"`
+	UserID    string    `json:"user_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Gateway is an enrolled gateway.
+type Gateway struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	CertSerial string    `json:"cert_serial,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	Version    string    `json:"version,omitempty"`
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+}
+
+// EnrollToken lets one gateway enroll once, keyed by the SHA-256 of its secret.
+type EnrollToken struct {
+	Hash        string    `json:"hash"`
+	GatewayName string    `json:"gateway_name"`
+	CreatedBy   string    `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	UsedAt      time.Time `json:"used_at,omitzero"`
+}
+
+// Resource is something reachable through a gateway.
+type Resource struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	Gateway   string            `json:"gateway"`
+	Host      string            `json:"host"`
+	Port      int               `json:"port"`
+	Options   map[string]string `json:"options,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Account is a credential on a resource.
+type Account struct {
+	ID          string    `json:"id"`
+	ResourceID  string    `json:"resource_id"`
+	Name        string    `json:"name"`
+	Username    string    `json:"username,omitempty"`
+	Password    string    `json:"password,omitempty"`
+	Description string    `json:"description,omitempty"`
+	RequireMFA  bool      `json:"require_mfa,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Session is one access grant.
+type Session struct {
+	ID             string    `json:"id"`
+	UserID         string    `json:"user_id"`
+	UserName       string    `json:"user_name"`
+	ResourceID     string    `json:"resource_id"`
+	ResourceName   string    `json:"resource_name"`
+	AccountID      string    `json:"account_id"`
+	AccountName    string    `json:"account_name"`
+	Reason         string    `json:"reason,omitempty"`
+	ClientAddr     string    `json:"client_addr,omitempty"`
+	CredentialHash string    `json:"credential_hash"`
+	CreatedAt      time.Time `json:"created_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	EndedAt        time.Time `json:"ended_at,omitzero"`
+	EndReason      string    `json:"end_reason,omitempty"`
+}
+
+// Active reports whether the session may still carry connections at now.
+func (s *Session) Active(now time.Time) bool {
+	return s.EndedAt.IsZero() && now.Before(s.ExpiresAt)
+}
+
+// Connection is one TCP connection inside a session.
+type Connection struct {
+	ID         string    `json:"id"`
+	SessionID  string    `json:"session_id"`
+	ClientAddr string    `json:"client_addr,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	BytesUp    int64     `json:"bytes_up"`
+	BytesDown  int64     `json:"bytes_down"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// AuditEvent is one entry of the hash-chained audit log.
+type AuditEvent struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target,omitempty"`
+	Outcome  string    `json:"outcome"`
+	Source   string    `json:"source,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
