@@ -1,0 +1,215 @@
+package api
+
+import "time"
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"error"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Error codes a client may act on.
+const (
+	CodeMFARequired  = "mfa_required"
+	CodeTokenExpired = "token_expired"
+)
+
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp,omitempty"`
+}
+
+type LoginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+}
+
+type User struct {
+	Name               string    `json:"name"`
+	Roles              []string  `json:"roles"`
+	MFAEnabled         bool      `json:"mfa_enabled"`
+	Disabled           bool      `json:"disabled"`
+	LockedUntil        time.Time `json:"locked_until,omitzero"`
+	MustChangePassword bool      `json:"must_change_password,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+type CreateUserRequest struct {
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+// CreateUserResponse carries the one-time password; it is shown once.
+type CreateUserResponse struct {
+	User     User   `json:"user"`
+	Password string `json:"password"`
+}
+
+type ChangePasswordRequest struct {
+	Current string `json:"current"`
+	New     string `json:"new"`
+}
+
+type MFAEnrollResponse struct {
+	Secret string `json:"secret"`
+	URI    string `json:"uri"`
+}
+
+type MFAConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+type Role struct {
+	Name          string   `json:"name"`
+	Description   string   `json:"description,omitempty"`
+	Allow         []string `json:"allow"`
+	MaxDuration   string   `json:"max_duration,omitempty"`
+	RequireReason bool     `json:"require_reason"`
+	Builtin       bool     `json:"builtin"`
+}
+
+type Gateway struct {
+	Name       string    `json:"name"`
+	Online     bool      `json:"online"`
+	Version    string    `json:"version,omitempty"`
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
+}
+
+type GatewayTokenRequest struct {
+	Name string `json:"name"`
+}
+
+type GatewayTokenResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Command   string    `json:"command"`
+}
+
+// EnrollRequest is sent by a gateway with its one-time token and a CSR.
+type EnrollRequest struct {
+	Token string `json:"token"`
+	CSR   string `json:"csr"`
+}
+
+type EnrollResponse struct {
+	Name        string `json:"name"`
+	Certificate string `json:"certificate"`
+	CA          string `json:"ca"`
+}
+
+type Resource struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	Gateway   string            `json:"gateway"`
+	Host      string            `json:"host"`
+	Port      int               `json:"port"`
+	Options   map[string]string `json:"options,omitempty"`
+	Accounts  []Account         `json:"accounts,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Account never carries the secret; HasPassword says whether one is stored.
+type Account struct {
+	Resource    string    `json:"resource"`
+	Name        string    `json:"name"`
+	Username    string    `json:"username,omitempty"`
+	Description string    `json:"description,omitempty"`
+	RequireMFA  bool      `json:"require_mfa"`
+	HasPassword bool      `json:"has_password"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+type CreateAccountRequest struct {
+	Name        string `json:"name"`
+	Username    string `json:"username,omitempty"`
+	Password    string `json:"password,omitempty"`
+	Description string `json:"description,omitempty"`
+	RequireMFA  bool   `json:"require_mfa,omitempty"`
+}
+
+// CatalogEntry is one resource/account the caller may open a session to.
+type CatalogEntry struct {
+	Resource      string `json:"resource"`
+	Type          string `json:"type"`
+	Account       string `json:"account"`
+	Username      string `json:"username,omitempty"`
+	Gateway       string `json:"gateway"`
+	GatewayOnline bool   `json:"gateway_online"`
+	RequireMFA    bool   `json:"require_mfa"`
+	RequireReason bool   `json:"require_reason"`
+	MaxDuration   string `json:"max_duration"`
+}
+
+type CreateSessionRequest struct {
+	Resource string `json:"resource"`
+	Account  string `json:"account"`
+	Duration string `json:"duration,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	TOTP     string `json:"totp,omitempty"`
+}
+
+// SessionGrant answers CreateSessionRequest. Credential authenticates the
+// tunnel streams of this session and is shown only here.
+type SessionGrant struct {
+	Session    Session `json:"session"`
+	Credential string  `json:"credential"`
+}
+
+type Session struct {
+	ID           string       `json:"id"`
+	User         string       `json:"user"`
+	Resource     string       `json:"resource"`
+	ResourceType string       `json:"resource_type,omitempty"`
+	Account      string       `json:"account"`
+	Reason       string       `json:"reason,omitempty"`
+	ClientAddr   string       `json:"client_addr,omitempty"`
+	CreatedAt    time.Time    `json:"created_at"`
+	ExpiresAt    time.Time    `json:"expires_at"`
+	EndedAt      time.Time    `json:"ended_at,omitzero"`
+	EndReason    string       `json:"end_reason,omitempty"`
+	Active       bool         `json:"active"`
+	Connections  []Connection `json:"connections,omitempty"`
+}
+
+type Connection struct {
+	ID         string    `json:"id"`
+	ClientAddr string    `json:"client_addr,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	BytesUp    int64     `json:"bytes_up"`
+	BytesDown  int64     `json:"bytes_down"`
+	Error      string    `json:"error,omitempty"`
+}
+
+type AuditEvent struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target,omitempty"`
+	Outcome  string    `json:"outcome"`
+	Source   string    `json:"source,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
+
+type AuditVerify struct {
+	OK     bool   `json:"ok"`
+	Events int    `json:"events"`
+	Seq    uint64 `json:"broken_at,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Info is public: what a client needs before logging in.
+type Info struct {
+	Version       string `json:"version"`
+	CAFingerprint string `json:"ca_fingerprint"`
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/store"
+)
+
+// resourceTypes lists the types this build proxies, with their default ports.
+var resourceTypes = map[string]int{"tcp": 0}
+
+func resourceView(r *store.Resource) api.Resource {
+	return api.Resource{Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: r.Options, CreatedAt: r.CreatedAt}
+}
+
+func accountView(res string, a *store.Account) api.Account {
+	return api.Account{Resource: res, Name: a.Name, Username: a.Username, Description: a.Description,
+		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", CreatedAt: a.CreatedAt}
+}
+
+func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) error {
+	var out []api.Resource
+	err := s.st.View(func(tx *store.Tx) error {
+		all, err := tx.Resources()
+		for _, res := range all {
+			out = append(out, resourceView(res))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleGetResource(w http.ResponseWriter, r *http.Request) error {
+	var out api.Resource
+	err := s.st.View(func(tx *store.Tx) error {
+		res, err := tx.ResourceByName(r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		out = resourceView(res)
+		accts, err := tx.Accounts(res.ID)
+		for _, a := range accts {
+			out.Accounts = append(out.Accounts, accountView(res.Name, a))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) error {
+	var req api.Resource
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := validName("resource", req.Name); err != nil {
+		return err
+	}
+	defPort, ok := resourceTypes[req.Type]
+	if !ok {
+		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp)", req.Type)
+	}
+	if req.Port == 0 {
+		req.Port = defPort
+	}
+	switch {
+	case req.Host == "" || strings.ContainsAny(req.Host, " /"):
+		return httpError(http.StatusBadRequest, "--host: give the target's host name or IP address as the gateway sees it")
+	case req.Port < 1 || req.Port > 65535:
+		return httpError(http.StatusBadRequest, "--port: want 1 to 65535")
+	case req.Gateway == "":
+		return httpError(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list)")
+	}
+	c := callerOf(r)
+	res := &store.Resource{ID: store.NewID(), Name: req.Name, Type: req.Type, Gateway: req.Gateway, Host: req.Host, Port: req.Port, Options: req.Options, CreatedAt: time.Now().UTC()}
+	err := s.st.Update(func(tx *store.Tx) error {
+		if _, err := tx.GatewayByName(req.Gateway); err != nil {
+			return httpError(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", req.Gateway)
+		}
+		if err := tx.CreateResource(res); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "resource.create", res.Name, "success", c.source,
+			res.Type+" "+res.Host+":"+strconv.Itoa(res.Port)+" via "+res.Gateway)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, resourceView(res))
+	return nil
+}
+
+func (s *Server) handleDeleteResource(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	name := r.PathValue("name")
+	err := s.st.Update(func(tx *store.Tx) error {
+		res, err := tx.ResourceByName(name)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteResource(res); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "resource.delete", name, "success", c.source, "")
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
+	return nil
+}
+
+func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request) error {
+	out := []api.Account{}
+	err := s.st.View(func(tx *store.Tx) error {
+		res, err := tx.ResourceByName(r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		accts, err := tx.Accounts(res.ID)
+		for _, a := range accts {
+			out = append(out, accountView(res.Name, a))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) error {
+	var req api.CreateAccountRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := validName("account", req.Name); err != nil {
+		return err
+	}
+	c := callerOf(r)
+	a := &store.Account{ID: store.NewID(), Name: req.Name, Username: req.Username, Password: req.Password,
+		Description: req.Description, RequireMFA: req.RequireMFA, CreatedAt: time.Now().UTC()}
+	var resName string
+	err := s.st.Update(func(tx *store.Tx) error {
+		res, err := tx.ResourceByName(r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		a.ResourceID, resName = res.ID, res.Name
+		if err := tx.CreateAccount(a); err != nil {
+			return err
+		}
+		detail := "username " + a.Username
+		if a.RequireMFA {
+			detail += ", MFA required"
+		}
+		return appendAudit(tx, c.user.Name, "account.create", res.Name+"/"+a.Name, "success", c.source, detail)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, accountView(resName, a))
+	return nil
+}
+
+func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	target := r.PathValue("name") + "/" + r.PathValue("account")
+	err := s.st.Update(func(tx *store.Tx) error {
+		res, err := tx.ResourceByName(r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		a, err := tx.AccountByName(res.ID, r.PathValue("account"))
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteAccount(a); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "account.delete", target, "success", c.source, "")
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
+	return nil
+}
+
+func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	out := []api.CatalogEntry{}
+	err := s.st.View(func(tx *store.Tx) error {
+		all, err := tx.Resources()
+		if err != nil {
+			return err
+		}
+		for _, res := range all {
+			accts, err := tx.Accounts(res.ID)
+			if err != nil {
+				return err
+			}
+			for _, a := range accts {
+				g, ok := grantFor(c.roles, res.Name, a.Name)
+				if !ok {
+					continue
+				}
+				out = append(out, api.CatalogEntry{Resource: res.Name, Type: res.Type, Account: a.Name, Username: a.Username,
+					Gateway: res.Gateway, GatewayOnline: s.hub.online(res.Gateway), RequireMFA: a.RequireMFA,
+					RequireReason: g.requireReason, MaxDuration: g.maxDuration.String()})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Resource+"/"+out[i].Account < out[j].Resource+"/"+out[j].Account
+	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,139 @@
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/server/api"
+)
+
+// Client calls one server's API.
+type Client struct {
+	Base        string // https://host:port
+	Fingerprint string // pinned CA; empty means the system roots
+	Token       string
+	http        *http.Client
+}
+
+// New returns a client for server; fingerprint may be empty.
+func New(server, fingerprint, token string) (*Client, error) {
+	base, err := NormalizeServer(server)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNHTTP}}
+	if fingerprint != "" {
+		tc = pki.PinnedClientConfig(fingerprint, pki.ALPNHTTP)
+	}
+	return &Client{Base: base, Fingerprint: fingerprint, Token: token, http: &http.Client{
+		Timeout:   60 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tc, TLSHandshakeTimeout: 10 * time.Second},
+	}}, nil
+}
+
+// NormalizeServer turns "host", "host:port" or a URL into https://host:port.
+func NormalizeServer(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("no server: pass --server https://HOST:PORT")
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("server %q: want https://HOST:PORT", s)
+	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("server %q: pamd speaks only https", s)
+	}
+	return "https://" + u.Host, nil
+}
+
+// HostPort is the server's address for the tunnel dial.
+func (c *Client) HostPort() string {
+	u, _ := url.Parse(c.Base)
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return u.Host
+}
+
+// Do sends in (when not nil) as JSON and decodes the answer into out (when
+// not nil). A non-2xx answer comes back as *api.Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach pamd server %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading answer from %s: %w", c.Base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		ae := &api.Error{}
+		if json.Unmarshal(data, ae) != nil || ae.Message == "" {
+			ae.Message = fmt.Sprintf("server answered %s", resp.Status)
+		}
+		ae.Status = resp.StatusCode
+		return ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("unreadable answer from %s: %w", c.Base, err)
+		}
+	}
+	return nil
+}
+
+// ServerChain fetches the certificates the server presents, without
+// trusting them, so a person can be shown the fingerprint to confirm.
+func ServerChain(ctx context.Context, server string) ([]*x509.Certificate, error) {
+	base, err := NormalizeServer(server)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := New(base, "", "")
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{pki.ALPNHTTP}}} // only to read the chain; nothing is sent
+	conn, err := d.DialContext(ctx, "tcp", c.HostPort())
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach pamd server %s: %w", base, err)
+	}
+	defer conn.Close()
+	return conn.(*tls.Conn).ConnectionState().PeerCertificates, nil
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+)
+
+// Config is everything pamd server needs; main fills it from flags.
+type Config struct {
+	DataDir       string
+	Listen        string
+	PublicURL     string
+	MasterKeyFile string // default <DataDir>/master.key
+	MasterKey     string // the key itself (PAMD_MASTER_KEY); wins over the file
+	TLSCert       string
+	TLSKey        string
+	AdminPassword string // first start only; random when empty
+	Version       string
+	Logger        *slog.Logger
+	// Out receives the one-time first-start banner (the admin password).
+	Out io.Writer
+}
+
+// Validate fills defaults and names the first bad field.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		c.DataDir = "./pamd-data"
+	}
+	if c.Listen == "" {
+		c.Listen = ":8443"
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT or :PORT", c.Listen)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want https://HOST[:PORT]", c.PublicURL)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordLen {
+		return fmt.Errorf("PAMD_ADMIN_PASSWORD: at least %d characters", minPasswordLen)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	return nil
+}

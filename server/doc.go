@@ -1,0 +1,19 @@
+// Package server is pamd's control plane: the HTTPS API, the tunnel endpoint
+// for gateways and pamd connect, authentication and authorisation, access
+// sessions, the audit log, and serving the web UI. All of it listens on one
+// TCP port; TLS ALPN tells the roles apart (see protocol/tunnel).
+//
+// Files:
+//   - config.go: Config and its validation.
+//   - server.go: New (data dir, master key, store, CA), Serve (accept, ALPN dispatch, graceful shutdown).
+//   - pki.go: the internal CA, the server certificate, gateway certificates.
+//   - auth.go: argon2id passwords, TOTP with replay protection, lockout, API tokens, first-start bootstrap.
+//   - policy.go: role grants (RESOURCE_GLOB/ACCOUNT_GLOB, maximum duration, reason).
+//   - api.go: routing, authentication middleware, JSON errors, audit helpers.
+//   - api_identity.go, api_resources.go, api_sessions.go: the handlers.
+//   - hub.go: connected gateways (mutual TLS + yamux).
+//   - live.go: active sessions, their expiry timers and ending.
+//   - relay.go: pamd connect's tunnel: control streams and relayed connections.
+//
+// Sub-packages: api (the JSON types), apiclient (the CLI's client).
+package server

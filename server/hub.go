@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/store"
+)
+
+// hub keeps the connected gateways.
+type hub struct {
+	s  *Server
+	mu sync.Mutex
+	gw map[string]*gatewayConn
+}
+
+type gatewayConn struct {
+	name    string
+	version string
+	remote  string
+	since   time.Time
+	sess    *yamux.Session
+}
+
+func newHub(s *Server) *hub { return &hub{s: s, gw: map[string]*gatewayConn{}} }
+
+func (h *hub) online(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.gw[name]
+	return ok && !g.sess.IsClosed()
+}
+
+// open starts a stream to the named gateway.
+func (h *hub) open(name string) (*yamux.Stream, error) {
+	h.mu.Lock()
+	g, ok := h.gw[name]
+	h.mu.Unlock()
+	if !ok || g.sess.IsClosed() {
+		return nil, fmt.Errorf("gateway %s is offline", name)
+	}
+	st, err := g.sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// serveGateway runs one gateway's connection until it drops.
+func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
+	s := h.s
+	remote := c.RemoteAddr().String()
+	name := c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	serial := c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	var g *store.Gateway
+	err := s.st.View(func(tx *store.Tx) (err error) { g, err = tx.GatewayByName(name); return })
+	if err != nil || g.CertSerial != serial {
+		s.log.Warn("gateway refused: certificate is not the current one for that name", "gateway", name, "remote", remote)
+		s.auditEvent("gateway:"+name, "gateway.connect", name, "failure", hostOf(remote), "certificate revoked or replaced")
+		return
+	}
+	sess, err := yamux.Server(c, proxy.YamuxConfig())
+	if err != nil {
+		return
+	}
+	defer sess.Close()
+
+	// The gateway's first stream says hello.
+	st, err := acceptWithin(sess, 10*time.Second)
+	if err != nil {
+		s.log.Warn("gateway sent no hello", "gateway", name, "err", err)
+		return
+	}
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := tunnel.ReadHeader(st)
+	var hello tunnel.Hello
+	if err != nil || hdr.Kind != tunnel.KindHello || hdr.Decode(&hello) != nil {
+		s.log.Warn("gateway hello malformed", "gateway", name, "err", err)
+		return
+	}
+	tunnel.OK().WriteTo(st)
+	st.Close()
+
+	gc := &gatewayConn{name: name, version: hello.Version, remote: remote, since: time.Now().UTC(), sess: sess}
+	h.mu.Lock()
+	if old, ok := h.gw[name]; ok {
+		old.sess.Close() // a reconnect replaces a half-dead connection
+	}
+	h.gw[name] = gc
+	h.mu.Unlock()
+	h.touch(name, gc, true)
+	s.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
+
+	// Gateways open no other streams yet; refuse any, keep the session alive.
+	go func() {
+		for {
+			st, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			tunnel.Refuse("pamd server: unexpected stream from gateway").WriteTo(st)
+			st.Close()
+		}
+	}()
+	select {
+	case <-sess.CloseChan():
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	if h.gw[name] == gc {
+		delete(h.gw, name)
+	}
+	h.mu.Unlock()
+	h.touch(name, gc, false)
+	s.log.Info("gateway disconnected", "gateway", name, "remote", remote)
+}
+
+// touch records a connect or disconnect on the gateway's record and in the audit log.
+func (h *hub) touch(name string, gc *gatewayConn, connected bool) {
+	action := "gateway.disconnect"
+	if connected {
+		action = "gateway.connect"
+	}
+	err := h.s.st.Update(func(tx *store.Tx) error {
+		g, err := tx.GatewayByName(name)
+		if err != nil {
+			return err
+		}
+		g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
+		if err := tx.PutGateway(g); err != nil {
+			return err
+		}
+		return appendAudit(tx, "gateway:"+name, action, name, "success", hostOf(gc.remote), "version "+gc.version)
+	})
+	if err != nil {
+		h.s.log.Error("record gateway state", "gateway", name, "err", err)
+	}
+}
+
+func acceptWithin(sess *yamux.Session, d time.Duration) (*yamux.Stream, error) {
+	type res struct {
+		st  *yamux.Stream
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { st, err := sess.AcceptStream(); ch <- res{st, err} }()
+	select {
+	case r := <-ch:
+		return r.st, r.err
+	case <-time.After(d):
+		sess.Close()
+		return nil, fmt.Errorf("no stream within %s", d)
+	}
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func (s *Server) handleListGateways(w http.ResponseWriter, r *http.Request) error {
+	out := []api.Gateway{}
+	err := s.st.View(func(tx *store.Tx) error {
+		all, err := tx.Gateways()
+		for _, g := range all {
+			v := api.Gateway{Name: g.Name, Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen, EnrolledAt: g.EnrolledAt}
+			if s.hub.online(g.Name) {
+				v.Online, v.LastSeen = true, time.Now().UTC()
+			}
+			out = append(out, v)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/pamd/pamd/store"
+)
+
+// liveSessions tracks the sessions that may carry traffic: each has a
+// context that every relay of the session runs under, cancelled when the
+// session ends, and a timer for its expiry.
+type liveSessions struct {
+	s  *Server
+	mu sync.Mutex
+	m  map[string]*liveSession
+}
+
+type liveSession struct {
+	id     string
+	userID string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+// errSessionEnded is the cause of a live session's context; its text is the
+// end reason.
+type errSessionEnded struct{ reason string }
+
+func (e *errSessionEnded) Error() string { return "pamd: session ended: " + e.reason }
+
+func newLiveSessions(s *Server) *liveSessions {
+	return &liveSessions{s: s, m: map[string]*liveSession{}}
+}
+
+// restore loads the sessions that were active when the server stopped;
+// those that expired meanwhile are closed as expired.
+func (l *liveSessions) restore() error {
+	var active []*store.Session
+	err := l.s.st.View(func(tx *store.Tx) error {
+		all, err := tx.Sessions()
+		for _, s := range all {
+			if s.EndedAt.IsZero() {
+				active = append(active, s)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, s := range active {
+		if now.Before(s.ExpiresAt) {
+			l.add(s)
+		} else {
+			l.end(s.ID, "expired", "system")
+		}
+	}
+	return nil
+}
+
+func (l *liveSessions) run(ctx context.Context) {
+	<-ctx.Done()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ls := range l.m {
+		ls.timer.Stop() // the store keeps them active; restore picks them up
+	}
+}
+
+func (l *liveSessions) add(s *store.Session) *liveSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls, ok := l.m[s.ID]; ok {
+		return ls
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ls := &liveSession{id: s.ID, userID: s.UserID, ctx: ctx, cancel: cancel}
+	ls.timer = time.AfterFunc(time.Until(s.ExpiresAt), func() { l.end(s.ID, "expired", "system") })
+	l.m[s.ID] = ls
+	return ls
+}
+
+func (l *liveSessions) get(id string) *liveSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[id]
+}
+
+// end closes a session: it is recorded as ended with the reason, and every
+// relay and control stream of it is cut. Ending an ended session is a no-op.
+func (l *liveSessions) end(id, reason, actor string) error {
+	var ended bool
+	err := l.s.st.Update(func(tx *store.Tx) error {
+		s, err := tx.Session(id)
+		if err != nil {
+			return err
+		}
+		if !s.EndedAt.IsZero() {
+			return nil
+		}
+		s.EndedAt, s.EndReason, ended = time.Now().UTC(), reason, true
+		if err := tx.PutSession(s); err != nil {
+			return err
+		}
+		return appendAudit(tx, actor, "session.end", s.ID, "success", "", s.ResourceName+"/"+s.AccountName+" for "+s.UserName+": "+reason)
+	})
+	l.mu.Lock()
+	ls := l.m[id]
+	delete(l.m, id)
+	l.mu.Unlock()
+	if ls != nil {
+		ls.timer.Stop()
+		ls.cancel(&errSessionEnded{reason: reason})
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		l.s.log.Error("end session", "session", id, "err", err)
+		return err
+	}
+	if ended {
+		l.s.log.Info("session ended", "session", id, "reason", reason)
+	}
+	return err
+}
+
+func (l *liveSessions) endUserSessions(userID, reason string) {
+	l.mu.Lock()
+	var ids []string
+	for id, ls := range l.m {
+		if ls.userID == userID {
+			ids = append(ids, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range ids {
+		l.end(id, reason, "system")
+	}
+}
+
+// reasonOf is the end reason behind a cancelled session context.
+func reasonOf(ctx context.Context) string {
+	var e *errSessionEnded
+	if errors.As(context.Cause(ctx), &e) {
+		return e.reason
+	}
+	return "server shutting down"
+}

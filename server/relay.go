@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/store"
+)
+
+// serveClient runs one pamd connect tunnel: a yamux session whose streams
+// are either a session's control stream or one proxied connection each.
+func (s *Server) serveClient(ctx context.Context, c net.Conn) {
+	sess, err := yamux.Server(c, proxy.YamuxConfig())
+	if err != nil {
+		return
+	}
+	defer sess.Close()
+	go func() { <-ctx.Done(); sess.Close() }()
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		go s.clientStream(ctx, st, c.RemoteAddr().String())
+	}
+}
+
+func (s *Server) clientStream(ctx context.Context, st *yamux.Stream, remote string) {
+	defer st.Close()
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := tunnel.ReadHeader(st)
+	if err != nil {
+		s.log.Warn("malformed tunnel header; stream closed", "remote", remote, "err", err)
+		tunnel.Refuse("pamd: malformed stream header: %v", err).WriteTo(st)
+		return
+	}
+	st.SetReadDeadline(time.Time{})
+	if hdr.Kind != tunnel.KindAccess && hdr.Kind != tunnel.KindControl {
+		tunnel.Refuse("pamd: a client cannot open a %s stream", hdr.Kind).WriteTo(st)
+		return
+	}
+	var a tunnel.Access
+	if err := hdr.Decode(&a); err != nil {
+		tunnel.Refuse("pamd: malformed access header").WriteTo(st)
+		return
+	}
+	sess, ls, refusal := s.authSession(&a)
+	if refusal != "" {
+		tunnel.Refuse("%s", refusal).WriteTo(st)
+		return
+	}
+	if hdr.Kind == tunnel.KindControl {
+		s.control(ctx, st, sess, ls)
+		return
+	}
+	s.access(st, sess, ls, remote)
+}
+
+// authSession checks the stream's credential and that the session is live.
+// A refusal is a message for the user.
+func (s *Server) authSession(a *tunnel.Access) (*store.Session, *liveSession, string) {
+	var sess *store.Session
+	err := s.st.View(func(tx *store.Tx) (err error) { sess, err = tx.Session(a.SessionID); return })
+	if err != nil || subtle.ConstantTimeCompare([]byte(sess.CredentialHash), []byte(hashToken(a.Credential))) != 1 {
+		return nil, nil, "pamd: unknown session or wrong session credential"
+	}
+	if !sess.EndedAt.IsZero() {
+		return nil, nil, "pamd: session " + sess.ID + " has ended: " + sess.EndReason
+	}
+	if !time.Now().Before(sess.ExpiresAt) {
+		return nil, nil, "pamd: session " + sess.ID + " expired at " + sess.ExpiresAt.Format(time.RFC3339)
+	}
+	ls := s.live.get(sess.ID)
+	if ls == nil {
+		return nil, nil, "pamd: session " + sess.ID + " is not active"
+	}
+	return sess, ls, ""
+}
+
+// control keeps a session's control stream: it tells pamd connect when the
+// session ends and ends the session when pamd connect says so.
+func (s *Server) control(ctx context.Context, st *yamux.Stream, sess *store.Session, ls *liveSession) {
+	tunnel.OK().WriteTo(st)
+	msgs := make(chan *tunnel.Message, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := tunnel.ReadMessage(st)
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return // connect went away; the session lives until it expires or is ended
+			}
+			if m.Type == tunnel.MsgEnd {
+				s.live.end(sess.ID, "ended by "+sess.UserName, sess.UserName)
+			}
+		case <-ls.ctx.Done():
+			(&tunnel.Message{Type: tunnel.MsgEnded, Reason: reasonOf(ls.ctx)}).WriteTo(st)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// access relays one connection of a session to its resource's gateway.
+func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, remote string) {
+	var (
+		res  *store.Resource
+		acct *store.Account
+	)
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if res, err = tx.Resource(sess.ResourceID); err != nil {
+			return err
+		}
+		acct, err = tx.Account(sess.ResourceID, sess.AccountID)
+		return err
+	})
+	if err != nil {
+		tunnel.Refuse("pamd: the resource or account of this session was removed").WriteTo(st)
+		return
+	}
+	conn := &store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, StartedAt: time.Now().UTC()}
+	gw, err := s.hub.open(res.Gateway)
+	if err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		tunnel.Refuse("pamd: %v; the resource %s cannot be reached until it reconnects", err, res.Name).WriteTo(st)
+		return
+	}
+	defer gw.Close()
+	desc := tunnel.Descriptor{
+		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, Resource: res.Name, Account: acct.Name,
+		Protocol: res.Type, Target: net.JoinHostPort(res.Host, fmt.Sprint(res.Port)), ExpiresAt: sess.ExpiresAt,
+		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password,
+	}
+	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
+	if err == nil {
+		_, err = hdr.WriteTo(gw)
+	}
+	var reply *tunnel.Reply
+	if err == nil {
+		gw.SetReadDeadline(time.Now().Add(20 * time.Second))
+		reply, err = tunnel.ReadReply(gw)
+		gw.SetReadDeadline(time.Time{})
+	}
+	if err == nil {
+		err = reply.Err()
+	}
+	if err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		var refusal *tunnel.Refusal
+		if errors.As(err, &refusal) {
+			tunnel.Refuse("%s", refusal.Message).WriteTo(st)
+		} else {
+			tunnel.Refuse("pamd: gateway %s did not answer: %v", res.Gateway, err).WriteTo(st)
+		}
+		return
+	}
+	if _, err := tunnel.OK().WriteTo(st); err != nil {
+		return
+	}
+	s.recordConnection(conn, 0, 0, nil)
+	var up, down proxy.Counter
+	err = proxy.Join(ls.ctx, st, gw, &up, &down)
+	if ls.ctx.Err() != nil {
+		err = errors.New(reasonOf(ls.ctx))
+	}
+	conn.EndedAt = time.Now().UTC()
+	s.recordConnection(conn, up.Load(), down.Load(), err)
+}
+
+func (s *Server) recordConnection(c *store.Connection, up, down int64, err error) {
+	c.BytesUp, c.BytesDown = up, down
+	if err != nil {
+		c.Error = err.Error()
+		if c.EndedAt.IsZero() {
+			c.EndedAt = time.Now().UTC()
+		}
+	}
+	rec := *c
+	if err := s.st.Batch(func(tx *store.Tx) error { return tx.PutConnection(&rec) }); err != nil {
+		s.log.Error("record connection", "session", c.SessionID, "err", err)
+	}
+}

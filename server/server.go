@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/store"
+	"github.com/pamd/pamd/ui"
+)
+
+// Server is a running control plane.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	st    *store.Store
+	ca    *authority
+	cert  tls.Certificate
+	pin   string // the CA fingerprint clients pin
+	hub   *hub
+	live  *liveSessions
+	http  *http.Server
+	conns chan net.Conn // handshaken HTTP connections for http.Server
+
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	tunnels  map[net.Conn]struct{} // open client and gateway connections
+	closing  bool
+	dummyPwd string // hashed against for unknown users, so timing does not tell
+}
+
+// New opens (or initialises) the data dir. It does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	key, err := masterKey(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "pamd.db"), key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}}
+	if s.ca, err = loadOrCreateCA(st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if s.cert, s.pin, err = s.ca.serverCertificate(&cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.bootstrap(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.dummyPwd, _ = hashPassword("pamd-timing-equaliser")
+	s.hub = newHub(s)
+	s.live = newLiveSessions(s)
+	if err := s.live.restore(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// masterKey takes the key from the environment, or the key file, creating
+// the file only for a data dir that has no data file yet.
+func masterKey(cfg *Config) ([]byte, error) {
+	if cfg.MasterKey != "" {
+		k, err := store.ParseMasterKey(cfg.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("PAMD_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	}
+	if _, err := os.Stat(cfg.MasterKeyFile); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "pamd.db")); err == nil {
+			return nil, fmt.Errorf("server: %s holds data but the master key file %s is missing; give the key with --master-key-file or PAMD_MASTER_KEY", cfg.DataDir, cfg.MasterKeyFile)
+		}
+	}
+	k, created, err := store.LoadOrCreateMasterKey(cfg.MasterKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if created {
+		cfg.Logger.Info("generated master key; keep a copy of it apart from the data", "file", cfg.MasterKeyFile)
+	}
+	return k, nil
+}
+
+// CAFingerprint is the fingerprint clients and gateways pin.
+func (s *Server) CAFingerprint() string { return s.pin }
+
+// Store gives pamd dev access for enrolling its in-process gateway.
+func (s *Server) Store() *store.Store { return s.st }
+
+func (s *Server) tlsConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.cert)
+	base := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{s.cert},
+		NextProtos:   []string{pki.ALPNHTTP, pki.ALPNTunnel, pki.ALPNGateway},
+	}
+	gw := base.Clone()
+	gw.ClientAuth = tls.RequireAndVerifyClientCert
+	gw.ClientCAs = pool
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+			for _, p := range hi.SupportedProtos {
+				if p == pki.ALPNGateway {
+					return gw, nil
+				}
+			}
+			return base, nil
+		},
+	}
+}
+
+// Serve accepts on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	tlsLn := tls.NewListener(ln, s.tlsConfig())
+	s.conns = make(chan net.Conn)
+	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
+	s.http = &http.Server{
+		Handler:           s.routes(ui.Handler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go s.http.Serve(hl)
+	go s.live.run(ctx)
+
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			c, err := tlsLn.Accept()
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Warn("accept", "err", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			go s.dispatch(ctx, c.(*tls.Conn))
+		}
+	}()
+	s.log.Info("pamd server listening", "addr", ln.Addr().String(), "ca_fingerprint", s.pin, "version", s.cfg.Version)
+
+	<-ctx.Done()
+	s.log.Info("shutting down")
+	ln.Close()
+	<-acceptDone
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.http.Shutdown(shutdownCtx)
+	hl.Close()
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.tunnels {
+		c.Close() // yamux sends GoAway on close; streams end with EOF on the far side
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return s.st.Close()
+}
+
+// dispatch finishes the handshake and hands the connection to its role.
+func (s *Server) dispatch(ctx context.Context, c *tls.Conn) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.HandshakeContext(ctx); err != nil {
+		s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	switch c.ConnectionState().NegotiatedProtocol {
+	case pki.ALPNTunnel:
+		s.track(c, func() { s.serveClient(ctx, c) })
+	case pki.ALPNGateway:
+		s.track(c, func() { s.hub.serveGateway(ctx, c) })
+	default:
+		select {
+		case s.conns <- c:
+		case <-ctx.Done():
+			c.Close()
+		}
+	}
+}
+
+func (s *Server) track(c net.Conn, serve func()) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.tunnels[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.tunnels, c)
+		s.mu.Unlock()
+		c.Close()
+		s.wg.Done()
+	}()
+	serve()
+}
+
+// chanListener hands already-handshaken connections to http.Server.
+type chanListener struct {
+	conns chan net.Conn
+	addr  net.Addr
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// GatewayOnline reports whether the named gateway is connected.
+func (s *Server) GatewayOnline(name string) bool { return s.hub.online(name) }
+
+// SetPassword sets a user's password directly (pamd dev --admin-password).
+func (s *Server) SetPassword(name, password string) error {
+	if len(password) < minPasswordLen {
+		return fmt.Errorf("password: at least %d characters", minPasswordLen)
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.st.Update(func(tx *store.Tx) error {
+		u, err := tx.UserByName(name)
+		if err != nil {
+			return err
+		}
+		if checkPassword(u.PasswordHash, password) {
+			return nil
+		}
+		u.PasswordHash, u.MustChangePassword = h, false
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+		return appendAudit(tx, "system", "user.password", name, "success", "", "set by pamd dev --admin-password")
+	})
+}
