@@ -1,0 +1,13 @@
+// Package gateway is the agent inside the private network. It enrolls once
+// with a one-time token (keeping its key and certificate in its data dir),
+// then keeps one mutual-TLS connection to the server with yamux on top,
+// reconnecting with backoff and jitter. Every stream the server opens is a
+// dial (or probe) for one proxied connection, dispatched to the handler for
+// the resource's protocol under a deadline at the session's expiry.
+//
+// The gateway never imports server or store: all it knows of a session is
+// the descriptor on the stream.
+//
+// Files: config.go (Config, identity files), enroll.go (token and
+// enrollment), gateway.go (Run, the connection loop, dispatch).
+package gateway

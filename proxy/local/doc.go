@@ -1,0 +1,14 @@
+// Package local is the laptop side of pamd connect: a listener on loopback
+// whose every accepted connection becomes one yamux stream over a single
+// TLS connection to the server, authenticated by the access session's
+// credential.
+//
+// A control stream stays open for the life of the session. The server
+// writes "ended" on it when the session expires or is terminated; Run then
+// cuts every connection and returns *Ended. When the connection to the
+// server drops (a restart), Run reconnects with backoff and keeps its
+// listener; a reconnect refused because the session is over ends Run too.
+// When ctx is cancelled (Ctrl-C), Run tells the server to end the session.
+//
+// Files: local.go.
+package local

@@ -1,0 +1,258 @@
+package local
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+)
+
+// Config is what Run needs.
+type Config struct {
+	Server      string // host:port of the pamd server
+	Fingerprint string // pinned CA; empty trusts the system roots
+	SessionID   string
+	Credential  string
+	Listen      string // loopback HOST:PORT; port 0 picks one
+	Logger      *slog.Logger
+	// Errors receives one line per refused connection, for the person
+	// running connect (stderr).
+	Errors io.Writer
+	// Ready is called once the listener is up and the tunnel works.
+	Ready func(addr *net.TCPAddr)
+}
+
+// Ended is returned when the server ended the session.
+type Ended struct{ Reason string }
+
+func (e *Ended) Error() string { return "session ended: " + e.Reason }
+
+func (c *Config) validate() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("listen address %q: pamd connect listens on loopback only", c.Listen)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Errors == nil {
+		c.Errors = io.Discard
+	}
+	return nil
+}
+
+type conn struct {
+	cfg  *Config
+	mu   sync.Mutex
+	sess *yamux.Session
+	ctrl *yamux.Stream
+}
+
+// Run serves until ctx ends (then it ends the session) or the server ends
+// the session (then it returns *Ended).
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	c := &conn{cfg: &cfg}
+	if err := c.connect(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		c.close()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().(*net.TCPAddr))
+	}
+
+	relayCtx, cutAll := context.WithCancel(context.Background())
+	defer cutAll()
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			lc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.relay(relayCtx, lc)
+			}()
+		}
+	}()
+
+	ended := make(chan string, 1)
+	go c.watch(ctx, ended)
+	select {
+	case reason := <-ended:
+		ln.Close()
+		cutAll()
+		wg.Wait()
+		c.close()
+		return &Ended{Reason: reason}
+	case <-ctx.Done():
+		ln.Close()
+		c.endSession(ended)
+		cutAll()
+		wg.Wait()
+		c.close()
+		return nil
+	}
+}
+
+// connect dials the server and opens the control stream.
+func (c *conn) connect(ctx context.Context) error {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	if c.cfg.Fingerprint != "" {
+		d.Config = pki.PinnedClientConfig(c.cfg.Fingerprint, pki.ALPNTunnel)
+	} else {
+		d.Config = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNTunnel}}
+	}
+	nc, err := d.DialContext(ctx, "tcp", c.cfg.Server)
+	if err != nil {
+		return fmt.Errorf("cannot reach pamd server %s: %w", c.cfg.Server, err)
+	}
+	sess, err := yamux.Client(nc, proxy.YamuxConfig())
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	ctrl, err := c.open(sess, tunnel.KindControl)
+	if err != nil {
+		sess.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.sess, c.ctrl = sess, ctrl
+	c.mu.Unlock()
+	return nil
+}
+
+// open starts a stream of the given kind for this session and waits for
+// the server's answer; a refusal comes back as *tunnel.Refusal.
+func (c *conn) open(sess *yamux.Session, kind tunnel.Kind) (*yamux.Stream, error) {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	h, err := tunnel.NewHeader(kind, tunnel.Access{SessionID: c.cfg.SessionID, Credential: c.cfg.Credential})
+	if err == nil {
+		_, err = h.WriteTo(st)
+	}
+	var r *tunnel.Reply
+	if err == nil {
+		st.SetReadDeadline(time.Now().Add(30 * time.Second))
+		r, err = tunnel.ReadReply(st)
+		st.SetReadDeadline(time.Time{})
+	}
+	if err == nil {
+		err = r.Err()
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c *conn) current() (*yamux.Session, *yamux.Stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess, c.ctrl
+}
+
+func (c *conn) close() {
+	if sess, _ := c.current(); sess != nil {
+		sess.Close()
+	}
+}
+
+// relay carries one local connection through its own stream.
+func (c *conn) relay(ctx context.Context, lc net.Conn) {
+	defer lc.Close()
+	sess, _ := c.current()
+	st, err := c.open(sess, tunnel.KindAccess)
+	if err != nil {
+		var ref *tunnel.Refusal
+		if errors.As(err, &ref) {
+			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s refused: %s\n", lc.RemoteAddr(), ref.Message)
+		} else {
+			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s failed: the tunnel to the server is down (%v)\n", lc.RemoteAddr(), err)
+		}
+		return
+	}
+	proxy.Join(ctx, lc, st, nil, nil)
+}
+
+// watch reads the control stream; when the connection drops it reconnects.
+func (c *conn) watch(ctx context.Context, ended chan<- string) {
+	wait := 200 * time.Millisecond
+	for {
+		_, ctrl := c.current()
+		m, err := tunnel.ReadMessage(ctrl)
+		if err == nil {
+			if m.Type == tunnel.MsgEnded {
+				ended <- m.Reason
+				return
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.cfg.Logger.Warn("lost the connection to the pamd server; reconnecting", "err", err)
+		for {
+			err := c.connect(ctx)
+			if err == nil {
+				c.cfg.Logger.Info("reconnected to the pamd server")
+				break
+			}
+			var ref *tunnel.Refusal
+			if errors.As(err, &ref) {
+				ended <- ref.Message
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))):
+			}
+			wait = min(wait*2, 2*time.Second)
+		}
+	}
+}
+
+// endSession asks the server to end the session and waits briefly for its
+// confirmation.
+func (c *conn) endSession(ended <-chan string) {
+	_, ctrl := c.current()
+	if ctrl == nil {
+		return
+	}
+	if _, err := (&tunnel.Message{Type: tunnel.MsgEnd}).WriteTo(ctrl); err != nil {
+		return
+	}
+	select {
+	case <-ended:
+	case <-time.After(3 * time.Second):
+	}
+}

@@ -1,0 +1,41 @@
+package tcpproxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+)
+
+// DialTimeout bounds how long the gateway tries to reach a target.
+const DialTimeout = 10 * time.Second
+
+// Handle serves one dial stream: it connects to d.Target, answers the
+// server with a reply (a refusal names what failed), then relays until
+// either side ends or ctx (bounded by the session's expiry) is done.
+func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor) error {
+	var dialer net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	target, err := dialer.DialContext(dctx, "tcp", d.Target)
+	cancel()
+	if err != nil {
+		tunnel.Refuse("pamd: gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err)).WriteTo(stream)
+		return fmt.Errorf("dial %s: %w", d.Target, err)
+	}
+	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+		target.Close()
+		return err
+	}
+	return proxy.Join(ctx, stream, target, nil, nil)
+}
+
+// unwrapDial drops the "dial tcp" prefix layers so the user reads the cause.
+func unwrapDial(err error) error {
+	if oe, ok := err.(*net.OpError); ok && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
