@@ -1,0 +1,93 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// interspersed lets flags follow positional arguments, as in
+// "pamd connect db/ops --duration 2h": urfave/cli v2 stops reading flags at
+// the first positional, so the flags of the final command are moved before
+// its positionals. Everything from "--" on stays where it is.
+func interspersed(app *cli.App, args []string) []string {
+	out := []string{args[0]}
+	rest := args[1:]
+	cmds, flags := app.Commands, app.Flags
+	found := false
+	i := 0
+	for i < len(rest) {
+		tok := rest[i]
+		if strings.HasPrefix(tok, "-") {
+			out = append(out, tok)
+			if takesValue(flags, tok) && i+1 < len(rest) {
+				out = append(out, rest[i+1])
+				i++
+			}
+			i++
+			continue
+		}
+		c := findCommand(cmds, tok)
+		if c == nil {
+			break
+		}
+		out = append(out, tok)
+		found, cmds, flags = true, c.Subcommands, c.Flags
+		i++
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if !found {
+		return args
+	}
+	var fl, pos []string
+	for ; i < len(rest); i++ {
+		tok := rest[i]
+		if tok == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		if strings.HasPrefix(tok, "-") && tok != "-" {
+			fl = append(fl, tok)
+			if takesValue(flags, tok) && i+1 < len(rest) {
+				fl = append(fl, rest[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, tok)
+	}
+	return append(append(out, fl...), pos...)
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.Name == name {
+			return c
+		}
+		for _, a := range c.Aliases {
+			if a == name {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// takesValue reports whether tok is a flag that consumes the next argument.
+func takesValue(flags []cli.Flag, tok string) bool {
+	if strings.Contains(tok, "=") {
+		return false
+	}
+	name := strings.TrimLeft(tok, "-")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*cli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
+}

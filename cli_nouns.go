@@ -1,0 +1,370 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/server/api"
+)
+
+func usersCommand() *cli.Command {
+	setFlag := func(name, path, done string) *cli.Command {
+		return &cli.Command{Name: name, ArgsUsage: "NAME", Usage: done + " a user", Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			if err := call(c, "POST", "/api/v1/users/"+url.PathEscape(n)+"/"+path, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", n, path)
+			return nil
+		}}
+	}
+	return &cli.Command{Name: "users", Usage: "manage users", Subcommands: []*cli.Command{
+		{Name: "add", ArgsUsage: "NAME", Usage: "add a user; prints a one-time password", Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "role", Usage: "role to grant (repeat for more)"}, outputFlag,
+		}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var out api.CreateUserResponse
+			if err := call(c, "POST", "/api/v1/users", api.CreateUserRequest{Name: n, Roles: c.StringSlice("role")}, &out); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				return printJSON(c.App.Writer, out)
+			}
+			fmt.Fprintf(c.App.Writer, "user %s added (roles: %s)\none-time password: %s\nthe user sets their own with pamd passwd after logging in\n",
+				out.User.Name, strings.Join(out.User.Roles, ", "), out.Password)
+			return nil
+		}},
+		{Name: "list", Usage: "list users", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			var out []api.User
+			if err := call(c, "GET", "/api/v1/users", nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, u := range out {
+				state := "active"
+				switch {
+				case u.Disabled:
+					state = "disabled"
+				case !u.LockedUntil.IsZero():
+					state = "locked until " + ts(u.LockedUntil)
+				}
+				rows = append(rows, []string{u.Name, strings.Join(u.Roles, ","), yesNo(u.MFAEnabled), state, ts(u.CreatedAt)})
+			}
+			return printList(c, out, []string{"NAME", "ROLES", "MFA", "STATE", "CREATED"}, rows)
+		}},
+		setFlag("disable", "disable", "disable (ends their sessions)"),
+		setFlag("enable", "enable", "re-enable (and unlock)"),
+		setFlag("reset-mfa", "reset-mfa", "remove the MFA enrollment of"),
+	}}
+}
+
+func rolesCommand() *cli.Command {
+	return &cli.Command{Name: "roles", Usage: "manage roles", Subcommands: []*cli.Command{
+		{Name: "add", ArgsUsage: "NAME", Usage: "add a role granting access", Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "allow", Usage: "RESOURCE_GLOB/ACCOUNT_GLOB (repeat for more)"},
+			&cli.StringFlag{Name: "max-duration", Usage: "longest session, for example 4h (default 8h)"},
+			&cli.BoolFlag{Name: "require-reason", Usage: "sessions need --reason"},
+			&cli.StringFlag{Name: "description"},
+		}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			req := api.Role{Name: n, Allow: c.StringSlice("allow"), MaxDuration: c.String("max-duration"), RequireReason: c.Bool("require-reason"), Description: c.String("description")}
+			var out api.Role
+			if err := call(c, "POST", "/api/v1/roles", req, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "role %s added: allow %s, max %s\n", out.Name, strings.Join(out.Allow, " "), out.MaxDuration)
+			return nil
+		}},
+		{Name: "list", Usage: "list roles", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			var out []api.Role
+			if err := call(c, "GET", "/api/v1/roles", nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, r := range out {
+				rows = append(rows, []string{r.Name, dash(strings.Join(r.Allow, " ")), dash(r.MaxDuration), yesNo(r.RequireReason), yesNo(r.Builtin)})
+			}
+			return printList(c, out, []string{"NAME", "ALLOW", "MAX", "REASON", "BUILT-IN"}, rows)
+		}},
+		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a role", Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			if err := call(c, "DELETE", "/api/v1/roles/"+url.PathEscape(n), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "role %s removed\n", n)
+			return nil
+		}},
+	}}
+}
+
+func gatewaysCommand() *cli.Command {
+	return &cli.Command{Name: "gateways", Usage: "enroll and list gateways", Subcommands: []*cli.Command{
+		{Name: "token", Usage: "create a one-time enrollment token (valid 1 h)", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Required: true}, outputFlag,
+		}, Action: func(c *cli.Context) error {
+			var out api.GatewayTokenResponse
+			if err := call(c, "POST", "/api/v1/gateways/tokens", api.GatewayTokenRequest{Name: c.String("name")}, &out); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				return printJSON(c.App.Writer, out)
+			}
+			fmt.Fprintf(c.App.Writer, "%s\n\nvalid until %s, once. On the gateway host run:\n  %s\n", out.Token, ts(out.ExpiresAt), out.Command)
+			return nil
+		}},
+		{Name: "list", Usage: "list gateways", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			var out []api.Gateway
+			if err := call(c, "GET", "/api/v1/gateways", nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, g := range out {
+				state := "offline"
+				if g.Online {
+					state = "online"
+				}
+				rows = append(rows, []string{g.Name, state, dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen)})
+			}
+			return printList(c, out, []string{"NAME", "STATUS", "VERSION", "REMOTE", "LAST SEEN"}, rows)
+		}},
+	}}
+}
+
+func resourcesCommand() *cli.Command {
+	return &cli.Command{Name: "resources", Usage: "manage resources", Subcommands: []*cli.Command{
+		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp"},
+			&cli.StringFlag{Name: "name", Required: true},
+			&cli.StringFlag{Name: "gateway", Required: true, Usage: "the gateway that reaches it"},
+			&cli.StringFlag{Name: "host", Required: true, Usage: "host name or address as the gateway sees it"},
+			&cli.IntFlag{Name: "port"},
+		}, Action: func(c *cli.Context) error {
+			req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
+			var out api.Resource
+			if err := call(c, "POST", "/api/v1/resources", req, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+			return nil
+		}},
+		{Name: "list", Usage: "list resources", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			var out []api.Resource
+			if err := call(c, "GET", "/api/v1/resources", nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, r := range out {
+				rows = append(rows, []string{r.Name, r.Type, r.Host + ":" + strconv.Itoa(r.Port), r.Gateway, ts(r.CreatedAt)})
+			}
+			return printList(c, out, []string{"NAME", "TYPE", "ADDRESS", "GATEWAY", "CREATED"}, rows)
+		}},
+		{Name: "show", ArgsUsage: "NAME", Usage: "show a resource and its accounts", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var r api.Resource
+			if err := call(c, "GET", "/api/v1/resources/"+url.PathEscape(n), nil, &r); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				return printJSON(c.App.Writer, r)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\ngateway:  %s\ncreated:  %s\naccounts:\n", r.Name, r.Type, r.Host, r.Port, r.Gateway, ts(r.CreatedAt))
+			for _, a := range r.Accounts {
+				fmt.Fprintf(w, "  %s (username %s, MFA %s)\n", a.Name, dash(a.Username), yesNo(a.RequireMFA))
+			}
+			return nil
+		}},
+		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a resource and its accounts", Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			if err := call(c, "DELETE", "/api/v1/resources/"+url.PathEscape(n), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "resource %s removed\n", n)
+			return nil
+		}},
+	}}
+}
+
+func accountsCommand() *cli.Command {
+	return &cli.Command{Name: "accounts", Usage: "manage the accounts (credentials) of resources", Subcommands: []*cli.Command{
+		{Name: "add", ArgsUsage: "RESOURCE/NAME", Usage: "add an account", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "username"},
+			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
+			&cli.BoolFlag{Name: "require-mfa", Usage: "sessions need a fresh MFA code"},
+			&cli.StringFlag{Name: "description"},
+		}, Action: func(c *cli.Context) error {
+			res, name, err := splitTarget(c)
+			if err != nil {
+				return err
+			}
+			req := api.CreateAccountRequest{Name: name, Username: c.String("username"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description")}
+			if c.Bool("password-stdin") {
+				if req.Password, err = readLine(); err != nil {
+					return err
+				}
+			}
+			var out api.Account
+			if err := call(c, "POST", "/api/v1/resources/"+url.PathEscape(res)+"/accounts", req, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "account %s/%s added\n", out.Resource, out.Name)
+			return nil
+		}},
+		{Name: "list", ArgsUsage: "RESOURCE", Usage: "list a resource's accounts", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "RESOURCE")
+			if err != nil {
+				return err
+			}
+			var out []api.Account
+			if err := call(c, "GET", "/api/v1/resources/"+url.PathEscape(n)+"/accounts", nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, a := range out {
+				rows = append(rows, []string{a.Resource + "/" + a.Name, dash(a.Username), yesNo(a.HasPassword), yesNo(a.RequireMFA), dash(a.Description)})
+			}
+			return printList(c, out, []string{"ACCOUNT", "USERNAME", "SECRET", "MFA", "DESCRIPTION"}, rows)
+		}},
+		{Name: "rm", ArgsUsage: "RESOURCE/NAME", Usage: "remove an account", Action: func(c *cli.Context) error {
+			res, name, err := splitTarget(c)
+			if err != nil {
+				return err
+			}
+			if err := call(c, "DELETE", "/api/v1/resources/"+url.PathEscape(res)+"/accounts/"+url.PathEscape(name), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "account %s/%s removed\n", res, name)
+			return nil
+		}},
+	}}
+}
+
+func sessionsCommand() *cli.Command {
+	return &cli.Command{Name: "sessions", Usage: "list, inspect and terminate access sessions", Subcommands: []*cli.Command{
+		{Name: "list", Usage: "list sessions (yours, or all for admins and auditors)", Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "active"}, outputFlag,
+		}, Action: func(c *cli.Context) error {
+			path := "/api/v1/sessions"
+			if c.Bool("active") {
+				path += "?active=true"
+			}
+			var out []api.Session
+			if err := call(c, "GET", path, nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, s := range out {
+				state := "active"
+				if !s.Active {
+					state = dash(s.EndReason)
+					if s.EndedAt.IsZero() {
+						state = "expired"
+					}
+				}
+				rows = append(rows, []string{s.ID, s.User, s.Resource + "/" + s.Account, ts(s.CreatedAt), ts(s.ExpiresAt), state})
+			}
+			return printList(c, out, []string{"ID", "USER", "TARGET", "CREATED", "EXPIRES", "STATE"}, rows)
+		}},
+		{Name: "show", ArgsUsage: "ID", Usage: "show a session and its connections", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			id, err := oneArg(c, "ID")
+			if err != nil {
+				return err
+			}
+			var s api.Session
+			if err := call(c, "GET", "/api/v1/sessions/"+url.PathEscape(id), nil, &s); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				return printJSON(c.App.Writer, s)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nconnections:\n",
+				s.ID, s.User, s.Resource, s.Account, dash(s.Reason), ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.EndedAt), s.EndReason, yesNo(s.Active))
+			for _, cn := range s.Connections {
+				fmt.Fprintf(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
+			}
+			return nil
+		}},
+		{Name: "terminate", ArgsUsage: "ID", Usage: "end an active session now, cutting its connections", Action: func(c *cli.Context) error {
+			id, err := oneArg(c, "ID")
+			if err != nil {
+				return err
+			}
+			if err := call(c, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/terminate", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "session %s terminated\n", id)
+			return nil
+		}},
+	}}
+}
+
+func auditCommand() *cli.Command {
+	return &cli.Command{Name: "audit", Usage: "read and verify the audit log", Subcommands: []*cli.Command{
+		{Name: "list", Usage: "list audit events, oldest first", Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "since", Usage: "only events newer than this, for example 24h"},
+			&cli.StringFlag{Name: "user", Usage: "only events by this actor"},
+			&cli.StringFlag{Name: "action", Usage: "only this action, or a family such as session"},
+			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many (the newest)"},
+			outputFlag,
+		}, Action: func(c *cli.Context) error {
+			q := url.Values{}
+			if d := c.Duration("since"); d > 0 {
+				q.Set("since", d.String())
+			}
+			if u := c.String("user"); u != "" {
+				q.Set("user", u)
+			}
+			if a := c.String("action"); a != "" {
+				q.Set("action", a)
+			}
+			q.Set("limit", strconv.Itoa(c.Int("limit")))
+			var out []api.AuditEvent
+			if err := call(c, "GET", "/api/v1/audit?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, e := range out {
+				rows = append(rows, []string{strconv.FormatUint(e.Seq, 10), ts(e.Time), e.Actor, e.Action, dash(e.Target), e.Outcome, dash(e.Source), e.Detail})
+			}
+			return printList(c, out, []string{"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE", "DETAIL"}, rows)
+		}},
+		{Name: "verify", Usage: "check the hash chain; exits 1 at the first broken link", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			var v api.AuditVerify
+			if err := call(c, "GET", "/api/v1/audit/verify", nil, &v); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				printJSON(c.App.Writer, v)
+			} else if v.OK {
+				fmt.Fprintf(c.App.Writer, "audit chain intact: %d events verified\n", v.Events)
+			}
+			if !v.OK {
+				return cli.Exit(fmt.Sprintf("audit chain broken at event %d: %s (%d events before it verified)", v.Seq, v.Reason, v.Events), 1)
+			}
+			return nil
+		}},
+	}}
+}
