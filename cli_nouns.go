@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -115,11 +116,13 @@ func rolesCommand() *cli.Command {
 
 func gatewaysCommand() *cli.Command {
 	return &cli.Command{Name: "gateways", Usage: "enroll and list gateways", Subcommands: []*cli.Command{
-		{Name: "token", Usage: "create a one-time enrollment token (valid 1 h)", Flags: []cli.Flag{
-			&cli.StringFlag{Name: "name", Required: true}, outputFlag,
+		{Name: "token", Usage: "create a one-time enrollment token", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Required: true},
+			&cli.DurationFlag{Name: "ttl", Value: time.Hour, Usage: "how long the token stays valid (at most 24h)"},
+			outputFlag,
 		}, Action: func(c *cli.Context) error {
 			var out api.GatewayTokenResponse
-			if err := call(c, "POST", "/api/v1/gateways/tokens", api.GatewayTokenRequest{Name: c.String("name")}, &out); err != nil {
+			if err := call(c, "POST", "/api/v1/gateways/tokens", api.GatewayTokenRequest{Name: c.String("name"), TTL: c.Duration("ttl").String()}, &out); err != nil {
 				return err
 			}
 			if jsonOutput(c) {

@@ -389,8 +389,16 @@ func (s *Server) handleGatewayToken(w http.ResponseWriter, r *http.Request) erro
 	if err := validName("gateway", req.Name); err != nil {
 		return err
 	}
+	ttl := time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			return httpError(http.StatusBadRequest, "ttl %q: want a duration up to 24h", req.TTL)
+		}
+		ttl = d
+	}
 	c := callerOf(r)
-	token, exp, err := s.newEnrollToken(req.Name, c.user.Name, s.publicURL(r))
+	token, exp, err := s.newEnrollToken(req.Name, c.user.Name, s.publicURL(r), ttl)
 	if err != nil {
 		return err
 	}
@@ -402,10 +410,10 @@ func (s *Server) handleGatewayToken(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-func (s *Server) newEnrollToken(name, by, url string) (string, time.Time, error) {
+func (s *Server) newEnrollToken(name, by, url string, ttl time.Duration) (string, time.Time, error) {
 	secret := randomSecret(32)
 	now := time.Now().UTC()
-	e := &store.EnrollToken{Hash: hashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	e := &store.EnrollToken{Hash: hashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.st.Update(func(tx *store.Tx) error { return tx.PutEnrollToken(e) }); err != nil {
 		return "", time.Time{}, err
 	}
@@ -500,7 +508,7 @@ func (s *Server) enroll(secret string, pub any, source string) (*api.EnrollRespo
 // EnrollLocal enrolls an in-process gateway (pamd dev) without a network
 // round trip, returning the certificate and CA in PEM.
 func (s *Server) EnrollLocal(name string, pub any) (certPEM, caPEM []byte, err error) {
-	token, _, err := s.newEnrollToken(name, "system", "")
+	token, _, err := s.newEnrollToken(name, "system", "", time.Minute)
 	if err != nil {
 		return nil, nil, err
 	}

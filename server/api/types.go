@@ -84,6 +84,7 @@ type Gateway struct {
 
 type GatewayTokenRequest struct {
 	Name string `json:"name"`
+	TTL  string `json:"ttl,omitempty"` // default 1h, at most 24h
 }
 
 type GatewayTokenResponse struct {

@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var pamdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pamd-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	pamdBin = filepath.Join(dir, "pamd")
+	build := exec.Command("go", "build", "-o", pamdBin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building pamd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const adminPassword = "admin-e2e-password-1"
+
+// proc is a pamd process whose output is kept for assertions.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout *syncBuf
+	stderr *syncBuf
+	done   chan struct{}
+	err    error
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// env is one pamd deployment: a server process, a gateway process enrolled
+// by token, and a CLI config dir logged in as admin.
+type env struct {
+	t         *testing.T
+	dir       string
+	addr      string // 127.0.0.1:port
+	url       string
+	fp        string
+	configDir string
+	server    *proc
+	gateway   *proc
+	// everything any pamd process printed, for the no-secret checks
+	outputs []*proc
+	mu      sync.Mutex
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), addr: freePort(t)}
+	e.url = "https://" + e.addr
+	e.configDir = filepath.Join(e.dir, "cli")
+	e.startServer()
+	e.login("admin", adminPassword)
+	e.startGateway("gw1")
+	return e
+}
+
+func (e *env) serverEnv() []string {
+	return []string{"PAMD_ADMIN_PASSWORD=" + adminPassword}
+}
+
+func (e *env) startServer(extraEnv ...string) {
+	e.t.Helper()
+	e.server = e.start(append(e.serverEnv(), extraEnv...), "server", "--data-dir", filepath.Join(e.dir, "server"), "--listen", e.addr)
+	e.waitFor("server ready", 15*time.Second, func() bool {
+		c, err := net.Dial("tcp", e.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if e.fp == "" {
+		e.waitFor("CA fingerprint in the server log", 5*time.Second, func() bool {
+			_, after, ok := strings.Cut(e.server.stderr.String(), "ca_fingerprint=")
+			if ok {
+				e.fp = strings.Fields(after)[0]
+			}
+			return ok
+		})
+	}
+}
+
+func (e *env) stopServer() {
+	e.t.Helper()
+	e.server.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.server.done:
+	case <-time.After(15 * time.Second):
+		e.t.Fatal("server did not stop within 15 s of SIGTERM")
+	}
+}
+
+func (e *env) startGateway(name string) {
+	e.t.Helper()
+	var tok struct{ Token string }
+	e.json(&tok, "gateways", "token", "--name", name, "-o", "json")
+	e.gateway = e.start(nil, "gateway", "--token", tok.Token, "--data-dir", filepath.Join(e.dir, "gw-"+name))
+	e.waitGatewayOnline(name, 15*time.Second)
+}
+
+func (e *env) waitGatewayOnline(name string, within time.Duration) {
+	e.t.Helper()
+	e.waitFor("gateway "+name+" online", within, func() bool {
+		var gws []struct {
+			Name   string
+			Online bool
+		}
+		out, _, err := e.run("", "gateways", "list", "-o", "json")
+		if err != nil || json.Unmarshal([]byte(out), &gws) != nil {
+			return false
+		}
+		for _, g := range gws {
+			if g.Name == name && g.Online {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// start runs a long-lived pamd process, stopped at the end of the test.
+func (e *env) start(extraEnv []string, args ...string) *proc {
+	e.t.Helper()
+	p := &proc{stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
+	p.cmd = exec.Command(pamdBin, args...)
+	p.cmd.Env = append(append(os.Environ(), "PAMD_CONFIG_DIR="+e.configDir), extraEnv...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	e.mu.Lock()
+	e.outputs = append(e.outputs, p)
+	e.mu.Unlock()
+	e.t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if e.t.Failed() {
+			e.t.Logf("pamd %s stderr:\n%s", args[0], lastLines(p.stderr.String(), 30))
+		}
+	})
+	return p
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// run runs a short pamd command with stdin and returns its output.
+func (e *env) run(stdin string, args ...string) (string, string, error) {
+	return e.runEnv(nil, stdin, args...)
+}
+
+func (e *env) runEnv(extraEnv []string, stdin string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pamdBin, args...)
+	cmd.Env = append(append(os.Environ(), "PAMD_CONFIG_DIR="+e.configDir), extraEnv...)
+	cmd.Stdin = strings.NewReader(stdin)
+	p := &proc{stdout: &syncBuf{}, stderr: &syncBuf{}}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	err := cmd.Run()
+	e.mu.Lock()
+	e.outputs = append(e.outputs, p)
+	e.mu.Unlock()
+	return p.stdout.String(), p.stderr.String(), err
+}
+
+// ok runs a pamd command that must succeed.
+func (e *env) ok(stdin string, args ...string) string {
+	e.t.Helper()
+	out, errOut, err := e.run(stdin, args...)
+	if err != nil {
+		e.t.Fatalf("pamd %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// fails runs a pamd command that must fail and returns its stderr.
+func (e *env) fails(stdin string, args ...string) string {
+	e.t.Helper()
+	out, errOut, err := e.run(stdin, args...)
+	if err == nil {
+		e.t.Fatalf("pamd %s succeeded, want failure\nstdout: %s", strings.Join(args, " "), out)
+	}
+	return errOut
+}
+
+func (e *env) json(v any, args ...string) {
+	e.t.Helper()
+	out := e.ok("", args...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		e.t.Fatalf("pamd %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func (e *env) login(user, password string, extra ...string) {
+	e.t.Helper()
+	e.ok(password+"\n", append([]string{"login", "--server", e.url, "--user", user, "--password-stdin", "--ca-fingerprint", e.fp}, extra...)...)
+}
+
+func (e *env) waitFor(what string, within time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// connection is what pamd connect -o json prints when ready.
+type connection struct {
+	SessionID string    `json:"session_id"`
+	Host      string    `json:"host"`
+	Port      int       `json:"port"`
+	ExpiresAt time.Time `json:"expires_at"`
+	proc      *proc
+}
+
+func (c *connection) addr() string { return net.JoinHostPort(c.Host, fmt.Sprint(c.Port)) }
+
+// connect starts pamd connect and waits for its JSON line.
+func (e *env) connect(target string, extra ...string) *connection {
+	e.t.Helper()
+	p := e.start(nil, append([]string{"connect", target, "-o", "json"}, extra...)...)
+	var c connection
+	e.waitFor("pamd connect ready", 20*time.Second, func() bool {
+		select {
+		case <-p.done:
+			e.t.Fatalf("pamd connect exited: %v\n%s", p.err, p.stderr.String())
+		default:
+		}
+		line, _, ok := strings.Cut(p.stdout.String(), "\n")
+		return ok && json.Unmarshal([]byte(line), &c) == nil
+	})
+	c.proc = p
+	return &c
+}
+
+// allOutput is everything every pamd process of this env printed.
+func (e *env) allOutput() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var b strings.Builder
+	for _, p := range e.outputs {
+		b.WriteString(p.stdout.String())
+		b.WriteString(p.stderr.String())
+	}
+	return b.String()
+}
+
+// echoServer is the target: it echoes every connection and half-closes
+// after the client does.
+func echoServer(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 256<<10)
+				io.CopyBuffer(c, c, buf)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// addEcho registers a tcp resource for an echo server and an account on it.
+func (e *env) addEcho(name, account, password string, extra ...string) {
+	e.t.Helper()
+	host, port, _ := net.SplitHostPort(echoServer(e.t))
+	e.ok("", "resources", "add", "--type", "tcp", "--name", name, "--gateway", "gw1", "--host", host, "--port", port)
+	e.ok(password+"\n", append([]string{"accounts", "add", name + "/" + account, "--username", "svc", "--password-stdin"}, extra...)...)
+}
+
+// readUntilClosed reads from c until EOF or error and reports how long
+// after start the connection was cut.
+func waitClosed(c net.Conn, within time.Duration) (time.Duration, error) {
+	start := time.Now()
+	c.SetReadDeadline(start.Add(within))
+	buf := make([]byte, 1024)
+	for {
+		_, err := c.Read(buf)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return time.Since(start), fmt.Errorf("connection still open after %s", within)
+			}
+			return time.Since(start), nil
+		}
+	}
+}
+
+func scanLines(r io.Reader, fn func(string) bool) {
+	s := bufio.NewScanner(r)
+	for s.Scan() && fn(s.Text()) {
+	}
+}
