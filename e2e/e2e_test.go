@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/pamd/pamd/protocol/pki"
@@ -527,7 +526,7 @@ func TestMalformedTunnelHeaderClosesStreamServerKeepsServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := yamux.Client(raw, proxy.YamuxConfig())
+	sess, err := proxy.YamuxClient(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,10 @@ import (
 var pamdBin string
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv("PAMD_E2E_HELPER"); kind != "" {
+		runHelper(kind)
+		return
+	}
 	dir, err := os.MkdirTemp("", "pamd-e2e-bin")
 	if err != nil {
 		panic(err)

@@ -114,12 +114,11 @@ func (g *gateway) loop(ctx context.Context) error {
 
 // session runs one connection: dial, hello, then serve streams until it drops.
 func (g *gateway) session(ctx context.Context) error {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: g.tls}
-	c, err := d.DialContext(ctx, "tcp", g.addr)
+	c, err := proxy.DialTLS(ctx, g.addr, g.tls)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", g.addr, err)
 	}
-	sess, err := yamux.Client(c, proxy.YamuxConfig())
+	sess, err := proxy.YamuxClient(c)
 	if err != nil {
 		c.Close()
 		return err

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/yamux"
 )
@@ -39,7 +41,16 @@ func Join(ctx context.Context, a, b io.ReadWriteCloser, up, down *Counter) error
 	go func() { errc <- pipe(a, b, down) }()
 
 	var first error
-	closeAll := func() { a.Close(); b.Close() }
+	closeAll := func() {
+		// A yamux Close only half-closes and does not wake a blocked Read;
+		// a deadline in the past does, on every transport that has one.
+		for _, c := range []io.ReadWriteCloser{a, b} {
+			if d, ok := c.(interface{ SetReadDeadline(time.Time) error }); ok {
+				d.SetReadDeadline(time.Unix(1, 0))
+			}
+			c.Close()
+		}
+	}
 	for i := 0; i < 2; i++ {
 		select {
 		case err := <-errc:
@@ -56,7 +67,8 @@ func Join(ctx context.Context, a, b io.ReadWriteCloser, up, down *Counter) error
 			return context.Cause(ctx)
 		}
 	}
-	closeAll()
+	a.Close()
+	b.Close()
 	return first
 }
 
@@ -87,8 +99,8 @@ func pipe(dst io.Writer, src io.Reader, n *Counter) error {
 	if err == nil {
 		closeWrite(dst)
 	}
-	if isClosed(err) {
-		err = nil
+	if isClosed(err) || errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil // the relay was cut on purpose
 	}
 	return err
 }

@@ -70,7 +70,7 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 		s.auditEvent("gateway:"+name, "gateway.connect", name, "failure", hostOf(remote), "certificate revoked or replaced")
 		return
 	}
-	sess, err := yamux.Server(c, proxy.YamuxConfig())
+	sess, err := proxy.YamuxServer(c)
 	if err != nil {
 		return
 	}

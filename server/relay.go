@@ -18,7 +18,7 @@ import (
 // serveClient runs one pamd connect tunnel: a yamux session whose streams
 // are either a session's control stream or one proxied connection each.
 func (s *Server) serveClient(ctx context.Context, c net.Conn) {
-	sess, err := yamux.Server(c, proxy.YamuxConfig())
+	sess, err := proxy.YamuxServer(c)
 	if err != nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/store"
 	"github.com/pamd/pamd/ui"
 )
@@ -135,7 +136,7 @@ func (s *Server) tlsConfig() *tls.Config {
 
 // Serve accepts on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	tlsLn := tls.NewListener(ln, s.tlsConfig())
+	tlsLn := &batchListener{Listener: ln, cfg: s.tlsConfig()}
 	s.conns = make(chan net.Conn)
 	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
 	s.http = &http.Server{
@@ -270,4 +271,19 @@ func (s *Server) SetPassword(name, password string) error {
 		}
 		return appendAudit(tx, "system", "user.password", name, "success", "", "set by pamd dev --admin-password")
 	})
+}
+
+// batchListener is tls.NewListener over proxy.BatchConn, so tunnel
+// connections send each frame's TLS records in one write.
+type batchListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l *batchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Server(proxy.NewBatchConn(c), l.cfg), nil
 }

@@ -121,17 +121,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 // connect dials the server and opens the control stream.
 func (c *conn) connect(ctx context.Context) error {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNTunnel}}
 	if c.cfg.Fingerprint != "" {
-		d.Config = pki.PinnedClientConfig(c.cfg.Fingerprint, pki.ALPNTunnel)
-	} else {
-		d.Config = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNTunnel}}
+		tc = pki.PinnedClientConfig(c.cfg.Fingerprint, pki.ALPNTunnel)
+	} else if host, _, err := net.SplitHostPort(c.cfg.Server); err == nil {
+		tc.ServerName = host
 	}
-	nc, err := d.DialContext(ctx, "tcp", c.cfg.Server)
+	nc, err := proxy.DialTLS(ctx, c.cfg.Server, tc)
 	if err != nil {
 		return fmt.Errorf("cannot reach pamd server %s: %w", c.cfg.Server, err)
 	}
-	sess, err := yamux.Client(nc, proxy.YamuxConfig())
+	sess, err := proxy.YamuxClient(nc)
 	if err != nil {
 		nc.Close()
 		return err

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencyDirection holds the layering of DESIGN.md: protocol and ui
+// import no other pamd package, store imports no role, and the gateway never
+// imports the server or the store.
+func TestDependencyDirection(t *testing.T) {
+	const mod = "github.com/pamd/pamd/"
+	rules := []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"./protocol/...", []string{"server", "gateway", "proxy", "store", "ui"}},
+		{"./ui/...", []string{"server", "gateway", "proxy", "store", "protocol"}},
+		{"./store/...", []string{"server", "gateway", "proxy", "ui"}},
+		{"./gateway/...", []string{"server", "store"}},
+		{"./proxy/...", []string{"server", "gateway", "store"}},
+	}
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", r.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range r.forbidden {
+				if dep == mod+f || strings.HasPrefix(dep, mod+f+"/") {
+					t.Errorf("%s depends on %s", r.pkg, dep)
+				}
+			}
+		}
+	}
+}
