@@ -105,7 +105,7 @@ func (s streamer) AcceptStream() (net.Conn, error) { return s.accept() }
 func TestJoinHalfClose(t *testing.T) {
 	for name, mk := range pairs(t) {
 		t.Run(name, func(t *testing.T) {
-			client, relayIn := mk()   // client ↔ relay
+			client, relayIn := mk()  // client ↔ relay
 			relayOut, target := mk() // relay ↔ target
 			var up, down Counter
 			done := make(chan error, 1)
