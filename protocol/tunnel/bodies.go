@@ -31,9 +31,66 @@ type Descriptor struct {
 	// Credentials for injection; empty for protocols that need none.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
+	// SSH: Auth is password, key or certificate. PrivateKey is the account's
+	// key, or for certificate auth a key made for this connection, whose
+	// Certificate (authorized_keys form) the resource's CA signed.
+	Auth        string `json:"auth,omitempty"`
+	PrivateKey  string `json:"private_key,omitempty"`
+	Passphrase  string `json:"passphrase,omitempty"`
+	Certificate string `json:"certificate,omitempty"`
+	// HostKey is the target's pinned SSH host key (authorized_keys form);
+	// ServerHostKey is the private key pamd shows clients for this resource.
+	HostKey       string `json:"host_key,omitempty"`
+	ServerHostKey string `json:"server_host_key,omitempty"`
+	// Record asks the gateway to record the session's content.
+	Record bool `json:"record,omitempty"`
 }
 
 // String describes the descriptor without any credential, for logs.
 func (d *Descriptor) String() string {
 	return d.Protocol + " " + d.Resource + "/" + d.Account + " → " + d.Target + " (session " + d.SessionID + ")"
+}
+
+// ProbeResult is the detail of a probe_result message.
+type ProbeResult struct {
+	// HostKey is the SSH host key the target presented (authorized_keys form).
+	HostKey string `json:"host_key,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Ended is the detail of a notice stream's "ended" message.
+type Ended struct {
+	SessionID string `json:"session_id"`
+	Reason    string `json:"reason"`
+}
+
+// Record is one recorded happening of a session, sent gateway → server on
+// a record stream. Which fields are set depends on Type:
+//
+//	pty        Term, Width, Height          a terminal was requested
+//	shell                                   an interactive shell started
+//	exec       Command                      a command started
+//	subsystem  Command (the subsystem name)
+//	o, i       Data                         terminal output, input
+//	r          Width, Height                the terminal was resized
+//	exit       Status                       the command or shell exited
+//	file       Op, Path, Size               an SFTP or SCP file operation
+//	forward    Path (host:port)             a port forwarding channel
+//	error      Data                         the target could not be used
+type Record struct {
+	Seq          uint64    `json:"seq"` // per gateway, increasing; the server drops repeats
+	SessionID    string    `json:"session_id"`
+	ConnectionID string    `json:"connection_id"`
+	Channel      int       `json:"channel"`
+	Time         time.Time `json:"time"`
+	Type         string    `json:"type"`
+	Data         string    `json:"data,omitempty"`
+	Term         string    `json:"term,omitempty"`
+	Width        int       `json:"width,omitempty"`
+	Height       int       `json:"height,omitempty"`
+	Command      string    `json:"command,omitempty"`
+	Status       *int      `json:"status,omitempty"`
+	Op           string    `json:"op,omitempty"`
+	Path         string    `json:"path,omitempty"`
+	Size         int64     `json:"size,omitempty"`
 }

@@ -29,7 +29,12 @@
 //	2 dial     server → gateway   Descriptor; then raw bytes of one proxied connection
 //	3 control  connect → server   Access; then Messages both ways for the life of the session
 //	4 hello    gateway → server   Hello{name, version}; first stream after the gateway connects
-//	5 probe    server → gateway   Descriptor; the gateway checks the target is reachable
+//	5 probe    server → gateway   Descriptor; the gateway reaches the target and answers one
+//	                              Message "probe_result" whose detail is a ProbeResult
+//	6 notice   server → gateway   Message "ended" with the session in detail: the gateway
+//	                              tells that session's clients why and cuts them
+//	7 record   gateway → server   Hello; then Messages "records" (a batch of Records) answered
+//	                              by "ack" with the highest seq stored
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.
@@ -40,17 +45,21 @@
 //
 //	offset size  field
 //	0      1     version, currently 1
-//	1      1     status: 0 ok, 1 refused (the message says why, in words fit for the user)
+//	1      1     status: 0 ok; 1 refused (the message says why, in words fit
+//	             for the user); 2 target failed (served, but the target could
+//	             not be reached or logged into; the message says why and the
+//	             handler tells the client in its own protocol)
 //	2      2     message length M, big endian, at most MaxMessage
 //	4      M     UTF-8 message
 //
-// After an ok reply the stream carries the payload for its kind. After a
-// refusal the receiver closes the stream.
+// After an ok or target-failed reply the stream carries the payload for its
+// kind. After a refusal the receiver closes the stream.
 //
 // # Messages
 //
-// Control streams (and probe answers) carry Messages: a 4-byte big-endian
-// length (at most MaxBody) followed by a JSON object with at least "type".
+// Control, probe and record streams carry Messages: a 4-byte big-endian
+// length (at most MaxMessageBody) followed by a JSON object with at least
+// "type".
 //
 // # Versioning
 //

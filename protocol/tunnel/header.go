@@ -25,6 +25,8 @@ const (
 	KindControl Kind = 3
 	KindHello   Kind = 4
 	KindProbe   Kind = 5
+	KindNotice  Kind = 6
+	KindRecord  Kind = 7
 )
 
 func (k Kind) String() string {
@@ -39,6 +41,10 @@ func (k Kind) String() string {
 		return "hello"
 	case KindProbe:
 		return "probe"
+	case KindNotice:
+		return "notice"
+	case KindRecord:
+		return "record"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -90,7 +96,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindProbe {
+	if kind < KindAccess || kind > KindRecord {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
 	n := binary.BigEndian.Uint32(fixed[6:10])

@@ -15,7 +15,14 @@ const (
 	MsgEnded = "ended"
 	// MsgProbeResult, gateway → server: the answer to a probe.
 	MsgProbeResult = "probe_result"
+	// MsgRecords, gateway → server: a batch of Records; MsgAck, server →
+	// gateway: every record up to Detail's seq is stored.
+	MsgRecords = "records"
+	MsgAck     = "ack"
 )
+
+// MaxMessageBody bounds one message, a batch of records at most.
+const MaxMessageBody = 1 << 20
 
 // Message is one framed JSON object on a control or probe stream.
 type Message struct {
@@ -32,7 +39,7 @@ func ReadMessage(r io.Reader) (*Message, error) {
 		return nil, fmt.Errorf("tunnel: read message: %w", err)
 	}
 	n := binary.BigEndian.Uint32(fixed[:])
-	if n < 2 || n > MaxBody {
+	if n < 2 || n > MaxMessageBody {
 		return nil, fmt.Errorf("tunnel: message of %d bytes: %w", n, ErrTooLarge)
 	}
 	body := make([]byte, n)
@@ -52,7 +59,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, fmt.Errorf("tunnel: encode message: %w", err)
 	}
-	if len(body) > MaxBody {
+	if len(body) > MaxMessageBody {
 		return b, fmt.Errorf("tunnel: encode message: %d bytes: %w", len(body), ErrTooLarge)
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))

@@ -17,6 +17,11 @@ type Status uint8
 const (
 	StatusOK      Status = 0
 	StatusRefused Status = 1
+	// StatusTargetFailed: the stream is served, but reaching the target
+	// failed as the message says; the handler tells the client in the
+	// client's own protocol (an SSH banner, a TDS error), so the payload
+	// follows as after OK.
+	StatusTargetFailed Status = 2
 )
 
 // Reply answers a header.
@@ -32,9 +37,9 @@ type Refusal struct{ Message string }
 
 func (e *Refusal) Error() string { return e.Message }
 
-// Err returns nil for an ok reply and a *Refusal otherwise.
+// Err returns a *Refusal for a refused stream and nil otherwise.
 func (r *Reply) Err() error {
-	if r.Status == StatusOK {
+	if r.Status != StatusRefused {
 		return nil
 	}
 	return &Refusal{Message: r.Message}
@@ -50,7 +55,7 @@ func ReadReply(r io.Reader) (*Reply, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[0], Version)
 	}
 	st := Status(fixed[1])
-	if st != StatusOK && st != StatusRefused {
+	if st > StatusTargetFailed {
 		return nil, fmt.Errorf("%w %d", ErrBadStatus, fixed[1])
 	}
 	n := binary.BigEndian.Uint16(fixed[2:4])

@@ -122,6 +122,9 @@ func TestReply(t *testing.T) {
 	if err := Refuse("no").Err(); err == nil || err.Error() != "no" {
 		t.Fatalf("Err() = %v", err)
 	}
+	if r, err := ReadReply(bytes.NewReader((&Reply{Status: StatusTargetFailed, Message: "host key mismatch"}).Append(nil))); err != nil || r.Err() != nil {
+		t.Fatalf("target-failed reply: %v %v (it is served, not refused)", r, err)
+	}
 	if _, err := ReadReply(bytes.NewReader([]byte{1, 7, 0, 0})); !errors.Is(err, ErrBadStatus) {
 		t.Fatalf("bad status: %v", err)
 	}
@@ -145,7 +148,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	if err != nil || m2.Type != MsgEnd {
 		t.Fatalf("m2 = %+v, %v", m2, err)
 	}
-	if _, err := ReadMessage(bytes.NewReader([]byte{0xff, 0, 0, 0})); !errors.Is(err, ErrTooLarge) {
+	if _, err := ReadMessage(bytes.NewReader([]byte{0x7f, 0, 0, 0})); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("huge: %v", err)
 	}
 }
