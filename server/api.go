@@ -83,6 +83,9 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/resources", admin, s.handleCreateResource)
 	h("GET /api/v1/resources/{name}", reader, s.handleGetResource)
 	h("DELETE /api/v1/resources/{name}", admin, s.handleDeleteResource)
+	h("POST /api/v1/resources/{name}/trust-host-key", admin, s.handleTrustHostKey)
+	h("GET /api/v1/resources/ssh/{id}/ssh-ca-public-key", authed, s.handleSSHCAPublicKey)
+	h("GET /api/v1/resources/ssh/{id}/ssh-ca-setup", authed, s.handleSSHCASetup)
 	h("GET /api/v1/resources/{name}/accounts", reader, s.handleListAccounts)
 	h("POST /api/v1/resources/{name}/accounts", admin, s.handleCreateAccount)
 	h("DELETE /api/v1/resources/{name}/accounts/{account}", admin, s.handleDeleteAccount)
@@ -92,6 +95,8 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/sessions", authed, s.handleListSessions)
 	h("GET /api/v1/sessions/{id}", authed, s.handleGetSession)
 	h("POST /api/v1/sessions/{id}/terminate", authed, s.handleTerminateSession)
+	h("GET /api/v1/sessions/{id}/records", authed, s.handleSessionRecords)
+	h("GET /api/v1/sessions/{id}/asciicast", authed, s.handleAsciicast)
 
 	h("GET /api/v1/audit", reader, s.handleListAudit)
 	h("GET /api/v1/audit/verify", reader, s.handleVerifyAudit)

@@ -12,15 +12,19 @@ import (
 )
 
 // resourceTypes lists the types this build proxies, with their default ports.
-var resourceTypes = map[string]int{"tcp": 0}
+var resourceTypes = map[string]int{"tcp": 0, "ssh": 22}
 
 func resourceView(r *store.Resource) api.Resource {
-	return api.Resource{Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: r.Options, CreatedAt: r.CreatedAt}
+	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: r.Options, CreatedAt: r.CreatedAt}
+	if r.Type == "ssh" {
+		v.HostKeyFingerprint = hostKeyFingerprint(r)
+	}
+	return v
 }
 
 func accountView(res string, a *store.Account) api.Account {
 	return api.Account{Resource: res, Name: a.Name, Username: a.Username, Description: a.Description,
-		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", CreatedAt: a.CreatedAt}
+		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt}
 }
 
 func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) error {
@@ -71,7 +75,7 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	defPort, ok := resourceTypes[req.Type]
 	if !ok {
-		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp)", req.Type)
+		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh)", req.Type)
 	}
 	if req.Port == 0 {
 		req.Port = defPort
@@ -85,16 +89,33 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 		return httpError(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list)")
 	}
 	c := callerOf(r)
-	res := &store.Resource{ID: store.NewID(), Name: req.Name, Type: req.Type, Gateway: req.Gateway, Host: req.Host, Port: req.Port, Options: req.Options, CreatedAt: time.Now().UTC()}
-	err := s.st.Update(func(tx *store.Tx) error {
+	res := &store.Resource{ID: store.NewID(), Name: req.Name, Type: req.Type, Gateway: req.Gateway, Host: req.Host, Port: req.Port, CreatedAt: time.Now().UTC()}
+	if err := s.st.View(func(tx *store.Tx) error {
 		if _, err := tx.GatewayByName(req.Gateway); err != nil {
 			return httpError(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", req.Gateway)
 		}
+		if _, err := tx.ResourceByName(req.Name); err == nil {
+			return httpError(http.StatusConflict, "resource %q already exists", req.Name)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	detail := res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway
+	if res.Type == "ssh" {
+		if _, err := s.pinHostKey(res); err != nil {
+			return err
+		}
+		if _, _, err := s.sshHostKey(res.ID); err != nil {
+			return err
+		}
+		detail += "; pinned host key " + hostKeyFingerprint(res)
+	}
+	err := s.st.Update(func(tx *store.Tx) error {
 		if err := tx.CreateResource(res); err != nil {
 			return err
 		}
-		return appendAudit(tx, c.user.Name, "resource.create", res.Name, "success", c.source,
-			res.Type+" "+res.Host+":"+strconv.Itoa(res.Port)+" via "+res.Gateway)
+		return appendAudit(tx, c.user.Name, "resource.create", res.Name, "success", c.source, detail)
 	})
 	if err != nil {
 		return err
@@ -153,6 +174,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	}
 	c := callerOf(r)
 	a := &store.Account{ID: store.NewID(), Name: req.Name, Username: req.Username, Password: req.Password,
+		Auth: req.Auth, PrivateKey: req.PrivateKey, Passphrase: req.Passphrase,
 		Description: req.Description, RequireMFA: req.RequireMFA, CreatedAt: time.Now().UTC()}
 	var resName string
 	err := s.st.Update(func(tx *store.Tx) error {
@@ -160,11 +182,24 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return err
 		}
+		switch res.Type {
+		case "ssh":
+			if err := validateSSHAccount(a); err != nil {
+				return err
+			}
+		default:
+			if a.Auth != "" || a.PrivateKey != "" {
+				return httpError(http.StatusBadRequest, "--auth and keys are for ssh resources; %s is %s", res.Name, res.Type)
+			}
+		}
 		a.ResourceID, resName = res.ID, res.Name
 		if err := tx.CreateAccount(a); err != nil {
 			return err
 		}
 		detail := "username " + a.Username
+		if a.Auth != "" {
+			detail += ", " + a.Auth + " auth"
+		}
 		if a.RequireMFA {
 			detail += ", MFA required"
 		}

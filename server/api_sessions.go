@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/store"
 )
@@ -113,7 +115,15 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		return httpError(http.StatusUnauthorized, "%s", errBadCode.Error())
 	}
 	s.live.add(sess)
-	writeJSON(w, http.StatusCreated, api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential})
+	grant := api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential, Username: acct.Username}
+	if res.Type == "ssh" {
+		host, _, err := s.sshHostKey(res.ID)
+		if err != nil {
+			return err
+		}
+		grant.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(host.PublicKey())))
+	}
+	writeJSON(w, http.StatusCreated, grant)
 	return nil
 }
 

@@ -102,15 +102,24 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 	h.touch(name, gc, true)
 	s.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
 
-	// Gateways open no other streams yet; refuse any, keep the session alive.
+	// Gateways open record streams; anything else is refused.
 	go func() {
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {
 				return
 			}
-			tunnel.Refuse("pamd server: unexpected stream from gateway").WriteTo(st)
-			st.Close()
+			go func() {
+				st.SetReadDeadline(time.Now().Add(10 * time.Second))
+				hdr, err := tunnel.ReadHeader(st)
+				st.SetReadDeadline(time.Time{})
+				if err != nil || hdr.Kind != tunnel.KindRecord {
+					tunnel.Refuse("pamd server: unexpected stream from gateway").WriteTo(st)
+					st.Close()
+					return
+				}
+				h.serveRecords(name, st)
+			}()
 		}
 	}()
 	select {
@@ -190,4 +199,22 @@ func (s *Server) handleListGateways(w http.ResponseWriter, r *http.Request) erro
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// notice tells a gateway that a session ended, waiting at most d for it to
+// acknowledge.
+func (h *hub) notice(gateway, sessionID, reason string, d time.Duration) {
+	st, err := h.open(gateway)
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	hdr, err := tunnel.NewHeader(tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason})
+	if err != nil {
+		return
+	}
+	st.SetDeadline(time.Now().Add(d))
+	if _, err := hdr.WriteTo(st); err == nil {
+		tunnel.ReadReply(st)
+	}
 }

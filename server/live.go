@@ -95,6 +95,7 @@ func (l *liveSessions) get(id string) *liveSession {
 // relay and control stream of it is cut. Ending an ended session is a no-op.
 func (l *liveSessions) end(id, reason, actor string) error {
 	var ended bool
+	var gateway string
 	err := l.s.st.Update(func(tx *store.Tx) error {
 		s, err := tx.Session(id)
 		if err != nil {
@@ -102,6 +103,9 @@ func (l *liveSessions) end(id, reason, actor string) error {
 		}
 		if !s.EndedAt.IsZero() {
 			return nil
+		}
+		if res, err := tx.Resource(s.ResourceID); err == nil {
+			gateway = res.Gateway
 		}
 		s.EndedAt, s.EndReason, ended = time.Now().UTC(), reason, true
 		if err := tx.PutSession(s); err != nil {
@@ -113,6 +117,11 @@ func (l *liveSessions) end(id, reason, actor string) error {
 	ls := l.m[id]
 	delete(l.m, id)
 	l.mu.Unlock()
+	if ls != nil && gateway != "" {
+		// The gateway tells the session's clients why, in their protocol,
+		// before the relays are cut; it has half a second.
+		l.s.hub.notice(gateway, id, reason, 500*time.Millisecond)
+	}
 	if ls != nil {
 		ls.timer.Stop()
 		ls.cancel(&errSessionEnded{reason: reason})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -146,7 +147,15 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	desc := tunnel.Descriptor{
 		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, Resource: res.Name, Account: acct.Name,
 		Protocol: res.Type, Target: net.JoinHostPort(res.Host, fmt.Sprint(res.Port)), ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password,
+		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type == "ssh",
+	}
+	if res.Type == "ssh" {
+		if err := s.sshDescriptor(&desc, res, acct, sess); err != nil {
+			s.recordConnection(conn, 0, 0, err)
+			tunnel.Refuse("pamd: preparing the SSH credential failed (see the server log)").WriteTo(st)
+			s.log.Error("ssh descriptor", "session", sess.ID, "err", err)
+			return
+		}
 	}
 	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
 	if err == nil {
@@ -171,6 +180,15 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 		}
 		return
 	}
+	if reply.Status == tunnel.StatusTargetFailed {
+		// Served: the handler tells the client; the server keeps the record.
+		conn.Error = reply.Message
+		action := "connection.target_failed"
+		if strings.Contains(reply.Message, "host key mismatch") {
+			action = "ssh.host_key_mismatch"
+		}
+		s.auditEvent(sess.UserName, action, res.Name+"/"+acct.Name, "failure", hostOf(remote), reply.Message)
+	}
 	if _, err := tunnel.OK().WriteTo(st); err != nil {
 		return
 	}
@@ -181,6 +199,9 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 		err = errors.New(reasonOf(ls.ctx))
 	}
 	conn.EndedAt = time.Now().UTC()
+	if err == nil && conn.Error != "" {
+		err = errors.New(conn.Error)
+	}
 	s.recordConnection(conn, up.Load(), down.Load(), err)
 }
 

@@ -19,6 +19,7 @@ const (
 	bucketConnections = "connections"
 	bucketAudit       = "audit"
 	bucketSecrets     = "secrets"
+	bucketRecordings  = "recordings"
 )
 
 // NewID returns a random identifier: 20 lowercase base32 characters.
@@ -105,6 +106,9 @@ type Account struct {
 	Name        string    `json:"name"`
 	Username    string    `json:"username,omitempty"`
 	Password    string    `json:"password,omitempty"`
+	Auth        string    `json:"auth,omitempty"`        // ssh: password, key or certificate
+	PrivateKey  string    `json:"private_key,omitempty"` // ssh key auth: OpenSSH or PEM private key
+	Passphrase  string    `json:"passphrase,omitempty"`  // of PrivateKey
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`

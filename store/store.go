@@ -28,7 +28,7 @@ const (
 var allBuckets = []string{
 	bucketMeta, bucketIndex, bucketUsers, bucketRoles, bucketTokens, bucketGateways,
 	bucketEnroll, bucketResources, bucketAccounts, bucketSessions, bucketConnections,
-	bucketAudit, bucketSecrets,
+	bucketAudit, bucketSecrets, bucketRecordings,
 }
 
 // Store is the sealed bbolt file. It is safe for concurrent use.

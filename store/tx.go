@@ -250,3 +250,24 @@ func (t *Tx) PutSecret(name string, value []byte) error {
 	k := indexKey(t.s.idxKey, "secret", name)
 	return t.bucket(bucketSecrets).Put(k, t.s.data.seal(value, placeAD(bucketSecrets, k)))
 }
+
+// Session recordings: opaque JSON records keyed by session and the
+// gateway's sequence number, so a record sent twice is stored once.
+
+func recordingKey(sessionID string, seq uint64) []byte {
+	return fmt.Appendf(nil, "%s/%020d", sessionID, seq)
+}
+
+func (t *Tx) PutRecording(sessionID string, seq uint64, record json.RawMessage) error {
+	return put(t, bucketRecordings, recordingKey(sessionID, seq), &record)
+}
+
+// Recordings returns a session's records in sequence order.
+func (t *Tx) Recordings(sessionID string) ([]json.RawMessage, error) {
+	rs, err := list[json.RawMessage](t, bucketRecordings, []byte(sessionID+"/"))
+	out := make([]json.RawMessage, len(rs))
+	for i, r := range rs {
+		out[i] = *r
+	}
+	return out, err
+}

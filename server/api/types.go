@@ -106,14 +106,17 @@ type EnrollResponse struct {
 }
 
 type Resource struct {
-	Name      string            `json:"name"`
-	Type      string            `json:"type"`
-	Gateway   string            `json:"gateway"`
-	Host      string            `json:"host"`
-	Port      int               `json:"port"`
-	Options   map[string]string `json:"options,omitempty"`
-	Accounts  []Account         `json:"accounts,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
+	Name string `json:"name"`
+	// HostKeyFingerprint is the pinned SSH host key of an ssh resource.
+	HostKeyFingerprint string            `json:"host_key_fingerprint,omitempty"`
+	ID                 string            `json:"id,omitempty"`
+	Type               string            `json:"type"`
+	Gateway            string            `json:"gateway"`
+	Host               string            `json:"host"`
+	Port               int               `json:"port"`
+	Options            map[string]string `json:"options,omitempty"`
+	Accounts           []Account         `json:"accounts,omitempty"`
+	CreatedAt          time.Time         `json:"created_at"`
 }
 
 // Account never carries the secret; HasPassword says whether one is stored.
@@ -121,9 +124,11 @@ type Account struct {
 	Resource    string    `json:"resource"`
 	Name        string    `json:"name"`
 	Username    string    `json:"username,omitempty"`
+	Auth        string    `json:"auth,omitempty"`
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa"`
 	HasPassword bool      `json:"has_password"`
+	HasKey      bool      `json:"has_key,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
@@ -131,6 +136,9 @@ type CreateAccountRequest struct {
 	Name        string `json:"name"`
 	Username    string `json:"username,omitempty"`
 	Password    string `json:"password,omitempty"`
+	Auth        string `json:"auth,omitempty"` // ssh: password (default), key, certificate
+	PrivateKey  string `json:"private_key,omitempty"`
+	Passphrase  string `json:"passphrase,omitempty"`
 	Description string `json:"description,omitempty"`
 	RequireMFA  bool   `json:"require_mfa,omitempty"`
 }
@@ -161,6 +169,10 @@ type CreateSessionRequest struct {
 type SessionGrant struct {
 	Session    Session `json:"session"`
 	Credential string  `json:"credential"`
+	// SSHHostKey is the host key pamd presents for an ssh resource, in
+	// authorized_keys form, for the client's known_hosts.
+	SSHHostKey string `json:"ssh_host_key,omitempty"`
+	Username   string `json:"username,omitempty"`
 }
 
 type Session struct {

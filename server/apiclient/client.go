@@ -72,7 +72,8 @@ func (c *Client) HostPort() string {
 }
 
 // Do sends in (when not nil) as JSON and decodes the answer into out (when
-// not nil). A non-2xx answer comes back as *api.Error.
+// not nil; a *[]byte takes the body as it is). A non-2xx answer comes back
+// as *api.Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -112,6 +113,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 		ae.Status = resp.StatusCode
 		return ae
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = data
+		return nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
