@@ -24,8 +24,8 @@ type Config struct {
 
 // Validate fills defaults and names the first bad field.
 func (c *Config) Validate() error {
-	if c.Identity == nil && c.DataDir == "" {
-		return errors.New("--data-dir: the gateway keeps its certificate there")
+	if c.DataDir == "" {
+		return errors.New("--data-dir: the gateway keeps its certificate and record spool there")
 	}
 	if c.Version == "" {
 		c.Version = "dev"

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/proxy/sshproxy"
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
 
@@ -61,12 +63,16 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type gateway struct {
-	id   *Identity
-	cfg  Config
-	log  *slog.Logger
-	addr string
-	tls  *tls.Config
-	wg   sync.WaitGroup
+	id    *Identity
+	cfg   Config
+	log   *slog.Logger
+	addr  string
+	tls   *tls.Config
+	wg    sync.WaitGroup
+	spool *spool
+
+	mu       sync.Mutex
+	sessions map[string]map[*int]context.CancelCauseFunc // live connections by session
 }
 
 func newGateway(id *Identity, cfg Config) (*gateway, error) {
@@ -84,7 +90,12 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	}
 	tc := pki.PinnedClientConfig(id.Fingerprint, pki.ALPNGateway)
 	tc.Certificates = []tls.Certificate{cert}
-	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc}, nil
+	sp, err := openSpool(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, spool: sp,
+		sessions: map[string]map[*int]context.CancelCauseFunc{}}, nil
 }
 
 // loop keeps a connection to the server, reconnecting after any loss.
@@ -128,6 +139,7 @@ func (g *gateway) session(ctx context.Context) error {
 		return err
 	}
 	g.log.Info("connected to server", "server", g.addr)
+	go g.sendRecords(sess)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -182,25 +194,157 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 	st.SetReadDeadline(time.Time{})
-	var d tunnel.Descriptor
-	if hdr.Kind != tunnel.KindDial || hdr.Decode(&d) != nil {
+	switch hdr.Kind {
+	case tunnel.KindDial:
+		var d tunnel.Descriptor
+		if hdr.Decode(&d) != nil {
+			tunnel.Refuse("pamd gateway: malformed descriptor").WriteTo(st)
+			return
+		}
+		g.dial(ctx, st, &d)
+	case tunnel.KindProbe:
+		var d tunnel.Descriptor
+		if hdr.Decode(&d) != nil {
+			tunnel.Refuse("pamd gateway: malformed descriptor").WriteTo(st)
+			return
+		}
+		g.probe(ctx, st, &d)
+	case tunnel.KindNotice:
+		var e tunnel.Ended
+		if hdr.Decode(&e) == nil {
+			g.endSession(e.SessionID, e.Reason)
+		}
+		tunnel.OK().WriteTo(st)
+	default:
 		tunnel.Refuse("pamd gateway: cannot serve a %s stream", hdr.Kind).WriteTo(st)
-		return
 	}
+}
+
+// dial serves one proxied connection under the session's expiry.
+func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descriptor) {
 	if !time.Now().Before(d.ExpiresAt) {
 		tunnel.Refuse("pamd: session %s expired", d.SessionID).WriteTo(st)
 		return
 	}
 	// The gateway enforces expiry itself too: the server may be gone.
-	sctx, cancel := context.WithDeadline(ctx, d.ExpiresAt)
-	defer cancel()
+	dctx, cancelDeadline := context.WithDeadline(ctx, d.ExpiresAt)
+	defer cancelDeadline()
+	sctx, cancel := context.WithCancelCause(dctx)
+	defer cancel(nil)
+	key := g.track(d.SessionID, cancel)
+	defer g.untrack(d.SessionID, key)
+
 	start := time.Now()
+	var err error
 	switch d.Protocol {
 	case "tcp":
-		err = tcpproxy.Handle(sctx, st, &d)
+		err = tcpproxy.Handle(sctx, st, d)
+	case "ssh":
+		var rec sshproxy.Recorder
+		if d.Record {
+			rec = g.spool.add
+		}
+		err = sshproxy.Handle(sctx, st, d, rec)
 	default:
 		tunnel.Refuse("pamd gateway %s does not support protocol %q (upgrade the gateway)", g.id.Name, d.Protocol).WriteTo(st)
 		return
 	}
 	g.log.Info("connection closed", "conn", d.String(), "duration", time.Since(start).Round(time.Millisecond), "err", err)
+}
+
+func (g *gateway) probe(ctx context.Context, st *yamux.Stream, d *tunnel.Descriptor) {
+	var res tunnel.ProbeResult
+	switch d.Protocol {
+	case "ssh":
+		key, err := sshproxy.ProbeHostKey(ctx, d.Target)
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.HostKey = key
+	default:
+		tunnel.Refuse("pamd gateway: no probe for protocol %q", d.Protocol).WriteTo(st)
+		return
+	}
+	detail, _ := json.Marshal(res)
+	tunnel.OK().WriteTo(st)
+	(&tunnel.Message{Type: tunnel.MsgProbeResult, Detail: detail}).WriteTo(st)
+}
+
+func (g *gateway) track(session string, cancel context.CancelCauseFunc) *int {
+	key := new(int)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sessions[session] == nil {
+		g.sessions[session] = map[*int]context.CancelCauseFunc{}
+	}
+	g.sessions[session][key] = cancel
+	return key
+}
+
+func (g *gateway) untrack(session string, key *int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.sessions[session], key)
+	if len(g.sessions[session]) == 0 {
+		delete(g.sessions, session)
+	}
+}
+
+// endSession cuts a session's connections; the reason reaches their clients.
+func (g *gateway) endSession(session, reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, cancel := range g.sessions[session] {
+		cancel(errors.New(reason))
+	}
+}
+
+// sendRecords uploads spooled records on a record stream until the
+// connection drops; what is not acknowledged stays in the spool.
+func (g *gateway) sendRecords(sess *yamux.Session) {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	h, _ := tunnel.NewHeader(tunnel.KindRecord, tunnel.Hello{Name: g.id.Name, Version: g.cfg.Version})
+	if _, err := h.WriteTo(st); err != nil {
+		return
+	}
+	if r, err := tunnel.ReadReply(st); err != nil || r.Err() != nil {
+		g.log.Warn("server refused the record stream", "err", err)
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		batch := g.spool.batch(512 << 10)
+		if len(batch) == 0 {
+			select {
+			case <-g.spool.wake:
+			case <-tick.C:
+			case <-sess.CloseChan():
+				return
+			}
+			continue
+		}
+		detail, err := json.Marshal(batch)
+		if err != nil {
+			return
+		}
+		if _, err := (&tunnel.Message{Type: tunnel.MsgRecords, Detail: detail}).WriteTo(st); err != nil {
+			return
+		}
+		st.SetReadDeadline(time.Now().Add(30 * time.Second))
+		m, err := tunnel.ReadMessage(st)
+		st.SetReadDeadline(time.Time{})
+		if err != nil || m.Type != tunnel.MsgAck {
+			return
+		}
+		var ack struct{ Seq uint64 }
+		json.Unmarshal(m.Detail, &ack)
+		if err := g.spool.ack(ack.Seq); err != nil {
+			g.log.Warn("spool", "err", err)
+		}
+	}
 }

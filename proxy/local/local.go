@@ -241,6 +241,46 @@ func (c *conn) watch(ctx context.Context, ended chan<- string) {
 	}
 }
 
+// Tunnel is a session's connection to the server for callers other than
+// Run (pamd ssh): it opens streams and reports the session's end.
+type Tunnel struct {
+	c     *conn
+	ended chan string
+	stop  context.CancelFunc
+}
+
+// Dial connects to the server for the session in cfg (Listen is unused).
+func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
+	cfg.Listen = "127.0.0.1:0"
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &conn{cfg: &cfg}
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	t := &Tunnel{c: c, ended: make(chan string, 1), stop: stop}
+	go c.watch(wctx, t.ended)
+	return t, nil
+}
+
+// Open starts one access stream: a connection to the resource.
+func (t *Tunnel) Open() (net.Conn, error) {
+	sess, _ := t.c.current()
+	return t.c.open(sess, tunnel.KindAccess)
+}
+
+// Ended delivers the reason when the server ends the session.
+func (t *Tunnel) Ended() <-chan string { return t.ended }
+
+// End asks the server to end the session, then closes the tunnel.
+func (t *Tunnel) End() {
+	t.stop()
+	t.c.endSession(t.ended)
+	t.c.close()
+}
+
 // endSession asks the server to end the session and waits briefly for its
 // confirmation.
 func (c *conn) endSession(ended <-chan string) {

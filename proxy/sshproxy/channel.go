@@ -1,0 +1,246 @@
+package sshproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// conn is one client connection and its target.
+type conn struct {
+	desc   *tunnel.Descriptor
+	target *ssh.Client
+	rec    Recorder
+
+	mu   sync.Mutex
+	open map[ssh.Channel]bool // client-side session channels, true once a shell or command runs
+	gone bool
+}
+
+func (c *conn) record(r tunnel.Record) {
+	r.SessionID, r.ConnectionID = c.desc.SessionID, c.desc.ConnectionID
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	c.rec(r)
+}
+
+// cut tells every open session channel why, then closes it.
+func (c *conn) cut(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gone = true
+	for ch := range c.open {
+		ch.Stderr().Write([]byte("\r\npamd: " + msg + "\r\n"))
+		ch.Close()
+	}
+}
+
+func (c *conn) relay(nc ssh.NewChannel, id int) {
+	kind := nc.ChannelType()
+	if kind != "session" && kind != "direct-tcpip" {
+		nc.Reject(ssh.UnknownChannelType, "pamd relays session and direct-tcpip channels only")
+		return
+	}
+	tch, treqs, err := c.target.OpenChannel(kind, nc.ExtraData())
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			nc.Reject(oce.Reason, oce.Message)
+		} else {
+			nc.Reject(ssh.ConnectionFailed, "pamd: "+err.Error())
+		}
+		return
+	}
+	cch, creqs, err := nc.Accept()
+	if err != nil {
+		tch.Close()
+		return
+	}
+	ch := &channel{conn: c, id: id, client: cch, target: tch}
+	if kind == "direct-tcpip" {
+		var fwd struct {
+			Host       string
+			Port       uint32
+			OriginHost string
+			OriginPort uint32
+		}
+		if ssh.Unmarshal(nc.ExtraData(), &fwd) == nil {
+			c.record(tunnel.Record{Channel: id, Type: "forward", Path: net.JoinHostPort(fwd.Host, strconv.Itoa(int(fwd.Port)))})
+		}
+	} else {
+		c.mu.Lock()
+		if c.gone {
+			c.mu.Unlock()
+			cch.Close()
+			tch.Close()
+			return
+		}
+		c.open[cch] = false
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			delete(c.open, cch)
+			c.mu.Unlock()
+		}()
+	}
+	ch.run(creqs, treqs)
+}
+
+// channel relays one channel and observes its requests.
+type channel struct {
+	conn   *conn
+	id     int
+	client ssh.Channel
+	target ssh.Channel
+
+	mu       sync.Mutex
+	terminal bool        // a pty was requested: record output and input
+	files    fileTracker // SFTP or SCP is running
+
+}
+
+func (ch *channel) record(r tunnel.Record) {
+	r.Channel = ch.id
+	ch.conn.record(r)
+}
+
+func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
+	started := make(chan struct{}) // closed when a shell, command or subsystem starts
+	var startOnce sync.Once
+	go func() { // client → target requests
+		for r := range creqs {
+			ok, err := ch.target.SendRequest(r.Type, r.WantReply, r.Payload)
+			if err != nil {
+				ok = false
+			}
+			if ok || (err == nil && !r.WantReply) { // no reply asked: sent is all we know
+				ch.observe(r)
+			}
+			if r.WantReply {
+				r.Reply(ok, nil)
+			}
+			switch r.Type {
+			case "shell", "exec", "subsystem":
+				startOnce.Do(func() { close(started) })
+			}
+		}
+		ch.target.Close() // the client closed its channel
+	}()
+	reqsDone := make(chan struct{})
+	go func() { // target → client requests (exit-status, exit-signal, eow@openssh.com)
+		defer close(reqsDone)
+		for r := range treqs {
+			if r.Type == "exit-status" {
+				var st struct{ Status uint32 }
+				if ssh.Unmarshal(r.Payload, &st) == nil {
+					status := int(st.Status)
+					ch.record(tunnel.Record{Type: "exit", Status: &status})
+				}
+			}
+			ok, err := ch.client.SendRequest(r.Type, r.WantReply, r.Payload)
+			if r.WantReply {
+				r.Reply(ok && err == nil, nil)
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // stdin
+		io.Copy(writerFunc(func(p []byte) (int, error) {
+			ch.tap(p, "i")
+			return ch.target.Write(p)
+		}), ch.client)
+		ch.target.CloseWrite()
+	}()
+	go func() { // stdout
+		defer wg.Done()
+		io.Copy(writerFunc(func(p []byte) (int, error) {
+			ch.tap(p, "o")
+			return ch.client.Write(p)
+		}), ch.target)
+	}()
+	go func() { // stderr
+		defer wg.Done()
+		io.Copy(ch.client.Stderr(), ch.target.Stderr())
+	}()
+	wg.Wait()
+	ch.client.CloseWrite()
+	<-reqsDone // the target closed the channel; its exit status has been passed on
+	ch.client.Close()
+	ch.mu.Lock()
+	if ch.files != nil {
+		ch.files.finish()
+	}
+	ch.mu.Unlock()
+}
+
+// tap records terminal traffic and feeds SFTP traffic to its tracker.
+func (ch *channel) tap(p []byte, dir string) {
+	ch.mu.Lock()
+	terminal, files := ch.terminal, ch.files
+	ch.mu.Unlock()
+	if terminal {
+		ch.record(tunnel.Record{Type: dir, Data: string(p)})
+	}
+	if files != nil {
+		files.feed(dir == "i", p)
+	}
+}
+
+// observe records the requests that say what a channel does.
+func (ch *channel) observe(r *ssh.Request) {
+	switch r.Type {
+	case "pty-req":
+		var pty struct {
+			Term                   string
+			Columns, Rows, Wpx, Hp uint32
+			Modes                  string
+		}
+		if ssh.Unmarshal(r.Payload, &pty) == nil {
+			ch.mu.Lock()
+			ch.terminal = true
+			ch.mu.Unlock()
+			ch.record(tunnel.Record{Type: "pty", Term: pty.Term, Width: int(pty.Columns), Height: int(pty.Rows)})
+		}
+	case "window-change":
+		var wc struct{ Columns, Rows, Wpx, Hpx uint32 }
+		if ssh.Unmarshal(r.Payload, &wc) == nil {
+			ch.record(tunnel.Record{Type: "r", Width: int(wc.Columns), Height: int(wc.Rows)})
+		}
+	case "shell":
+		ch.record(tunnel.Record{Type: "shell"})
+	case "exec":
+		var ex struct{ Command string }
+		if ssh.Unmarshal(r.Payload, &ex) == nil {
+			ch.record(tunnel.Record{Type: "exec", Command: ex.Command})
+			if t := newSCPTracker(ex.Command, ch.record); t != nil {
+				ch.mu.Lock()
+				ch.files = t
+				ch.mu.Unlock()
+			}
+		}
+	case "subsystem":
+		var sub struct{ Name string }
+		if ssh.Unmarshal(r.Payload, &sub) == nil {
+			ch.record(tunnel.Record{Type: "subsystem", Command: sub.Name})
+			if sub.Name == "sftp" {
+				ch.mu.Lock()
+				ch.files = newSFTPTracker(ch.record)
+				ch.mu.Unlock()
+			}
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

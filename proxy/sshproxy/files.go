@@ -1,0 +1,255 @@
+package sshproxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pamd/pamd/protocol/sftp"
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// fileTracker watches a channel's bytes for file transfers. feed must never
+// block the relay: a tracker that cannot parse stops tracking.
+type fileTracker interface {
+	feed(fromClient bool, p []byte)
+	finish()
+}
+
+// sftpTracker turns SFTP requests and replies into file records: one per
+// file opened and closed (upload or download, with bytes moved), and one per
+// remove, rename, mkdir and rmdir.
+type sftpTracker struct {
+	rec func(tunnel.Record)
+
+	mu          sync.Mutex
+	buf         [2][]byte // pending bytes: [0] from the target, [1] from the client
+	broken      bool
+	pendingOpen map[uint32]*openFile
+	pendingRead map[uint32]*openFile
+	handles     map[string]*openFile
+}
+
+type openFile struct {
+	path        string
+	write       bool
+	read, wrote int64
+}
+
+func newSFTPTracker(rec func(tunnel.Record)) *sftpTracker {
+	return &sftpTracker{rec: rec, pendingOpen: map[uint32]*openFile{}, pendingRead: map[uint32]*openFile{}, handles: map[string]*openFile{}}
+}
+
+func (t *sftpTracker) feed(fromClient bool, p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.broken {
+		return
+	}
+	dir := 0
+	if fromClient {
+		dir = 1
+	}
+	t.buf[dir] = append(t.buf[dir], p...)
+	for len(t.buf[dir]) >= 4 {
+		n := binary.BigEndian.Uint32(t.buf[dir])
+		if n < 1 || n > sftp.MaxPacket {
+			t.broken, t.buf = true, [2][]byte{}
+			return
+		}
+		if uint32(len(t.buf[dir])-4) < n {
+			return // wait for the rest
+		}
+		pkt, err := sftp.ReadPacket(bytes.NewReader(t.buf[dir][:4+n]))
+		t.buf[dir] = append(t.buf[dir][:0], t.buf[dir][4+n:]...)
+		if err != nil {
+			t.broken, t.buf = true, [2][]byte{}
+			return
+		}
+		if fromClient {
+			t.request(pkt)
+		} else {
+			t.reply(pkt)
+		}
+	}
+}
+
+func (t *sftpTracker) request(p *sftp.Packet) {
+	f := p.Fields()
+	switch p.Type {
+	case sftp.TypeOpen:
+		name := f.Str()
+		flags := f.Uint32()
+		if f.Err == nil {
+			t.pendingOpen[p.ID] = &openFile{path: name, write: flags&sftp.FlagWrite != 0}
+		}
+	case sftp.TypeWrite:
+		h := f.Str()
+		f.Uint64()
+		data := f.Bytes()
+		if of := t.handles[h]; of != nil && f.Err == nil {
+			of.wrote += int64(len(data))
+		}
+	case sftp.TypeRead:
+		if of := t.handles[f.Str()]; of != nil && f.Err == nil {
+			t.pendingRead[p.ID] = of
+		}
+	case sftp.TypeClose:
+		h := f.Str()
+		if of := t.handles[h]; of != nil {
+			delete(t.handles, h)
+			t.emit(of)
+		}
+	case sftp.TypeRemove, sftp.TypeMkdir, sftp.TypeRmdir:
+		name := f.Str()
+		op := map[byte]string{sftp.TypeRemove: "remove", sftp.TypeMkdir: "mkdir", sftp.TypeRmdir: "rmdir"}[p.Type]
+		if f.Err == nil {
+			t.rec(tunnel.Record{Type: "file", Op: op, Path: name})
+		}
+	case sftp.TypeRename:
+		from, to := f.Str(), f.Str()
+		if f.Err == nil {
+			t.rec(tunnel.Record{Type: "file", Op: "rename", Path: from + " -> " + to})
+		}
+	}
+}
+
+func (t *sftpTracker) reply(p *sftp.Packet) {
+	f := p.Fields()
+	switch p.Type {
+	case sftp.TypeHandle:
+		h := f.Str()
+		if of := t.pendingOpen[p.ID]; of != nil && f.Err == nil {
+			t.handles[h] = of
+		}
+		delete(t.pendingOpen, p.ID)
+	case sftp.TypeData:
+		data := f.Bytes()
+		if of := t.pendingRead[p.ID]; of != nil && f.Err == nil {
+			of.read += int64(len(data))
+		}
+		delete(t.pendingRead, p.ID)
+	case sftp.TypeStatus:
+		delete(t.pendingOpen, p.ID)
+		delete(t.pendingRead, p.ID)
+	}
+}
+
+func (t *sftpTracker) emit(of *openFile) {
+	if of.write {
+		t.rec(tunnel.Record{Type: "file", Op: "upload", Path: of.path, Size: of.wrote})
+	} else {
+		t.rec(tunnel.Record{Type: "file", Op: "download", Path: of.path, Size: of.read})
+	}
+}
+
+func (t *sftpTracker) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for h, of := range t.handles {
+		delete(t.handles, h)
+		t.emit(of)
+	}
+}
+
+// scpTracker follows the legacy SCP protocol (scp -O): "scp -t PATH" takes
+// files from the client, "scp -f PATH" sends them; each file is announced by
+// a line "C<mode> <size> <name>" and followed by its bytes and a NUL.
+type scpTracker struct {
+	rec    func(tunnel.Record)
+	upload bool
+	target string
+	mu     sync.Mutex
+	line   []byte
+	skip   int64 // file bytes (and the NUL) still to pass
+	dirs   []string
+	broken bool
+}
+
+func newSCPTracker(command string, rec func(tunnel.Record)) *scpTracker {
+	f := strings.Fields(command)
+	if len(f) < 2 || path.Base(f[0]) != "scp" {
+		return nil
+	}
+	t := &scpTracker{rec: rec}
+	for _, a := range f[1:] {
+		switch {
+		case a == "-t":
+			t.upload = true
+		case a == "-f":
+		case strings.HasPrefix(a, "-"):
+		default:
+			t.target = a
+		}
+	}
+	if !t.upload && !strings.Contains(command, " -f") {
+		return nil
+	}
+	return t
+}
+
+func (t *scpTracker) feed(fromClient bool, p []byte) {
+	if fromClient != t.upload {
+		return // acknowledgements
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(p) > 0 && !t.broken {
+		if t.skip > 0 {
+			n := min(int64(len(p)), t.skip)
+			t.skip -= n
+			p = p[n:]
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			t.line = append(t.line, p...)
+			if len(t.line) > 4096 {
+				t.broken = true
+			}
+			return
+		}
+		line := string(append(t.line, p[:i]...))
+		t.line, p = t.line[:0], p[i+1:]
+		t.control(line)
+	}
+}
+
+func (t *scpTracker) control(line string) {
+	if line == "" {
+		return
+	}
+	switch line[0] {
+	case 'C', 'D':
+		f := strings.SplitN(line[1:], " ", 3)
+		if len(f) != 3 {
+			t.broken = true
+			return
+		}
+		size, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || size < 0 {
+			t.broken = true
+			return
+		}
+		if line[0] == 'D' {
+			t.dirs = append(t.dirs, f[2])
+			return
+		}
+		op := "download"
+		if t.upload {
+			op = "upload"
+		}
+		name := path.Join(append(append([]string{}, t.dirs...), f[2])...)
+		t.rec(tunnel.Record{Type: "file", Op: op, Path: name, Data: "scp " + t.target, Size: size})
+		t.skip = size + 1
+	case 'E':
+		if len(t.dirs) > 0 {
+			t.dirs = t.dirs[:len(t.dirs)-1]
+		}
+	}
+}
+
+func (t *scpTracker) finish() {}

@@ -1,0 +1,231 @@
+package sshproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// Recorder receives what the connection does; it must not block for long.
+type Recorder func(tunnel.Record)
+
+// Handle serves one dial stream of an ssh resource until either side ends
+// or ctx is done; the cause of ctx (a session end reason) is shown in every
+// open shell before the cut.
+func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Recorder) error {
+	if rec == nil {
+		rec = func(tunnel.Record) {}
+	}
+	hostSigner, err := ssh.ParsePrivateKey([]byte(d.ServerHostKey))
+	if err != nil {
+		tunnel.Refuse("pamd: the resource's SSH host key is unusable").WriteTo(stream)
+		return fmt.Errorf("server host key: %w", err)
+	}
+	target, targetErr := dialTarget(ctx, d)
+	if targetErr != nil {
+		(&tunnel.Reply{Status: tunnel.StatusTargetFailed, Message: targetErr.Error()}).WriteTo(stream)
+		rec(tunnel.Record{Type: "error", Data: targetErr.Error()})
+		refuseClient(stream, hostSigner, targetErr)
+		return targetErr
+	}
+	defer target.Close()
+	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+		return err
+	}
+
+	cfg := &ssh.ServerConfig{ServerVersion: "SSH-2.0-pamd", NoClientAuth: true}
+	cfg.AddHostKey(hostSigner)
+	stream.SetDeadline(time.Now().Add(30 * time.Second))
+	sconn, chans, reqs, err := ssh.NewServerConn(stream, cfg)
+	if err != nil {
+		return fmt.Errorf("client handshake: %w", err)
+	}
+	stream.SetDeadline(time.Time{})
+	defer sconn.Close()
+
+	c := &conn{desc: d, target: target, rec: rec, open: map[ssh.Channel]bool{}}
+	go rejectGlobal(reqs)
+	go func() { // the target going away ends the client connection too
+		target.Wait()
+		sconn.Close()
+	}()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.cut(endMessage(ctx))
+			sconn.Close()
+		case <-done:
+		}
+	}()
+	var wg sync.WaitGroup
+	n := 0
+	for nc := range chans {
+		wg.Add(1)
+		go func(nc ssh.NewChannel, id int) {
+			defer wg.Done()
+			c.relay(nc, id)
+		}(nc, n)
+		n++
+	}
+	close(done)
+	wg.Wait()
+	return nil
+}
+
+func endMessage(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return "session expired"
+	}
+	if cause != nil {
+		return "session ended: " + cause.Error()
+	}
+	return "session ended"
+}
+
+// refuseClient completes the SSH handshake only to show the user why the
+// target cannot be used (OpenSSH prints banners on stderr), then refuses.
+func refuseClient(stream net.Conn, host ssh.Signer, why error) {
+	cfg := &ssh.ServerConfig{
+		ServerVersion:  "SSH-2.0-pamd",
+		BannerCallback: func(ssh.ConnMetadata) string { return "pamd: " + strings.TrimPrefix(why.Error(), "pamd: ") + "\n" },
+		PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+			return nil, errors.New("pamd: the target cannot be used")
+		},
+	}
+	cfg.AddHostKey(host)
+	stream.SetDeadline(time.Now().Add(15 * time.Second))
+	if c, _, _, err := ssh.NewServerConn(stream, cfg); err == nil {
+		c.Close()
+	}
+}
+
+func rejectGlobal(reqs <-chan *ssh.Request) {
+	for r := range reqs {
+		if r.WantReply {
+			r.Reply(false, nil) // keepalives are answered; remote forwarding is not offered
+		}
+	}
+}
+
+// HostKeyMismatch is the error for a target whose host key is not the pinned one.
+type HostKeyMismatch struct {
+	Resource, Target, Pinned, Presented string
+}
+
+func (e *HostKeyMismatch) Error() string {
+	return fmt.Sprintf("host key mismatch for resource %s: pinned %s, but %s presented %s; the connection was refused. If the change is expected, an admin runs: pamd resources trust-host-key %s",
+		e.Resource, e.Pinned, e.Target, e.Presented, e.Resource)
+}
+
+// dialTarget connects and logs in to the target; its errors are worded for
+// the person at the client.
+func dialTarget(ctx context.Context, d *tunnel.Descriptor) (*ssh.Client, error) {
+	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey))
+	if err != nil {
+		return nil, fmt.Errorf("resource %s has no pinned host key; an admin runs: pamd resources trust-host-key %s", d.Resource, d.Resource)
+	}
+	auth, err := authMethods(d)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &ssh.ClientConfig{
+		User: d.Username,
+		Auth: auth,
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
+				return nil
+			}
+			return &HostKeyMismatch{Resource: d.Resource, Target: d.Target, Pinned: ssh.FingerprintSHA256(pinned), Presented: ssh.FingerprintSHA256(key)}
+		},
+		HostKeyAlgorithms: []string{pinned.Type()},
+		ClientVersion:     "SSH-2.0-pamd",
+		Timeout:           10 * time.Second,
+	}
+	var dialer net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := dialer.DialContext(dctx, "tcp", d.Target)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("cannot reach %s for resource %s: %v", d.Target, d.Resource, err)
+	}
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	cc, chans, reqs, err := ssh.NewClientConn(nc, d.Target, cfg)
+	if err != nil {
+		nc.Close()
+		var mismatch *HostKeyMismatch
+		if errors.As(err, &mismatch) {
+			return nil, mismatch
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, fmt.Errorf("the SSH server of resource %s refused the stored %s credential of account %s (user %s)%s",
+				d.Resource, d.Auth, d.Account, d.Username, authHint(d.Auth))
+		}
+		return nil, fmt.Errorf("SSH handshake with %s failed: %v", d.Target, err)
+	}
+	nc.SetDeadline(time.Time{})
+	return ssh.NewClient(cc, chans, reqs), nil
+}
+
+func authHint(auth string) string {
+	if auth == "certificate" {
+		return "; does its sshd trust the resource's CA? (pamd resources ssh-ca RESOURCE --setup-script)"
+	}
+	return ""
+}
+
+func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
+	switch d.Auth {
+	case "", "password":
+		answer := func(_, _ string, questions []string, _ []bool) ([]string, error) {
+			out := make([]string, len(questions))
+			for i := range out {
+				out[i] = d.Password
+			}
+			return out, nil
+		}
+		return []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(answer)}, nil
+	case "key":
+		var signer ssh.Signer
+		var err error
+		if d.Passphrase != "" {
+			signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(d.PrivateKey), []byte(d.Passphrase))
+		} else {
+			signer, err = ssh.ParsePrivateKey([]byte(d.PrivateKey))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the stored private key of account %s does not open", d.Account)
+		}
+		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
+	case "certificate":
+		signer, err := ssh.ParsePrivateKey([]byte(d.PrivateKey))
+		if err != nil {
+			return nil, errors.New("the connection's certificate key does not parse")
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.Certificate))
+		cert, ok := pub.(*ssh.Certificate)
+		if err != nil || !ok {
+			return nil, errors.New("the connection's certificate does not parse")
+		}
+		cs, err := ssh.NewCertSigner(cert, signer)
+		if err != nil {
+			return nil, err
+		}
+		return []ssh.AuthMethod{ssh.PublicKeys(cs)}, nil
+	}
+	return nil, fmt.Errorf("unknown SSH auth %q", d.Auth)
+}
