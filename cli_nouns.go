@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -152,11 +153,11 @@ func gatewaysCommand() *cli.Command {
 func resourcesCommand() *cli.Command {
 	return &cli.Command{Name: "resources", Usage: "manage resources", Subcommands: []*cli.Command{
 		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp"},
+			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp or ssh"},
 			&cli.StringFlag{Name: "name", Required: true},
 			&cli.StringFlag{Name: "gateway", Required: true, Usage: "the gateway that reaches it"},
 			&cli.StringFlag{Name: "host", Required: true, Usage: "host name or address as the gateway sees it"},
-			&cli.IntFlag{Name: "port"},
+			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh"},
 		}, Action: func(c *cli.Context) error {
 			req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
 			var out api.Resource
@@ -164,7 +165,44 @@ func resourcesCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+			if out.HostKeyFingerprint != "" {
+				fmt.Fprintf(c.App.Writer, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
+			}
 			return nil
+		}},
+		{Name: "trust-host-key", ArgsUsage: "NAME", Usage: "re-pin an ssh resource's host key after a legitimate change", Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var out api.Resource
+			if err := call(c, "POST", "/api/v1/resources/"+url.PathEscape(n)+"/trust-host-key", nil, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "resource %s: pinned host key %s\n", out.Name, out.HostKeyFingerprint)
+			return nil
+		}},
+		{Name: "ssh-ca", ArgsUsage: "NAME", Usage: "print an ssh resource's user CA public key, or the script that makes sshd trust it", Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "setup-script", Usage: "print the bash setup script instead of the key"},
+		}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var r api.Resource
+			if err := call(c, "GET", "/api/v1/resources/"+url.PathEscape(n), nil, &r); err != nil {
+				return err
+			}
+			path := "/api/v1/resources/ssh/" + url.PathEscape(r.ID) + "/ssh-ca-public-key"
+			if c.Bool("setup-script") {
+				path = "/api/v1/resources/ssh/" + url.PathEscape(r.ID) + "/ssh-ca-setup"
+			}
+			var body []byte
+			if err := call(c, "GET", path, nil, &body); err != nil {
+				return err
+			}
+			_, err = c.App.Writer.Write(body)
+			return err
 		}},
 		{Name: "list", Usage: "list resources", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
 			var out []api.Resource
@@ -190,9 +228,17 @@ func resourcesCommand() *cli.Command {
 				return printJSON(c.App.Writer, r)
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\ngateway:  %s\ncreated:  %s\naccounts:\n", r.Name, r.Type, r.Host, r.Port, r.Gateway, ts(r.CreatedAt))
+			fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\ngateway:  %s\ncreated:  %s\n", r.Name, r.Type, r.Host, r.Port, r.Gateway, ts(r.CreatedAt))
+			if r.HostKeyFingerprint != "" {
+				fmt.Fprintf(w, "host key: %s (pinned)\n", r.HostKeyFingerprint)
+			}
+			fmt.Fprintln(w, "accounts:")
 			for _, a := range r.Accounts {
-				fmt.Fprintf(w, "  %s (username %s, MFA %s)\n", a.Name, dash(a.Username), yesNo(a.RequireMFA))
+				auth := ""
+				if a.Auth != "" {
+					auth = ", " + a.Auth + " auth"
+				}
+				fmt.Fprintf(w, "  %s (username %s%s, MFA %s)\n", a.Name, dash(a.Username), auth, yesNo(a.RequireMFA))
 			}
 			return nil
 		}},
@@ -214,7 +260,10 @@ func accountsCommand() *cli.Command {
 	return &cli.Command{Name: "accounts", Usage: "manage the accounts (credentials) of resources", Subcommands: []*cli.Command{
 		{Name: "add", ArgsUsage: "RESOURCE/NAME", Usage: "add an account", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "username"},
+			&cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate"},
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
+			&cli.StringFlag{Name: "private-key-file", Usage: "ssh key auth: the private key (OpenSSH or PEM)"},
+			&cli.BoolFlag{Name: "passphrase-stdin", Usage: "read the private key's passphrase from standard input"},
 			&cli.BoolFlag{Name: "require-mfa", Usage: "sessions need a fresh MFA code"},
 			&cli.StringFlag{Name: "description"},
 		}, Action: func(c *cli.Context) error {
@@ -222,9 +271,21 @@ func accountsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			req := api.CreateAccountRequest{Name: name, Username: c.String("username"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description")}
+			req := api.CreateAccountRequest{Name: name, Username: c.String("username"), Auth: c.String("auth"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description")}
 			if c.Bool("password-stdin") {
 				if req.Password, err = readLine(); err != nil {
+					return err
+				}
+			}
+			if f := c.String("private-key-file"); f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				req.PrivateKey = string(b)
+			}
+			if c.Bool("passphrase-stdin") {
+				if req.Passphrase, err = readLine(); err != nil {
 					return err
 				}
 			}
@@ -265,7 +326,7 @@ func accountsCommand() *cli.Command {
 }
 
 func sessionsCommand() *cli.Command {
-	return &cli.Command{Name: "sessions", Usage: "list, inspect and terminate access sessions", Subcommands: []*cli.Command{
+	return &cli.Command{Name: "sessions", Usage: "list, inspect, terminate and replay access sessions", Subcommands: append([]*cli.Command{
 		{Name: "list", Usage: "list sessions (yours, or all for admins and auditors)", Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "active"}, outputFlag,
 		}, Action: func(c *cli.Context) error {
@@ -321,7 +382,7 @@ func sessionsCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "session %s terminated\n", id)
 			return nil
 		}},
-	}}
+	}, sessionRecordingCommands()...)}
 }
 
 func auditCommand() *cli.Command {

@@ -18,6 +18,7 @@ import (
 	"github.com/pamd/pamd/proxy/local"
 	"github.com/pamd/pamd/server"
 	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/apiclient"
 )
 
 var logFormatFlag = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"PAMD_LOG_FORMAT"}}
@@ -89,6 +90,7 @@ func roleCommands() []*cli.Command {
 			Action: runDev,
 		},
 		connectCommand(),
+		sshCommand(),
 	}
 }
 
@@ -134,7 +136,7 @@ func runDev(c *cli.Context) error {
 			return
 		}
 		id.ServerURL = url // the listen address may have changed since enrollment
-		go gateway.Run(c.Context, gateway.Config{Identity: id, Version: version, Logger: log})
+		go gateway.Run(c.Context, gateway.Config{Identity: id, DataDir: gwDir, Version: version, Logger: log})
 		for i := 0; i < 100 && !srv.GatewayOnline("local"); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -213,20 +215,7 @@ func connectCommand() *cli.Command {
 			if p := c.Int("port"); p < 0 || p > 65535 {
 				return usageError("--port %d: want 1 to 65535", p)
 			}
-			login, client, err := loggedIn()
-			if err != nil {
-				return err
-			}
-			req := api.CreateSessionRequest{Resource: res, Account: acct, Duration: c.Duration("duration").String(), Reason: c.String("reason"), TOTP: c.String("totp")}
-			var grant api.SessionGrant
-			err = client.Do(c.Context, "POST", "/api/v1/sessions", req, &grant)
-			var ae *api.Error
-			if errors.As(err, &ae) && ae.Code == api.CodeMFARequired && req.TOTP == "" && isTerminal() {
-				if req.TOTP, err = prompt("MFA code: "); err != nil {
-					return err
-				}
-				err = client.Do(c.Context, "POST", "/api/v1/sessions", req, &grant)
-			}
+			login, client, grant, err := openSession(c, res, acct)
 			if err != nil {
 				return err
 			}
@@ -237,16 +226,30 @@ func connectCommand() *cli.Command {
 				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 				Errors: c.App.ErrWriter,
 				Ready: func(a *net.TCPAddr) {
+					var knownHosts string
+					if grant.SSHHostKey != "" {
+						knownHosts = writeKnownHosts(c, sess.Resource, a.Port, grant.SSHHostKey)
+					}
 					if jsonOutput(c) {
-						printJSONLine(c.App.Writer, map[string]any{
+						out := map[string]any{
 							"session_id": sess.ID, "resource": sess.Resource, "account": sess.Account, "type": sess.ResourceType,
 							"host": a.IP.String(), "port": a.Port, "expires_at": sess.ExpiresAt,
-						})
+						}
+						if knownHosts != "" {
+							out["known_hosts"], out["username"] = knownHosts, grant.Username
+						}
+						printJSONLine(c.App.Writer, out)
 						return
 					}
 					w := c.App.Writer
 					fmt.Fprintf(w, "pamd: session %s to %s/%s until %s\n", sess.ID, sess.Resource, sess.Account, sess.ExpiresAt.Local().Format("15:04:05 MST"))
 					fmt.Fprintf(w, "pamd: listening on %s (loopback only); point your client there, no password needed\n", a)
+					if knownHosts != "" {
+						opts := fmt.Sprintf("-o UserKnownHostsFile=%s", knownHosts)
+						fmt.Fprintf(w, "pamd: ssh -p %d %s %s@127.0.0.1\n", a.Port, opts, grant.Username)
+						fmt.Fprintf(w, "pamd: scp -P %d %s FILE %s@127.0.0.1:PATH\n", a.Port, opts, grant.Username)
+						fmt.Fprintf(w, "pamd: sftp -P %d %s %s@127.0.0.1\n", a.Port, opts, grant.Username)
+					}
 					fmt.Fprintf(w, "pamd: Ctrl-C ends the session\n")
 				},
 			}
@@ -258,4 +261,44 @@ func connectCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// openSession creates an access session for RESOURCE/ACCOUNT with the
+// command's --duration, --reason and --totp, asking for an MFA code on a
+// terminal when the account needs one.
+func openSession(c *cli.Context, res, acct string) (*apiclient.Login, *apiclient.Client, api.SessionGrant, error) {
+	var grant api.SessionGrant
+	login, client, err := loggedIn()
+	if err != nil {
+		return nil, nil, grant, err
+	}
+	req := api.CreateSessionRequest{Resource: res, Account: acct, Duration: c.Duration("duration").String(), Reason: c.String("reason"), TOTP: c.String("totp")}
+	err = client.Do(c.Context, "POST", "/api/v1/sessions", req, &grant)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeMFARequired && req.TOTP == "" && isTerminal() {
+		if req.TOTP, err = prompt("MFA code: "); err != nil {
+			return nil, nil, grant, err
+		}
+		err = client.Do(c.Context, "POST", "/api/v1/sessions", req, &grant)
+	}
+	return login, client, grant, err
+}
+
+// writeKnownHosts writes the resource's pamd host key for [127.0.0.1]:port
+// so OpenSSH connects without a prompt, and returns the file's path.
+func writeKnownHosts(c *cli.Context, resource string, port int, hostKey string) string {
+	dir, err := apiclient.ConfigDir()
+	if err != nil {
+		return ""
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "known_hosts"), 0o700); err != nil {
+		return ""
+	}
+	file := filepath.Join(dir, "known_hosts", resource)
+	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", port, hostKey)
+	if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "pamd: cannot write %s: %v\n", file, err)
+		return ""
+	}
+	return file
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The test binary doubles as small helper servers, run as separate
@@ -84,3 +85,5 @@ func plainChain(t testing.TB, target string) string {
 	}
 	return addr
 }
+
+func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/protocol/asciicast"
+	"github.com/pamd/pamd/proxy/local"
+)
+
+var sessionFlags = []cli.Flag{
+	&cli.DurationFlag{Name: "duration", Value: time.Hour, Usage: "how long the session lasts (capped by your role)"},
+	&cli.StringFlag{Name: "reason", Usage: "why you need access (some roles require one)"},
+	&cli.StringFlag{Name: "totp", Usage: "MFA code, for accounts that require one"},
+}
+
+func sshCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ssh",
+		Usage:     "open a shell on an ssh resource, or run a command (after --), through pamd",
+		ArgsUsage: "RESOURCE/ACCOUNT [-- COMMAND ARGS...]",
+		Flags:     sessionFlags,
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) == 0 {
+				return usageError("want RESOURCE/ACCOUNT (see pamd ls)")
+			}
+			target, command := args[0], args[1:]
+			if len(command) > 0 && command[0] == "--" {
+				command = command[1:]
+			}
+			res, acct, ok := strings.Cut(target, "/")
+			if !ok || res == "" || acct == "" {
+				return usageError("%q: want RESOURCE/ACCOUNT (see pamd ls)", target)
+			}
+			login, client, grant, err := openSession(c, res, acct)
+			if err != nil {
+				return err
+			}
+			if grant.SSHHostKey == "" {
+				return fmt.Errorf("%s is a %s resource; use pamd connect", res, grant.Session.ResourceType)
+			}
+			tun, err := local.Dial(c.Context, local.Config{
+				Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: grant.Session.ID, Credential: grant.Credential,
+				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			})
+			if err != nil {
+				return err
+			}
+			status, err := local.RunSSH(c.Context, local.SSHConfig{
+				Tunnel: tun, HostKey: grant.SSHHostKey, User: grant.Username, Command: command,
+				Stdin: os.Stdin, Stdout: c.App.Writer, Stderr: c.App.ErrWriter,
+			})
+			select {
+			case reason := <-tun.Ended():
+				return cli.Exit("session "+grant.Session.ID+" ended: "+reason, max(status, 1))
+			default:
+			}
+			tun.End()
+			if err != nil {
+				return cli.Exit(err.Error(), max(status, 1))
+			}
+			if status != 0 {
+				return cli.Exit("", status)
+			}
+			return nil
+		},
+	}
+}
+
+// record mirrors tunnel.Record for the CLI.
+type record struct {
+	ConnectionID string    `json:"connection_id"`
+	Channel      int       `json:"channel"`
+	Time         time.Time `json:"time"`
+	Type         string    `json:"type"`
+	Data         string    `json:"data,omitempty"`
+	Term         string    `json:"term,omitempty"`
+	Width        int       `json:"width,omitempty"`
+	Height       int       `json:"height,omitempty"`
+	Command      string    `json:"command,omitempty"`
+	Status       *int      `json:"status,omitempty"`
+	Op           string    `json:"op,omitempty"`
+	Path         string    `json:"path,omitempty"`
+	Size         int64     `json:"size,omitempty"`
+}
+
+func sessionRecordingCommands() []*cli.Command {
+	return []*cli.Command{
+		{Name: "logs", ArgsUsage: "ID", Usage: "print what a session did: commands, exit status, file transfers, terminal I/O", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			id, err := oneArg(c, "ID")
+			if err != nil {
+				return err
+			}
+			var recs []record
+			if err := call(c, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/records", nil, &recs); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				return printJSON(c.App.Writer, recs)
+			}
+			w := c.App.Writer
+			var out, in int
+			for _, r := range recs {
+				where := fmt.Sprintf("%s  %s#%d  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID), r.Channel)
+				switch r.Type {
+				case "o":
+					out += len(r.Data)
+				case "i":
+					in += len(r.Data)
+				case "pty":
+					fmt.Fprintf(w, "%sterminal %s %dx%d\n", where, r.Term, r.Width, r.Height)
+				case "r":
+					fmt.Fprintf(w, "%sresize %dx%d\n", where, r.Width, r.Height)
+				case "shell":
+					fmt.Fprintf(w, "%sshell\n", where)
+				case "exec":
+					fmt.Fprintf(w, "%sexec %s\n", where, r.Command)
+				case "subsystem":
+					fmt.Fprintf(w, "%ssubsystem %s\n", where, r.Command)
+				case "exit":
+					fmt.Fprintf(w, "%sexit status %d\n", where, *r.Status)
+				case "file":
+					fmt.Fprintf(w, "%sfile %s %s (%d bytes)\n", where, r.Op, r.Path, r.Size)
+				case "forward":
+					fmt.Fprintf(w, "%sport forward to %s\n", where, r.Path)
+				case "error":
+					fmt.Fprintf(w, "%serror: %s\n", where, r.Data)
+				}
+			}
+			if out+in > 0 {
+				fmt.Fprintf(w, "terminal: %d bytes output, %d bytes input (pamd sessions play %s)\n", out, in, id)
+			}
+			return nil
+		}},
+		{Name: "play", ArgsUsage: "ID", Usage: "replay a session's terminal with its timing", Flags: []cli.Flag{
+			&cli.Float64Flag{Name: "speed", Value: 1, Usage: "playback speed factor"},
+			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Second, Usage: "longest pause between events (0: keep pauses as recorded)"},
+		}, Action: func(c *cli.Context) error {
+			id, err := oneArg(c, "ID")
+			if err != nil {
+				return err
+			}
+			if c.Float64("speed") <= 0 {
+				return usageError("--speed: want a positive factor")
+			}
+			cast, err := fetchCast(c, id)
+			if err != nil {
+				return err
+			}
+			_, events, err := asciicast.Read(strings.NewReader(cast))
+			if err != nil {
+				return err
+			}
+			start, last := time.Now(), 0.0
+			offset := 0.0
+			for _, e := range events {
+				if e.Code != "o" {
+					continue
+				}
+				gap := e.Time - last
+				if mw := c.Duration("max-wait").Seconds(); mw > 0 && gap > mw {
+					offset += gap - mw
+				}
+				last = e.Time
+				due := start.Add(time.Duration((e.Time - offset) / c.Float64("speed") * float64(time.Second)))
+				select {
+				case <-time.After(time.Until(due)):
+				case <-c.Context.Done():
+					return nil
+				}
+				io.WriteString(c.App.Writer, e.Data)
+			}
+			return nil
+		}},
+		{Name: "export", ArgsUsage: "ID", Usage: "write a session's terminal recording for the asciinema player", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "asciicast", Usage: "asciicast (v2)"},
+			&cli.StringFlag{Name: "out", Usage: "file to write (default: standard output)"},
+		}, Action: func(c *cli.Context) error {
+			id, err := oneArg(c, "ID")
+			if err != nil {
+				return err
+			}
+			if c.String("format") != "asciicast" {
+				return usageError("--format %q: only asciicast is supported", c.String("format"))
+			}
+			cast, err := fetchCast(c, id)
+			if err != nil {
+				return err
+			}
+			if f := c.String("out"); f != "" {
+				return os.WriteFile(f, []byte(cast), 0o600)
+			}
+			_, err = io.WriteString(c.App.Writer, cast)
+			return err
+		}},
+	}
+}
+
+func fetchCast(c *cli.Context, id string) (string, error) {
+	var raw []byte
+	err := call(c, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/asciicast", nil, &raw)
+	return string(raw), err
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
