@@ -83,7 +83,13 @@ func ensureUser(t *testing.T, authorizedKeys string) {
 	u, _ := user.Lookup(sshUser)
 	dir := filepath.Join(u.HomeDir, ".ssh")
 	os.MkdirAll(dir, 0o700)
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(authorizedKeys), 0o600)
+	// Append: a test may run two sshds for the same user. Keep the file short.
+	old, _ := os.ReadFile(filepath.Join(dir, "authorized_keys"))
+	lines := strings.Split(strings.TrimSpace(string(old)+"\n"+authorizedKeys), "\n")
+	if len(lines) > 16 {
+		lines = lines[len(lines)-16:]
+	}
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	exec.Command("chown", "-R", sshUser+":", dir).Run()
 	os.Chmod(dir, 0o700)
 }

@@ -22,6 +22,9 @@ import (
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
 
+// recordLinger is how long the record uploader waits for more records.
+const recordLinger = 200 * time.Millisecond
+
 // Backoff bounds between reconnection attempts; each wait is jittered ±20%.
 const (
 	backoffMin = 200 * time.Millisecond
@@ -59,6 +62,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer g.spool.close() // writes what is queued; the next start uploads it
 	return g.loop(ctx)
 }
 
@@ -72,7 +76,14 @@ type gateway struct {
 	spool *spool
 
 	mu       sync.Mutex
-	sessions map[string]map[*int]context.CancelCauseFunc // live connections by session
+	sessions map[string]map[*liveConn]bool // live connections by session
+}
+
+// liveConn is one proxied connection: cancel cuts it, done closes when its
+// handler has returned.
+type liveConn struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{}
 }
 
 func newGateway(id *Identity, cfg Config) (*gateway, error) {
@@ -95,7 +106,7 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 		return nil, err
 	}
 	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, spool: sp,
-		sessions: map[string]map[*int]context.CancelCauseFunc{}}, nil
+		sessions: map[string]map[*liveConn]bool{}}, nil
 }
 
 // loop keeps a connection to the server, reconnecting after any loss.
@@ -231,8 +242,9 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 	defer cancelDeadline()
 	sctx, cancel := context.WithCancelCause(dctx)
 	defer cancel(nil)
-	key := g.track(d.SessionID, cancel)
-	defer g.untrack(d.SessionID, key)
+	lc := &liveConn{cancel: cancel, done: make(chan struct{})}
+	g.track(d.SessionID, lc)
+	defer g.untrack(d.SessionID, lc)
 
 	start := time.Now()
 	var err error
@@ -270,32 +282,43 @@ func (g *gateway) probe(ctx context.Context, st *yamux.Stream, d *tunnel.Descrip
 	(&tunnel.Message{Type: tunnel.MsgProbeResult, Detail: detail}).WriteTo(st)
 }
 
-func (g *gateway) track(session string, cancel context.CancelCauseFunc) *int {
-	key := new(int)
+func (g *gateway) track(session string, lc *liveConn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.sessions[session] == nil {
-		g.sessions[session] = map[*int]context.CancelCauseFunc{}
+		g.sessions[session] = map[*liveConn]bool{}
 	}
-	g.sessions[session][key] = cancel
-	return key
+	g.sessions[session][lc] = true
 }
 
-func (g *gateway) untrack(session string, key *int) {
+func (g *gateway) untrack(session string, lc *liveConn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.sessions[session], key)
+	delete(g.sessions[session], lc)
 	if len(g.sessions[session]) == 0 {
 		delete(g.sessions, session)
 	}
+	close(lc.done)
 }
 
-// endSession cuts a session's connections; the reason reaches their clients.
+// endSession cuts a session's connections, telling their clients why, and
+// waits (briefly) until they are cut, so the server cuts the path only after
+// the message went out.
 func (g *gateway) endSession(session, reason string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, cancel := range g.sessions[session] {
-		cancel(errors.New(reason))
+	var conns []*liveConn
+	for lc := range g.sessions[session] {
+		lc.cancel(errors.New(reason))
+		conns = append(conns, lc)
+	}
+	g.mu.Unlock()
+	deadline := time.After(400 * time.Millisecond)
+	for _, lc := range conns {
+		select {
+		case <-lc.done:
+		case <-deadline:
+			return
+		}
 	}
 }
 
@@ -322,6 +345,13 @@ func (g *gateway) sendRecords(sess *yamux.Session) {
 		if len(batch) == 0 {
 			select {
 			case <-g.spool.wake:
+				// Linger so a typing burst goes as one batch: each batch is a
+				// synced write on the server, and the spool already has it.
+				select {
+				case <-time.After(recordLinger):
+				case <-sess.CloseChan():
+					return
+				}
 			case <-tick.C:
 			case <-sess.CloseChan():
 				return

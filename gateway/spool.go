@@ -22,6 +22,10 @@ import (
 // stored them, so a server outage or restart loses nothing. Each record is
 // one line, sealed with AES-256-GCM under a key kept beside the spool; the
 // highest sequence the server acknowledged is kept in a second file.
+//
+// add is called on the relay's path, so it only queues: a writer goroutine
+// seals and writes queued records in batches, and only records on disk are
+// handed to the uploader.
 type spool struct {
 	mu      sync.Mutex
 	dir     string
@@ -29,8 +33,13 @@ type spool struct {
 	aead    cipher.AEAD
 	next    uint64
 	acked   uint64
+	written uint64          // highest seq on disk
 	pending []tunnel.Record // not yet acknowledged, in order
-	wake    chan struct{}
+	queue   []tunnel.Record // not yet on disk
+	wake    chan struct{}   // to the uploader: records are on disk
+	write   chan struct{}   // to the writer: records are queued
+	done    chan struct{}   // closing: the writer flushes and stops
+	stopped chan struct{}
 }
 
 const (
@@ -54,7 +63,7 @@ func openSpool(dir string) (*spool, error) {
 	}
 	block, _ := aes.NewCipher(key)
 	aead, _ := cipher.NewGCM(block)
-	s := &spool{dir: dir, aead: aead, wake: make(chan struct{}, 1)}
+	s := &spool{dir: dir, aead: aead, wake: make(chan struct{}, 1), write: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	if b, err := os.ReadFile(filepath.Join(dir, spoolAcked)); err == nil {
 		s.acked, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}
@@ -65,6 +74,8 @@ func openSpool(dir string) (*spool, error) {
 	if s.f, err = os.OpenFile(filepath.Join(dir, spoolFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		return nil, fmt.Errorf("gateway: spool: %w", err)
 	}
+	s.written = s.next - 1
+	go s.writer()
 	return s, nil
 }
 
@@ -120,33 +131,71 @@ func (s *spool) unseal(line []byte, r *tunnel.Record) error {
 	return json.Unmarshal(plain, r)
 }
 
-// add numbers the record, writes it to disk and queues it for the server.
+// add numbers the record and queues it for the disk and then the server.
 func (s *spool) add(r tunnel.Record) {
 	s.mu.Lock()
 	r.Seq = s.next
 	s.next++
-	line, err := s.seal(&r)
-	if err == nil {
-		_, err = s.f.Write(line)
-	}
+	s.queue = append(s.queue, r)
 	s.pending = append(s.pending, r)
 	s.mu.Unlock()
-	if err != nil {
-		// Kept in memory still; the server gets it while this process lives.
-		fmt.Fprintf(os.Stderr, "pamd gateway: spool write failed: %v\n", err)
-	}
+	signal(s.write)
+}
+
+func signal(ch chan struct{}) {
 	select {
-	case s.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// batch returns unacknowledged records, up to about max bytes of data.
+// writer seals queued records and appends them in one write a batch.
+func (s *spool) writer() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.write:
+		case <-s.done:
+			s.flush()
+			return
+		}
+		s.flush()
+	}
+}
+
+func (s *spool) flush() {
+	s.mu.Lock()
+	queue := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(queue) == 0 {
+		return
+	}
+	var buf []byte
+	for i := range queue {
+		line, err := s.seal(&queue[i])
+		if err == nil {
+			buf = append(buf, line...)
+		}
+	}
+	s.mu.Lock()
+	_, err := s.f.Write(buf)
+	s.written = queue[len(queue)-1].Seq
+	s.mu.Unlock()
+	if err != nil {
+		// Kept in memory still; the server gets them while this process lives.
+		fmt.Fprintf(os.Stderr, "pamd gateway: spool write failed: %v\n", err)
+	}
+	signal(s.wake)
+}
+
+// batch returns unacknowledged records already on disk, up to about max
+// bytes of data.
 func (s *spool) batch(max int) []tunnel.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, size := 0, 0
-	for n < len(s.pending) && (n == 0 || size < max) {
+	for n < len(s.pending) && s.pending[n].Seq <= s.written && (n == 0 || size < max) {
 		size += len(s.pending[n].Data) + 256
 		n++
 	}
@@ -174,4 +223,9 @@ func (s *spool) ack(seq uint64) error {
 	return nil
 }
 
-func (s *spool) close() { s.f.Close() }
+// close writes what is queued and closes the file.
+func (s *spool) close() {
+	close(s.done)
+	<-s.stopped
+	s.f.Close()
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pamd/pamd/protocol/tunnel"
 )
@@ -18,6 +19,7 @@ func TestSpoolKeepsUnacknowledgedRecordsAcrossRestarts(t *testing.T) {
 	for _, d := range []string{"one", "two", "secret-typed-text"} {
 		s.add(tunnel.Record{SessionID: "s1", Type: "o", Data: d})
 	}
+	waitWritten(t, s, 3)
 	if b := s.batch(1 << 20); len(b) != 3 || b[0].Seq != 1 || b[2].Seq != 3 {
 		t.Fatalf("batch %+v", b)
 	}
@@ -34,6 +36,7 @@ func TestSpoolKeepsUnacknowledgedRecordsAcrossRestarts(t *testing.T) {
 		t.Fatalf("after restart: %+v", b)
 	}
 	s.add(tunnel.Record{Type: "o", Data: "four"})
+	waitWritten(t, s, 4)
 	if b := s.batch(1 << 20); b[len(b)-1].Seq != 4 {
 		t.Fatalf("sequence restarted: %+v", b)
 	}
@@ -58,4 +61,18 @@ func TestSpoolKeepsUnacknowledgedRecordsAcrossRestarts(t *testing.T) {
 	if b := s.batch(1 << 20); len(b) != 1 || b[0].Data != "five" || b[0].Seq != 5 {
 		t.Fatalf("after a torn line: %+v", b)
 	}
+}
+
+func waitWritten(t *testing.T, s *spool, seq uint64) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		s.mu.Lock()
+		w := s.written
+		s.mu.Unlock()
+		if w >= seq {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("record %d never reached the disk", seq)
 }

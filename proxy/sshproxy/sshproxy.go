@@ -64,6 +64,7 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Reco
 		case <-ctx.Done():
 			c.cut(endMessage(ctx))
 			sconn.Close()
+			target.Close()
 		case <-done:
 		}
 	}()
@@ -78,6 +79,7 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Reco
 		n++
 	}
 	close(done)
+	target.Close() // the client is gone: end the target's channels so the relays finish
 	wg.Wait()
 	return nil
 }
