@@ -68,6 +68,7 @@ func roleCommands() []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "token", Usage: "one-time enrollment token from pamd gateways token", EnvVars: []string{"PAMD_GATEWAY_TOKEN"}},
 				&cli.StringFlag{Name: "data-dir", Value: "./pamd-gateway", EnvVars: []string{"PAMD_GATEWAY_DATA_DIR"}},
+				&cli.DurationFlag{Name: "record-batch-delay", Value: 200 * time.Millisecond, Usage: "how long session records wait to be uploaded together (they are on disk meanwhile)", EnvVars: []string{"PAMD_RECORD_BATCH_DELAY"}},
 				logFormatFlag,
 			},
 			Action: func(c *cli.Context) error {
@@ -75,7 +76,8 @@ func roleCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				return gateway.Run(c.Context, gateway.Config{DataDir: c.String("data-dir"), Token: c.String("token"), Version: version, Logger: log})
+				return gateway.Run(c.Context, gateway.Config{DataDir: c.String("data-dir"), Token: c.String("token"), Version: version, Logger: log,
+					RecordBatchDelay: c.Duration("record-batch-delay")})
 			},
 		},
 		{

@@ -402,3 +402,46 @@ func TestSSHSecretsNeverReachClientOrRecording(t *testing.T) {
 		}
 	}
 }
+
+func TestSSHUnreachableTargetIsReadable(t *testing.T) {
+	s := startSSHD(t)
+	e := newEnv(t)
+	e.addSSH(s, "box")
+	s.stop()
+	_, errOut, err := e.run("", "ssh", "box/key", "--", "true")
+	if err == nil || !strings.Contains(errOut, "cannot reach "+s.addr+" for resource box") {
+		t.Fatalf("unreachable target: %v %q", err, errOut)
+	}
+}
+
+// TestRecordsSurviveGatewayKill: records are on the gateway's disk before
+// they are uploaded, so a gateway killed before it sent them loses nothing:
+// its next start uploads them. The gateway here waits 5 s before uploading,
+// so the records are certainly only on its disk when it is killed.
+func TestRecordsSurviveGatewayKill(t *testing.T) {
+	s := startSSHD(t)
+	e := newEnv(t)
+	e.gateway.cmd.Process.Signal(os.Interrupt)
+	<-e.gateway.done
+	gwDir := filepath.Join(e.dir, "gw-gw1")
+	e.gateway = e.start([]string{"PAMD_RECORD_BATCH_DELAY=5s"}, "gateway", "--data-dir", gwDir)
+	e.waitGatewayOnline("gw1", 10*time.Second)
+	e.addSSH(s, "box")
+	if out, _, err := e.run("", "ssh", "box/key", "--", "sh", "-c", "'echo spooled-marker; exit 7'"); out != "spooled-marker\n" || exitCode(err) != 7 {
+		t.Fatalf("ssh: %q %v", out, err)
+	}
+	var sessions []sessionDetail
+	e.json(&sessions, "sessions", "list", "-o", "json")
+	time.Sleep(300 * time.Millisecond) // written to the spool at once, uploaded only after 5 s
+	e.gateway.cmd.Process.Kill()
+	<-e.gateway.done
+	if logs := e.ok("", "sessions", "logs", sessions[0].ID); strings.Contains(logs, "exit status 7") {
+		t.Fatal("the records were uploaded before the kill; the test proves nothing")
+	}
+	e.start(nil, "gateway", "--data-dir", gwDir)
+	e.waitGatewayOnline("gw1", 10*time.Second)
+	e.waitFor("the spooled records on the server", 10*time.Second, func() bool {
+		logs := e.ok("", "sessions", "logs", sessions[0].ID)
+		return strings.Contains(logs, "exec sh -c") && strings.Contains(logs, "exit status 7")
+	})
+}

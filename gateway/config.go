@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Config is everything a gateway needs; main fills it from flags.
@@ -20,6 +21,9 @@ type Config struct {
 	// Identity, when set, is used instead of the files in DataDir (pamd dev's
 	// in-process gateway).
 	Identity *Identity
+	// RecordBatchDelay is how long new records wait to be uploaded together;
+	// each upload is a synced write on the server. Default 200 ms.
+	RecordBatchDelay time.Duration
 }
 
 // Validate fills defaults and names the first bad field.
@@ -29,6 +33,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Version == "" {
 		c.Version = "dev"
+	}
+	if c.RecordBatchDelay == 0 {
+		c.RecordBatchDelay = 200 * time.Millisecond
+	}
+	if c.RecordBatchDelay < 0 || c.RecordBatchDelay > time.Minute {
+		return errors.New("--record-batch-delay: want a duration from 0 to 1m")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

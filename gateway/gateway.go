@@ -22,9 +22,6 @@ import (
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
 
-// recordLinger is how long the record uploader waits for more records.
-const recordLinger = 200 * time.Millisecond
-
 // Backoff bounds between reconnection attempts; each wait is jittered ±20%.
 const (
 	backoffMin = 200 * time.Millisecond
@@ -348,7 +345,7 @@ func (g *gateway) sendRecords(sess *yamux.Session) {
 				// Linger so a typing burst goes as one batch: each batch is a
 				// synced write on the server, and the spool already has it.
 				select {
-				case <-time.After(recordLinger):
+				case <-time.After(g.cfg.RecordBatchDelay):
 				case <-sess.CloseChan():
 					return
 				}
