@@ -153,20 +153,75 @@ func gatewaysCommand() *cli.Command {
 func resourcesCommand() *cli.Command {
 	return &cli.Command{Name: "resources", Usage: "manage resources", Subcommands: []*cli.Command{
 		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp or ssh"},
+			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp, ssh or mongodb"},
 			&cli.StringFlag{Name: "name", Required: true},
 			&cli.StringFlag{Name: "gateway", Required: true, Usage: "the gateway that reaches it"},
-			&cli.StringFlag{Name: "host", Required: true, Usage: "host name or address as the gateway sees it"},
+			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh)"},
 			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh"},
+			&cli.StringFlag{Name: "connection-string", Usage: "mongodb: mongodb:// or mongodb+srv:// URI without credentials or database"},
+			&cli.StringFlag{Name: "auth-database", Value: "admin", Usage: "mongodb: where the accounts authenticate"},
+			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb: TLS to the server (--tls=false to turn off)"},
+			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb: verify the server's certificate"},
+			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb: CA certificate (PEM) to verify the server with"},
 		}, Action: func(c *cli.Context) error {
 			req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
+			if req.Type == "mongodb" {
+				req.Options = map[string]string{
+					"uri": c.String("connection-string"), "auth_database": c.String("auth-database"),
+					"tls": fmt.Sprint(c.Bool("tls")), "tls_reject_unauthorized": fmt.Sprint(c.Bool("tls-reject-unauthorized")),
+				}
+				if f := c.String("tls-ca-file"); f != "" {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return err
+					}
+					req.Options["tls_ca"] = string(b)
+				}
+			}
 			var out api.Resource
 			if err := call(c, "POST", "/api/v1/resources", req, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+			if out.Type == "mongodb" {
+				fmt.Fprintf(c.App.Writer, "resource %s added: mongodb %s via gateway %s (server version %s)\n", out.Name, out.Options["uri"], out.Gateway, out.Options["server_version"])
+			} else {
+				fmt.Fprintf(c.App.Writer, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+			}
 			if out.HostKeyFingerprint != "" {
 				fmt.Fprintf(c.App.Writer, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
+			}
+			for _, w := range out.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+			}
+			return nil
+		}},
+		{Name: "test", ArgsUsage: "NAME", Usage: "check through the gateway that a resource is reachable and its accounts log in", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var out []struct {
+				Check  string `json:"check"`
+				OK     bool   `json:"ok"`
+				Detail string `json:"detail"`
+			}
+			if err := call(c, "POST", "/api/v1/resources/"+url.PathEscape(n)+"/test", nil, &out); err != nil {
+				return err
+			}
+			failed := 0
+			var rows [][]string
+			for _, ck := range out {
+				res := "ok"
+				if !ck.OK {
+					res, failed = "FAILED", failed+1
+				}
+				rows = append(rows, []string{ck.Check, res, ck.Detail})
+			}
+			if err := printList(c, out, []string{"CHECK", "RESULT", "DETAIL"}, rows); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return cli.Exit(fmt.Sprintf("%d of %d checks failed", failed, len(out)), 1)
 			}
 			return nil
 		}},

@@ -240,12 +240,20 @@ func connectCommand() *cli.Command {
 						if knownHosts != "" {
 							out["known_hosts"], out["username"] = knownHosts, grant.Username
 						}
+						if sess.ResourceType == "mongodb" {
+							out["uri"] = fmt.Sprintf("mongodb://127.0.0.1:%d/test?directConnection=true", a.Port)
+						}
 						printJSONLine(c.App.Writer, out)
 						return
 					}
 					w := c.App.Writer
 					fmt.Fprintf(w, "pamd: session %s to %s/%s until %s\n", sess.ID, sess.Resource, sess.Account, sess.ExpiresAt.Local().Format("15:04:05 MST"))
 					fmt.Fprintf(w, "pamd: listening on %s (loopback only); point your client there, no password needed\n", a)
+					if sess.ResourceType == "mongodb" {
+						uri := fmt.Sprintf("mongodb://127.0.0.1:%d/test?directConnection=true", a.Port)
+						fmt.Fprintf(w, "pamd: mongosh \"%s\"\n", uri)
+						fmt.Fprintf(w, "pamd: drivers and GUI clients: %s (no user name or password; any database)\n", uri)
+					}
 					if knownHosts != "" {
 						opts := fmt.Sprintf("-o UserKnownHostsFile=%s", knownHosts)
 						fmt.Fprintf(w, "pamd: ssh -p %d %s %s@127.0.0.1\n", a.Port, opts, grant.Username)

@@ -90,6 +90,12 @@ type record struct {
 	Op           string    `json:"op,omitempty"`
 	Path         string    `json:"path,omitempty"`
 	Size         int64     `json:"size,omitempty"`
+	Database     string    `json:"database,omitempty"`
+	Collection   string    `json:"collection,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	Code         int       `json:"code,omitempty"`
+	Docs         int64     `json:"docs,omitempty"`
+	DurationMS   float64   `json:"duration_ms,omitempty"`
 }
 
 func sessionRecordingCommands() []*cli.Command {
@@ -110,6 +116,9 @@ func sessionRecordingCommands() []*cli.Command {
 			var out, in int
 			for _, r := range recs {
 				where := fmt.Sprintf("%s  %s#%d  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID), r.Channel)
+				if r.Type == "command" || (r.Type == "error" && r.Channel == 0 && r.Term == "") {
+					where = fmt.Sprintf("%s  %s  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID))
+				}
 				switch r.Type {
 				case "o":
 					out += len(r.Data)
@@ -133,6 +142,16 @@ func sessionRecordingCommands() []*cli.Command {
 					fmt.Fprintf(w, "%sport forward to %s\n", where, r.Path)
 				case "error":
 					fmt.Fprintf(w, "%serror: %s\n", where, r.Data)
+				case "command":
+					ns := r.Database
+					if r.Collection != "" {
+						ns += "." + r.Collection
+					}
+					result := fmt.Sprintf("ok, %d docs", r.Docs)
+					if r.Status != nil && *r.Status == 0 {
+						result = fmt.Sprintf("error %d: %s", r.Code, r.Error)
+					}
+					fmt.Fprintf(w, "%s%s %s  %s  %.1f ms  %s\n", where, r.Command, ns, result, r.DurationMS, clip(r.Data, 160))
 				}
 			}
 			if out+in > 0 {
@@ -215,4 +234,11 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/proxy/mongoproxy"
 	"github.com/pamd/pamd/proxy/sshproxy"
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
@@ -60,6 +61,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer g.spool.close() // writes what is queued; the next start uploads it
+	go func() {           // expired sessions' MongoDB topologies are closed even if no notice came
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				g.mongo.Sweep(now)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return g.loop(ctx)
 }
 
@@ -71,6 +84,7 @@ type gateway struct {
 	tls   *tls.Config
 	wg    sync.WaitGroup
 	spool *spool
+	mongo *mongoproxy.Pool // a driver topology per MongoDB access session
 
 	mu       sync.Mutex
 	sessions map[string]map[*liveConn]bool // live connections by session
@@ -102,7 +116,7 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, spool: sp,
+	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, spool: sp, mongo: mongoproxy.NewPool(),
 		sessions: map[string]map[*liveConn]bool{}}, nil
 }
 
@@ -254,6 +268,12 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 			rec = g.spool.add
 		}
 		err = sshproxy.Handle(sctx, st, d, rec)
+	case "mongodb":
+		var rec mongoproxy.Recorder
+		if d.Record {
+			rec = g.spool.add
+		}
+		err = mongoproxy.Handle(sctx, st, d, g.mongo, rec)
 	default:
 		tunnel.Refuse("pamd gateway %s does not support protocol %q (upgrade the gateway)", g.id.Name, d.Protocol).WriteTo(st)
 		return
@@ -270,6 +290,12 @@ func (g *gateway) probe(ctx context.Context, st *yamux.Stream, d *tunnel.Descrip
 			res.Error = err.Error()
 		}
 		res.HostKey = key
+	case "mongodb":
+		version, err := mongoproxy.Probe(ctx, d)
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.Version = version
 	default:
 		tunnel.Refuse("pamd gateway: no probe for protocol %q", d.Protocol).WriteTo(st)
 		return
@@ -309,6 +335,7 @@ func (g *gateway) endSession(session, reason string) {
 		conns = append(conns, lc)
 	}
 	g.mu.Unlock()
+	g.mongo.Release(session)
 	deadline := time.After(400 * time.Millisecond)
 	for _, lc := range conns {
 		select {

@@ -84,6 +84,7 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/resources/{name}", reader, s.handleGetResource)
 	h("DELETE /api/v1/resources/{name}", admin, s.handleDeleteResource)
 	h("POST /api/v1/resources/{name}/trust-host-key", admin, s.handleTrustHostKey)
+	h("POST /api/v1/resources/{name}/test", admin, s.handleTestResource)
 	h("GET /api/v1/resources/ssh/{id}/ssh-ca-public-key", authed, s.handleSSHCAPublicKey)
 	h("GET /api/v1/resources/ssh/{id}/ssh-ca-setup", authed, s.handleSSHCASetup)
 	h("GET /api/v1/resources/{name}/accounts", reader, s.handleListAccounts)

@@ -12,10 +12,18 @@ import (
 )
 
 // resourceTypes lists the types this build proxies, with their default ports.
-var resourceTypes = map[string]int{"tcp": 0, "ssh": 22}
+var resourceTypes = map[string]int{"tcp": 0, "ssh": 22, "mongodb": 27017}
 
 func resourceView(r *store.Resource) api.Resource {
-	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: r.Options, CreatedAt: r.CreatedAt}
+	opts := map[string]string{}
+	for k, v := range r.Options {
+		if k != "tls_ca" { // not secret, but long: shown as present
+			opts[k] = v
+		} else {
+			opts[k] = "(set)"
+		}
+	}
+	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: opts, CreatedAt: r.CreatedAt}
 	if r.Type == "ssh" {
 		v.HostKeyFingerprint = hostKeyFingerprint(r)
 	}
@@ -75,10 +83,13 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	defPort, ok := resourceTypes[req.Type]
 	if !ok {
-		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh)", req.Type)
+		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh, mongodb)", req.Type)
 	}
 	if req.Port == 0 {
 		req.Port = defPort
+	}
+	if req.Type == "mongodb" && req.Host == "" {
+		req.Host = "-" // from the connection string, below
 	}
 	switch {
 	case req.Host == "" || strings.ContainsAny(req.Host, " /"):
@@ -102,6 +113,22 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	detail := res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway
+	var warnings []string
+	if res.Type == "mongodb" {
+		var err error
+		if warnings, err = validateMongoResource(res, &req); err != nil {
+			return err
+		}
+		version, err := s.probeMongo(res, nil)
+		if err != nil {
+			return httpError(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, res.Options["uri"], err)
+		}
+		res.Options["server_version"] = version
+		detail = "mongodb " + res.Options["uri"] + " via " + res.Gateway + ", server " + version
+		if len(warnings) > 0 {
+			detail += "; " + strings.Join(warnings, "; ")
+		}
+	}
 	if res.Type == "ssh" {
 		if _, err := s.pinHostKey(res); err != nil {
 			return err
@@ -120,7 +147,9 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, resourceView(res))
+	v := resourceView(res)
+	v.Warnings = warnings
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 
@@ -176,6 +205,16 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	a := &store.Account{ID: store.NewID(), Name: req.Name, Username: req.Username, Password: req.Password,
 		Auth: req.Auth, PrivateKey: req.PrivateKey, Passphrase: req.Passphrase,
 		Description: req.Description, RequireMFA: req.RequireMFA, CreatedAt: time.Now().UTC()}
+	var target *store.Resource
+	if err := s.st.View(func(tx *store.Tx) (err error) { target, err = tx.ResourceByName(r.PathValue("name")); return }); err != nil {
+		return err
+	}
+	if target.Type == "mongodb" && a.Username != "" && a.Password != "" {
+		// Checked before it is stored, outside the store's write lock.
+		if _, err := s.probeMongo(target, a); err != nil {
+			return httpError(http.StatusBadRequest, "account %s cannot log in: %v", a.Name, err)
+		}
+	}
 	var resName string
 	err := s.st.Update(func(tx *store.Tx) error {
 		res, err := tx.ResourceByName(r.PathValue("name"))
@@ -186,6 +225,13 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 		case "ssh":
 			if err := validateSSHAccount(a); err != nil {
 				return err
+			}
+		case "mongodb":
+			if a.Username == "" || a.Password == "" {
+				return httpError(http.StatusBadRequest, "a MongoDB account needs --username and --password-stdin")
+			}
+			if a.Auth != "" || a.PrivateKey != "" {
+				return httpError(http.StatusBadRequest, "MongoDB accounts log in with SCRAM: --username and --password-stdin only")
 			}
 		default:
 			if a.Auth != "" || a.PrivateKey != "" {

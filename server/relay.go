@@ -147,7 +147,10 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	desc := tunnel.Descriptor{
 		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, Resource: res.Name, Account: acct.Name,
 		Protocol: res.Type, Target: net.JoinHostPort(res.Host, fmt.Sprint(res.Port)), ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type == "ssh",
+		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type == "ssh" || res.Type == "mongodb",
+	}
+	if res.Type == "mongodb" {
+		mongoDescriptor(&desc, res)
 	}
 	if res.Type == "ssh" {
 		if err := s.sshDescriptor(&desc, res, acct, sess); err != nil {

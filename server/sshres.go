@@ -74,21 +74,21 @@ func (s *Server) sshHostKey(resourceID string) (ssh.Signer, string, error) {
 	return s.resourceKey("ssh-hostkey", resourceID)
 }
 
-// probeHostKey asks the resource's gateway for the target's SSH host key.
-func (s *Server) probeHostKey(gateway, host string, port int) (ssh.PublicKey, error) {
+// probe asks a gateway to reach a target as d describes.
+func (s *Server) probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
 	st, err := s.hub.open(gateway)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	hdr, err := tunnel.NewHeader(tunnel.KindProbe, tunnel.Descriptor{Protocol: "ssh", Target: net.JoinHostPort(host, strconv.Itoa(port))})
+	hdr, err := tunnel.NewHeader(tunnel.KindProbe, d)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := hdr.WriteTo(st); err != nil {
 		return nil, err
 	}
-	st.SetReadDeadline(time.Now().Add(20 * time.Second))
+	st.SetReadDeadline(time.Now().Add(30 * time.Second))
 	reply, err := tunnel.ReadReply(st)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s did not answer the probe: %w", gateway, err)
@@ -105,7 +105,16 @@ func (s *Server) probeHostKey(gateway, host string, port int) (ssh.PublicKey, er
 		return nil, fmt.Errorf("gateway %s: probe answer: %w", gateway, err)
 	}
 	if res.Error != "" {
-		return nil, errors.New(res.Error)
+		return &res, errors.New(res.Error)
+	}
+	return &res, nil
+}
+
+// probeHostKey asks the resource's gateway for the target's SSH host key.
+func (s *Server) probeHostKey(gateway, host string, port int) (ssh.PublicKey, error) {
+	res, err := s.probe(gateway, tunnel.Descriptor{Protocol: "ssh", Target: net.JoinHostPort(host, strconv.Itoa(port))})
+	if err != nil {
+		return nil, err
 	}
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(res.HostKey))
 	if err != nil {
@@ -347,3 +356,5 @@ func validateSSHAccount(a *store.Account) error {
 	}
 	return nil
 }
+
+func sshFingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }

@@ -44,6 +44,13 @@ type Descriptor struct {
 	ServerHostKey string `json:"server_host_key,omitempty"`
 	// Record asks the gateway to record the session's content.
 	Record bool `json:"record,omitempty"`
+	// MongoDB: the connection string (no credentials), the auth database,
+	// and TLS: on or off, whether to verify, and a CA (PEM) to verify with.
+	URI                   string `json:"uri,omitempty"`
+	AuthDatabase          string `json:"auth_database,omitempty"`
+	TLS                   bool   `json:"tls,omitempty"`
+	TLSRejectUnauthorized bool   `json:"tls_reject_unauthorized,omitempty"`
+	TLSCA                 string `json:"tls_ca,omitempty"`
 }
 
 // String describes the descriptor without any credential, for logs.
@@ -55,6 +62,8 @@ func (d *Descriptor) String() string {
 type ProbeResult struct {
 	// HostKey is the SSH host key the target presented (authorized_keys form).
 	HostKey string `json:"host_key,omitempty"`
+	// Version is the server's version (MongoDB).
+	Version string `json:"version,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
 
@@ -76,6 +85,9 @@ type Ended struct {
 //	exit       Status                       the command or shell exited
 //	file       Op, Path, Size               an SFTP or SCP file operation
 //	forward    Path (host:port)             a port forwarding channel
+//	command    Database, Collection, Command (the name), Data (the command
+//	           document as JSON, long values cut), Status (1 ok, 0 error),
+//	           Error, Code, Docs (returned or affected), DurationMS
 //	error      Data                         the target could not be used
 type Record struct {
 	Seq          uint64    `json:"seq"` // per gateway, increasing; the server drops repeats
@@ -93,4 +105,10 @@ type Record struct {
 	Op           string    `json:"op,omitempty"`
 	Path         string    `json:"path,omitempty"`
 	Size         int64     `json:"size,omitempty"`
+	Database     string    `json:"database,omitempty"`
+	Collection   string    `json:"collection,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	Code         int       `json:"code,omitempty"`
+	Docs         int64     `json:"docs,omitempty"`
+	DurationMS   float64   `json:"duration_ms,omitempty"`
 }

@@ -117,6 +117,8 @@ type Resource struct {
 	Options            map[string]string `json:"options,omitempty"`
 	Accounts           []Account         `json:"accounts,omitempty"`
 	CreatedAt          time.Time         `json:"created_at"`
+	// Warnings are said once, when the resource is created.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Account never carries the secret; HasPassword says whether one is stored.

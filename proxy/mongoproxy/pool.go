@@ -1,0 +1,241 @@
+package mongoproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/description"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/mnet"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/session"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/pamd/pamd/protocol/mongowire"
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// Pool keeps one topology per access session, closed when the session ends.
+type Pool struct {
+	mu   sync.Mutex
+	tops map[string]*entry
+}
+
+type entry struct {
+	top     *topology.Topology
+	expires time.Time
+	ready   chan struct{}
+	err     error
+}
+
+// NewPool returns an empty pool; Close what it holds with Release or Sweep.
+func NewPool() *Pool { return &Pool{tops: map[string]*entry{}} }
+
+// topology returns the session's topology, connecting (and checking the
+// credential) the first time.
+func (p *Pool) topology(ctx context.Context, d *tunnel.Descriptor) (*topology.Topology, error) {
+	p.mu.Lock()
+	e, ok := p.tops[d.SessionID]
+	if !ok {
+		e = &entry{expires: d.ExpiresAt, ready: make(chan struct{})}
+		p.tops[d.SessionID] = e
+		p.mu.Unlock()
+		e.top, e.err = connect(ctx, d, true)
+		close(e.ready)
+		if e.err != nil {
+			p.mu.Lock()
+			delete(p.tops, d.SessionID) // the next connection tries again
+			p.mu.Unlock()
+		}
+		return e.top, e.err
+	}
+	p.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.top, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Release closes a session's topology.
+func (p *Pool) Release(sessionID string) {
+	p.mu.Lock()
+	e := p.tops[sessionID]
+	delete(p.tops, sessionID)
+	p.mu.Unlock()
+	if e != nil {
+		go func() {
+			<-e.ready
+			if e.top != nil {
+				e.top.Disconnect(context.Background())
+			}
+		}()
+	}
+}
+
+// Sweep closes the topologies of sessions that have expired.
+func (p *Pool) Sweep(now time.Time) {
+	p.mu.Lock()
+	var ids []string
+	for id, e := range p.tops {
+		if now.After(e.expires) {
+			ids = append(ids, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range ids {
+		p.Release(id)
+	}
+}
+
+// clientOptions turns a descriptor into driver options.
+func clientOptions(d *tunnel.Descriptor, withAuth bool) (*options.ClientOptions, error) {
+	opts := options.Client().ApplyURI(d.URI).SetAppName("pamd").
+		SetServerSelectionTimeout(10 * time.Second).SetConnectTimeout(10 * time.Second)
+	if d.TLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if d.TLSCA != "" {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(d.TLSCA)) {
+				return nil, errors.New("the resource's TLS CA is not a PEM certificate")
+			}
+			tc.RootCAs = pool
+		}
+		tc.InsecureSkipVerify = !d.TLSRejectUnauthorized
+		opts.SetTLSConfig(tc)
+	} else {
+		opts.SetTLSConfig(nil)
+	}
+	if withAuth {
+		src := d.AuthDatabase
+		if src == "" {
+			src = "admin"
+		}
+		opts.SetAuth(options.Credential{Username: d.Username, Password: d.Password, AuthSource: src})
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("connection string: %v", err)
+	}
+	return opts, nil
+}
+
+// connect builds and starts a topology and proves it works with one
+// connection (which authenticates when withAuth).
+func connect(ctx context.Context, d *tunnel.Descriptor, withAuth bool) (*topology.Topology, error) {
+	opts, err := clientOptions(d, withAuth)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := topology.NewConfig(opts, new(session.ClusterClock))
+	if err != nil {
+		return nil, fmt.Errorf("topology: %v", err)
+	}
+	top, err := topology.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %v", err)
+	}
+	if err := top.Connect(); err != nil {
+		return nil, fmt.Errorf("topology: %v", err)
+	}
+	conn, err := serverConn(ctx, top)
+	if err != nil {
+		top.Disconnect(context.Background())
+		return nil, explain(d, err)
+	}
+	conn.Close()
+	return top, nil
+}
+
+// writable selects the servers that take writes, where pamd sends everything.
+type writable struct{}
+
+func (writable) SelectServer(_ description.Topology, servers []description.Server) ([]description.Server, error) {
+	var out []description.Server
+	for _, s := range servers {
+		switch s.Kind {
+		case description.ServerKindStandalone, description.ServerKindRSPrimary, description.ServerKindMongos, description.ServerKindLoadBalancer:
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func serverConn(ctx context.Context, top *topology.Topology) (*mnet.Connection, error) {
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	srv, err := top.SelectServer(sctx, writable{})
+	if err != nil {
+		return nil, err
+	}
+	return srv.Connection(sctx)
+}
+
+// explain words a driver error for the person at the client.
+func explain(d *tunnel.Descriptor, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "auth error") || strings.Contains(msg, "AuthenticationFailed") || strings.Contains(msg, "Authentication failed"):
+		return fmt.Errorf("the MongoDB server of resource %s refused the stored credential of account %s (user %s, auth database %s)",
+			d.Resource, d.Account, d.Username, orDefault(d.AuthDatabase, "admin"))
+	case strings.Contains(msg, "certificate") || strings.Contains(msg, "x509") || strings.Contains(msg, "tls:"):
+		return fmt.Errorf("TLS with the MongoDB server of resource %s failed: %s (check --tls-ca-file, or turn verification off with --tls-reject-unauthorized=false)", d.Resource, lastPart(msg))
+	case strings.Contains(msg, "server selection") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
+		return fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %s", d.Resource, d.URI, lastPart(msg))
+	}
+	return fmt.Errorf("MongoDB server of resource %s: %s", d.Resource, lastPart(msg))
+}
+
+func lastPart(msg string) string {
+	if i := strings.LastIndex(msg, ": "); i >= 0 && i+2 < len(msg) {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Probe checks that the server is reachable (and, with credentials, that
+// they work) and returns its version.
+func Probe(ctx context.Context, d *tunnel.Descriptor) (string, error) {
+	top, err := connect(ctx, d, d.Username != "")
+	if err != nil {
+		return "", err
+	}
+	defer top.Disconnect(context.Background())
+	conn, err := serverConn(ctx, top)
+	if err != nil {
+		return "", explain(d, err)
+	}
+	defer conn.Close()
+	body := bsoncore.NewDocumentBuilder().AppendInt32("buildInfo", 1).AppendString("$db", "admin").Build()
+	req := &mongowire.Message{Header: mongowire.Header{RequestID: 1, OpCode: mongowire.OpMsg}, Body: (&mongowire.Msg{Body: body}).AppendBody(nil)}
+	if err := conn.Write(ctx, req.Append(nil)); err != nil {
+		return "", explain(d, err)
+	}
+	raw, err := conn.Read(ctx)
+	if err != nil {
+		return "", explain(d, err)
+	}
+	m, err := mongowire.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	msg, err := mongowire.ParseMsg(m.Body)
+	if err != nil {
+		return "", err
+	}
+	v, _ := bsoncore.Document(msg.Body).Lookup("version").StringValueOK()
+	return v, nil
+}
