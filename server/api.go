@@ -59,6 +59,9 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/info", public, s.handleInfo)
 	h("POST /api/v1/auth/login", public, s.handleLogin)
 	h("POST /api/v1/gateways/enroll", public, s.handleEnroll)
+	h("POST /api/v1/ui/login", public, s.handleUILogin)
+	h("GET /api/v1/ui/session", authed, s.handleUISession)
+	h("POST /api/v1/ui/logout", authed, s.handleUILogout)
 
 	h("POST /api/v1/auth/logout", authed, s.handleLogout)
 	h("GET /api/v1/auth/whoami", authed, s.handleWhoami)
@@ -116,7 +119,8 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		// Styles may be inline: the terminal renderer (xterm.js) sets them. Scripts may not.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -143,11 +147,21 @@ func (s *Server) authorize(r *http.Request, level int) (*caller, error) {
 	}
 	auth := r.Header.Get("Authorization")
 	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	viaCookie := false
 	if !ok || secret == "" {
-		return nil, httpError(http.StatusUnauthorized, "not logged in: run pamd login")
+		ck, err := r.Cookie(sessionCookie)
+		if err != nil || ck.Value == "" {
+			return nil, httpError(http.StatusUnauthorized, "not logged in: run pamd login")
+		}
+		secret, viaCookie = ck.Value, true
 	}
 	now := time.Now()
 	c := &caller{tokenHash: hashToken(secret), source: sourceOf(r)}
+	if viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if err := s.checkCSRF(r, c.tokenHash); err != nil {
+			return nil, err
+		}
+	}
 	err := s.st.View(func(tx *store.Tx) error {
 		t, err := tx.Token(c.tokenHash)
 		if err != nil {

@@ -22,19 +22,26 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// loginForAPI checks a login request and words its failure for the API.
+func (s *Server) loginForAPI(req api.LoginRequest, source string) (*store.User, error) {
+	u, err := s.login(req.Username, req.Password, req.TOTP, source)
+	var mfa *mfaRequired
+	switch {
+	case errors.As(err, &mfa):
+		return nil, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeMFARequired, Message: err.Error()}
+	case errors.Is(err, errLoginFailed), errors.Is(err, errBadCode):
+		return nil, httpError(http.StatusUnauthorized, "%s", err.Error())
+	}
+	return u, err
+}
+
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req api.LoginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := s.login(req.Username, req.Password, req.TOTP, sourceOf(r))
-	var mfa *mfaRequired
-	switch {
-	case errors.As(err, &mfa):
-		return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeMFARequired, Message: err.Error()}
-	case errors.Is(err, errLoginFailed), errors.Is(err, errBadCode):
-		return httpError(http.StatusUnauthorized, "%s", err.Error())
-	case err != nil:
+	u, err := s.loginForAPI(req, sourceOf(r))
+	if err != nil {
 		return err
 	}
 	token, exp, err := s.issueToken(u)
@@ -120,7 +127,7 @@ func (s *Server) handleMFAEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.MFAEnrollResponse{Secret: key.Secret(), URI: key.URL()})
+	writeJSON(w, http.StatusOK, api.MFAEnrollResponse{Secret: key.Secret(), URI: key.URL(), QRCode: qrDataURL(key.URL())})
 	return nil
 }
 

@@ -38,6 +38,7 @@ type Server struct {
 	tunnels  map[net.Conn]struct{} // open client and gateway connections
 	closing  bool
 	dummyPwd string // hashed against for unknown users, so timing does not tell
+	csrfKey  []byte
 }
 
 // New opens (or initialises) the data dir. It does not listen yet.
@@ -66,6 +67,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.bootstrap(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.loadCSRFKey(); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type ChangePasswordRequest struct {
 type MFAEnrollResponse struct {
 	Secret string `json:"secret"`
 	URI    string `json:"uri"`
+	QRCode string `json:"qr_code,omitempty"` // PNG data URL, for the web console
 }
 
 type MFAConfirmRequest struct {

@@ -1,0 +1,567 @@
+// pamd web console: a single page over /api/v1, with no build step and no
+// inline script (the Content-Security-Policy forbids it). Views are built
+// with DOM calls, never from HTML strings, so nothing from the API is ever
+// parsed as markup.
+"use strict";
+
+const state = { user: null, csrf: "", timers: [] };
+
+// --- DOM and API helpers ---------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "value") el.value = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: "same-origin", headers: {} };
+  if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  const text = await resp.text();
+  if (!resp.ok) {
+    let msg = resp.statusText, code = "";
+    try { const j = JSON.parse(text); msg = j.error || msg; code = j.code || ""; } catch (e) { /* not JSON */ }
+    const err = new Error(msg);
+    err.status = resp.status;
+    err.code = code;
+    if (resp.status === 401 && path !== "/api/v1/ui/login") { state.user = null; go("login"); }
+    throw err;
+  }
+  const type = resp.headers.get("Content-Type") || "";
+  return type.includes("json") ? JSON.parse(text) : text;
+}
+
+function go(route) { location.hash = "#/" + route; }
+const main = () => document.getElementById("main");
+const isAdmin = () => state.user && state.user.roles.includes("admin");
+const canRead = () => state.user && (isAdmin() || state.user.roles.includes("auditor"));
+const fmt = (t) => (t && !t.startsWith("0001")) ? new Date(t).toLocaleString() : "–";
+
+function errorBox(err) { return h("div", { class: "error", role: "alert" }, err.message || String(err)); }
+
+// form runs fn on submit and shows its error in the form.
+function form(attrs, children, fn) {
+  const out = h("div", { class: "form-result", "aria-live": "polite" });
+  const f = h("form", Object.assign({ class: "card" }, attrs), children, out);
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren();
+    const data = Object.fromEntries(new FormData(f).entries());
+    for (const cb of f.querySelectorAll("input[type=checkbox]")) data[cb.name] = cb.checked;
+    const button = f.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    try {
+      const res = await fn(data, f);
+      if (res instanceof Node) out.append(res);
+    } catch (err) {
+      out.append(errorBox(err));
+    } finally {
+      if (button) button.disabled = false;
+    }
+  });
+  return f;
+}
+
+const field = (label, input) => h("label", {}, label, input);
+// details renders label/value pairs as a definition list in two columns.
+function details(...pairs) {
+  const flat = pairs.flat();
+  const items = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) items.push(h("dt", {}, flat[i]), h("dd", {}, flat[i + 1]));
+  return h("dl", { class: "card grid" }, items);
+}
+const input = (name, attrs) => h("input", Object.assign({ name, id: "f-" + name }, attrs || {}));
+const check = (name, label, checked) => h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), label);
+function select(name, options, value) {
+  return h("select", { name, id: "f-" + name }, options.map((o) => h("option", { value: o, selected: o === value }, o)));
+}
+function table(headers, rows) {
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))
+      : h("tr", {}, h("td", { colspan: headers.length, class: "muted" }, "Nothing here yet.")))));
+}
+function copyable(text) {
+  const btn = h("button", { class: "secondary", type: "button" }, "Copy");
+  btn.addEventListener("click", () => { navigator.clipboard && navigator.clipboard.writeText(text); btn.textContent = "Copied"; });
+  return h("div", {}, h("code", { class: "cmd" }, text), btn);
+}
+const quote = (s) => /^[\w@%+=:,./-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+
+// --- shell -----------------------------------------------------------------
+
+const pages = [
+  ["catalog", "Access", () => true],
+  ["sessions", "Sessions", () => true],
+  ["resources", "Resources", canRead],
+  ["gateways", "Gateways", canRead],
+  ["audit", "Audit", canRead],
+  ["users", "Users", canRead],
+  ["roles", "Roles", canRead],
+  ["account", "My account", () => true],
+];
+
+function renderShell(route) {
+  const top = document.getElementById("top");
+  top.hidden = !state.user;
+  if (!state.user) return;
+  document.getElementById("nav").replaceChildren(...pages.filter((p) => p[2]()).map(([r, label]) =>
+    h("a", { href: "#/" + r, class: route === r ? "active" : "", "aria-current": route === r ? "page" : null }, label)));
+  document.getElementById("me").replaceChildren(
+    h("span", {}, state.user.name + " (" + state.user.roles.join(", ") + ")"),
+    h("button", { class: "secondary", type: "button", onclick: logout }, "Log out"));
+}
+
+async function logout() {
+  try { await api("POST", "/api/v1/ui/logout"); } catch (e) { /* already out */ }
+  state.user = null;
+  go("login");
+}
+
+async function route() {
+  state.timers.forEach(clearInterval);
+  state.timers = [];
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  if (!state.user && name !== "login") {
+    try {
+      const s = await api("GET", "/api/v1/ui/session");
+      state.user = s.user; state.csrf = s.csrf;
+    } catch (e) { return go("login"); }
+  }
+  const view = views[name] || views.catalog;
+  renderShell(views[name] ? name : "catalog");
+  const m = main();
+  m.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  try {
+    await view(m, rest.map(decodeURIComponent));
+  } catch (err) {
+    m.replaceChildren(errorBox(err));
+  }
+  m.focus({ preventScroll: true });
+}
+
+// --- views -----------------------------------------------------------------
+
+const views = {};
+
+views.login = async (m) => {
+  state.user = null;
+  renderShell("login");
+  const totp = field("MFA code", input("totp", { inputmode: "numeric", autocomplete: "one-time-code" }));
+  totp.hidden = true;
+  m.replaceChildren(h("div", { class: "login" }, h("h1", {}, "Log in to pamd"), form({ "aria-label": "log in" }, [
+    field("User", input("username", { required: true, autocomplete: "username" })),
+    field("Password", input("password", { type: "password", required: true, autocomplete: "current-password" })),
+    totp,
+    h("p", {}, h("button", { type: "submit" }, "Log in")),
+  ], async (d) => {
+    try {
+      const s = await api("POST", "/api/v1/ui/login", { username: d.username, password: d.password, totp: d.totp || undefined });
+      state.user = s.user; state.csrf = s.csrf;
+      go(s.user.must_change_password ? "account" : "catalog");
+    } catch (err) {
+      if (err.code === "mfa_required") { totp.hidden = false; totp.querySelector("input").focus(); }
+      throw err;
+    }
+  })));
+  document.getElementById("f-username").focus();
+};
+
+views.catalog = async (m) => {
+  const entries = await api("GET", "/api/v1/catalog");
+  const detail = h("div", { id: "access" });
+  m.replaceChildren(h("h1", {}, "Access"),
+    h("p", { class: "muted" }, "The resources and accounts your roles allow. Access opens a time-boxed session; credentials never leave pamd."),
+    table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
+      e.resource + "/" + e.account, e.type, e.username || "–",
+      h("span", {}, e.gateway, " ", h("span", { class: "badge " + (e.gateway_online ? "online" : "offline") }, e.gateway_online ? "online" : "offline")),
+      e.max_duration, [e.require_mfa ? "MFA " : "", e.require_reason ? "reason" : ""].join("") || "–",
+      h("button", { type: "button", onclick: () => showAccess(detail, e) }, "Access"),
+    ])), detail);
+};
+
+function showAccess(detail, e) {
+  const target = e.resource + "/" + e.account;
+  const out = h("div", {});
+  const render = () => {
+    const d = Object.fromEntries(new FormData(f).entries());
+    let cmd = (e.type === "ssh" ? "pamd ssh " : "pamd connect ") + target + " --duration " + (d.duration || "1h");
+    if (d.reason) cmd += " --reason " + quote(d.reason);
+    if (e.require_mfa) cmd += " --totp CODE";
+    out.replaceChildren(h("p", {}, "Run on your computer (logged in with pamd login):"), copyable(cmd),
+      e.type === "ssh" ? h("p", { class: "muted" }, "For OpenSSH, scp, sftp or rsync use: pamd connect " + target + " — it prints the ssh lines to paste.") : null);
+  };
+  const f = h("form", { class: "card", "aria-label": "access " + target },
+    h("h2", {}, "Access " + target),
+    h("div", { class: "row" },
+      field("Duration", select("duration", ["15m", "30m", "1h", "2h", "4h", "8h"], "1h")),
+      field("Reason" + (e.require_reason ? " (required)" : ""), input("reason", { required: e.require_reason, placeholder: "ticket or purpose" }))),
+    out);
+  f.addEventListener("input", render);
+  render();
+  detail.replaceChildren(f);
+  f.querySelector("select").focus();
+}
+
+views.resources = async (m) => {
+  const [resources, gateways] = await Promise.all([api("GET", "/api/v1/resources"), api("GET", "/api/v1/gateways")]);
+  const online = Object.fromEntries(gateways.map((g) => [g.name, g.online]));
+  const rows = resources.map((r) => [
+    h("a", { href: "#/resource/" + encodeURIComponent(r.name) }, r.name), r.type,
+    h("span", {}, r.gateway, " ", h("span", { class: "badge " + (online[r.gateway] ? "online" : "offline") }, online[r.gateway] ? "online" : "offline")),
+    r.type === "mongodb" ? r.options.uri : r.host + ":" + r.port, fmt(r.created_at),
+    isAdmin() ? h("button", { class: "danger", type: "button", onclick: async () => {
+      if (!confirm("Remove resource " + r.name + " and all its accounts?")) return;
+      try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
+    } }, "Remove") : "",
+  ]);
+  m.replaceChildren(h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows),
+    isAdmin() ? resourceForm(gateways) : null);
+}
+
+function resourceForm(gateways) {
+  const typeSel = select("type", ["ssh", "mongodb", "tcp"], "ssh");
+  const hostFields = h("div", { class: "row" }, field("Host", input("host", { placeholder: "as the gateway sees it" })), field("Port", input("port", { type: "number", min: 1, max: 65535, placeholder: "22" })));
+  const mongoFields = h("div", { class: "row" },
+    field("Connection string", input("uri", { placeholder: "mongodb://db1:27017/?replicaSet=rs0", size: 40 })),
+    field("Auth database", input("auth_database", { value: "admin" })),
+    check("tls", "TLS", true), check("tls_reject_unauthorized", "Verify the server's certificate", true),
+    field("CA certificate (PEM, optional)", h("textarea", { name: "tls_ca" })));
+  const sync = () => { const t = typeSel.value; hostFields.hidden = t === "mongodb"; mongoFields.hidden = t !== "mongodb"; };
+  typeSel.addEventListener("change", sync);
+  const f = form({ "aria-label": "add resource" }, [
+    h("h2", {}, "Add a resource"),
+    h("div", { class: "row" }, field("Type", typeSel), field("Name", input("name", { required: true })),
+      field("Gateway", select("gateway", gateways.map((g) => g.name), gateways.length ? gateways[0].name : ""))),
+    hostFields, mongoFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
+  ], async (d) => {
+    const req = { name: d.name, type: d.type, gateway: d.gateway };
+    if (d.type === "mongodb") {
+      req.options = { uri: d.uri, auth_database: d.auth_database, tls: String(d.tls), tls_reject_unauthorized: String(d.tls_reject_unauthorized) };
+      if (d.tls_ca) req.options.tls_ca = d.tls_ca;
+    } else {
+      req.host = d.host;
+      req.port = Number(d.port) || 0;
+    }
+    const r = await api("POST", "/api/v1/resources", req);
+    go("resource/" + encodeURIComponent(r.name));
+  });
+  sync();
+  return f;
+}
+
+views.resource = async (m, [name]) => {
+  const r = await api("GET", "/api/v1/resources/" + encodeURIComponent(name));
+  const info = details(
+    "Type", r.type, "Gateway", r.gateway,
+    "Address", r.type === "mongodb" ? r.options.uri : r.host + ":" + r.port,
+    r.type === "mongodb" ? ["Auth database", r.options.auth_database, "TLS", r.options.tls + (r.options.tls_reject_unauthorized === "false" ? " (not verified)" : ""), "Server version", r.options.server_version || "–"] : [],
+    r.host_key_fingerprint ? ["Host key (pinned)", h("code", {}, r.host_key_fingerprint)] : []);
+  const parts = [h("h1", {}, "Resource " + r.name), info];
+  const msg = h("div", { "aria-live": "polite" });
+  if (isAdmin()) {
+    const actions = h("div", { class: "actions" },
+      h("button", { class: "secondary", type: "button", onclick: async () => {
+        msg.replaceChildren();
+        try {
+          const checks = await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/test");
+          msg.append(table(["Check", "Result", "Detail"], checks.map((c) => [c.check, h("span", { class: "badge " + (c.ok ? "online" : "failure") }, c.ok ? "ok" : "failed"), c.detail])));
+        } catch (err) { msg.append(errorBox(err)); }
+      } }, "Test"),
+      r.type === "ssh" ? h("button", { class: "secondary", type: "button", onclick: async () => {
+        if (!confirm("Re-pin the host key? Only after a change you know about.")) return;
+        try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/trust-host-key"); route(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+      } }, "Re-pin host key") : null);
+    parts.push(actions, msg);
+  }
+  if (r.type === "ssh") {
+    const ca = await api("GET", "/api/v1/resources/ssh/" + r.id + "/ssh-ca-public-key");
+    parts.push(h("h2", {}, "SSH certificate authority"),
+      h("p", { class: "muted" }, "For certificate accounts, the server's sshd trusts this CA. Public key:"), copyable(ca.trim()),
+      h("p", { class: "muted" }, "Or run the setup script on the server (pamd resources ssh-ca " + r.name + " --setup-script | sudo bash):"));
+  }
+  parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Description", ""], (r.accounts || []).map((a) => [
+    a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", a.description || "",
+    isAdmin() ? h("button", { class: "danger", type: "button", onclick: async () => {
+      if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
+      try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
+    } }, "Remove") : "",
+  ])));
+  if (isAdmin()) parts.push(accountForm(r));
+  m.replaceChildren(...parts);
+};
+
+function accountForm(r) {
+  const ssh = r.type === "ssh";
+  const authSel = select("auth", ["password", "key", "certificate"], "password");
+  const pw = field("Password", input("password", { type: "password", autocomplete: "new-password" }));
+  const key = h("div", { class: "row" }, field("Private key (OpenSSH or PEM)", h("textarea", { name: "private_key" })),
+    field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" })));
+  const sync = () => { const a = authSel.value; pw.hidden = ssh && a !== "password"; key.hidden = !ssh || a !== "key"; };
+  authSel.addEventListener("change", sync);
+  const f = form({ "aria-label": "add account" }, [
+    h("h2", {}, "Add an account"),
+    h("div", { class: "row" }, field("Name", input("name", { required: true })), field("User name", input("username")),
+      ssh ? field("Auth", authSel) : null, pw),
+    key,
+    h("div", { class: "row" }, field("Description", input("description")), check("require_mfa", "Require MFA at access")),
+    h("p", {}, h("button", { type: "submit" }, "Add account")),
+  ], async (d) => {
+    const req = { name: d.name, username: d.username, description: d.description, require_mfa: d.require_mfa };
+    if (ssh) req.auth = d.auth;
+    if (!ssh || d.auth === "password") req.password = d.password;
+    if (ssh && d.auth === "key") { req.private_key = d.private_key; req.passphrase = d.passphrase || undefined; }
+    await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts", req);
+    route();
+  });
+  sync();
+  return f;
+}
+
+views.gateways = async (m) => {
+  const gws = await api("GET", "/api/v1/gateways");
+  m.replaceChildren(h("h1", {}, "Gateways"),
+    table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled"], gws.map((g) => [
+      g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, g.online ? "online" : "offline"),
+      g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at)])),
+    isAdmin() ? form({ "aria-label": "enroll gateway" }, [
+      h("h2", {}, "Enroll a gateway"),
+      h("div", { class: "row" }, field("Name", input("name", { required: true })), field("Valid for", select("ttl", ["15m", "1h", "24h"], "1h")),
+        h("button", { type: "submit" }, "Create token")),
+    ], async (d) => {
+      const t = await api("POST", "/api/v1/gateways/tokens", { name: d.name, ttl: d.ttl });
+      return h("div", {}, h("p", {}, "Run this once inside the private network (the token works once, until " + fmt(t.expires_at) + "):"), copyable(t.command));
+    }) : null);
+};
+
+views.sessions = async (m) => {
+  const filters = h("form", { class: "card row", "aria-label": "filter sessions" },
+    field("User", input("user")), field("Resource", input("resource")),
+    field("Since", select("since", ["any time", "1h", "24h", "7d"], "any time")), check("active", "Active only"));
+  const list = h("div", {});
+  const load = async () => {
+    const all = await api("GET", "/api/v1/sessions");
+    const d = Object.fromEntries(new FormData(filters).entries());
+    const active = filters.querySelector("[name=active]").checked;
+    const since = { "1h": 3600e3, "24h": 864e5, "7d": 6048e5 }[d.since];
+    const shown = all.filter((s) => (!d.user || s.user.includes(d.user)) && (!d.resource || s.resource.includes(d.resource)) &&
+      (!active || s.active) && (!since || Date.now() - new Date(s.created_at) < since));
+    list.replaceChildren(table(["Session", "User", "Target", "Reason", "Started", "Ends", "State"], shown.map((s) => [
+      h("a", { href: "#/session/" + s.id }, s.id), s.user, s.resource + "/" + s.account, s.reason || "–", fmt(s.created_at),
+      fmt(s.active ? s.expires_at : s.ended_at || s.expires_at),
+      s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.end_reason || "expired")])));
+  };
+  filters.addEventListener("input", load);
+  m.replaceChildren(h("h1", {}, "Sessions"), filters, list);
+  await load();
+  state.timers.push(setInterval(() => load().catch(() => {}), 3000));
+};
+
+views.session = async (m, [id]) => {
+  const [s, recs] = await Promise.all([api("GET", "/api/v1/sessions/" + id), api("GET", "/api/v1/sessions/" + id + "/records")]);
+  const parts = [h("h1", {}, "Session " + s.id, " ", s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.end_reason || "expired")),
+    details("User", s.user, "Target", s.resource + "/" + s.account + " (" + (s.resource_type || "?") + ")", "Reason", s.reason || "–",
+      "Started", fmt(s.created_at), "Expires", fmt(s.expires_at), "Ended", fmt(s.ended_at) + (s.end_reason ? " — " + s.end_reason : ""), "From", s.client_addr || "–")];
+  const msg = h("div", { "aria-live": "polite" });
+  if (s.active && isAdmin()) {
+    parts.push(h("p", {}, h("button", { class: "danger", type: "button", onclick: async () => {
+      if (!confirm("Terminate session " + s.id + "? Its connections are cut at once.")) return;
+      try { await api("POST", "/api/v1/sessions/" + s.id + "/terminate"); route(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+    } }, "Terminate")), msg);
+  }
+  parts.push(h("h2", {}, "Connections"), table(["Connection", "From", "Started", "Ended", "Bytes up", "Bytes down", "Error"],
+    (s.connections || []).map((c) => [c.id, c.client_addr || "–", fmt(c.started_at), fmt(c.ended_at), c.bytes_up, c.bytes_down, c.error || ""])));
+  if (recs.some((r) => r.type === "pty")) parts.push(h("p", {}, h("a", { href: "#/replay/" + s.id }, "▶ Replay the terminal")));
+  const events = recs.filter((r) => !["o", "i", "r"].includes(r.type));
+  const search = input("search", { placeholder: "search the log", type: "search" });
+  const logTable = h("div", {});
+  const describe = (r) => {
+    switch (r.type) {
+      case "exec": return "exec " + r.command;
+      case "subsystem": return "subsystem " + r.command;
+      case "exit": return "exit status " + r.status;
+      case "file": return "file " + r.op + " " + r.path + " (" + r.size + " bytes)";
+      case "forward": return "port forward to " + r.path;
+      case "pty": return "terminal " + r.term + " " + r.width + "x" + r.height;
+      case "command": return r.command + " " + [r.database, r.collection].filter(Boolean).join(".") + " — " +
+        (r.status === 0 ? "error " + r.code + ": " + r.error : "ok, " + (r.docs || 0) + " docs") + ", " + (r.duration_ms || 0).toFixed(1) + " ms — " + (r.data || "");
+      case "error": return "error: " + r.data;
+      default: return r.type;
+    }
+  };
+  const renderLog = () => {
+    const q = search.value.toLowerCase();
+    logTable.replaceChildren(table(["Time", "Connection", "Event"], events.filter((r) => !q || describe(r).toLowerCase().includes(q))
+      .map((r) => [new Date(r.time).toLocaleTimeString(), (r.connection_id || "").slice(0, 8), describe(r)])));
+  };
+  search.addEventListener("input", renderLog);
+  renderLog();
+  parts.push(h("h2", {}, "Log"), field("Search", search), logTable);
+  m.replaceChildren(...parts);
+  if (s.active) state.timers.push(setInterval(() => api("GET", "/api/v1/sessions/" + id).then((n) => { if (!n.active) route(); }).catch(() => {}), 3000));
+};
+
+views.replay = async (m, [id]) => {
+  const cast = await api("GET", "/api/v1/sessions/" + id + "/asciicast");
+  const lines = cast.trim().split("\n");
+  const header = JSON.parse(lines[0]);
+  const events = lines.slice(1).map((l) => JSON.parse(l)).filter((e) => e[1] === "o" || e[1] === "r");
+  const total = events.length ? events[events.length - 1][0] : 0;
+  const termEl = h("div", { id: "term", "aria-label": "terminal replay" });
+  const seek = h("input", { type: "range", min: 0, max: Math.max(total, 0.01), step: 0.01, value: 0, "aria-label": "position" });
+  const clock = h("span", { id: "clock" }, "0.0 / " + total.toFixed(1) + " s");
+  const speed = select("speed", ["0.5", "1", "2", "4", "8"], "1");
+  const play = h("button", { type: "button", id: "play" }, "Play");
+  m.replaceChildren(h("h1", {}, "Replay of session " + id), h("p", { class: "muted" }, header.title || ""),
+    h("div", { class: "controls" }, play, field("Speed", speed), seek, clock), termEl,
+    h("p", {}, h("a", { href: "#/session/" + id }, "Back to the session")));
+  const term = new Terminal({ cols: header.width || 80, rows: header.height || 24, convertEol: false, disableStdin: true });
+  term.open(termEl);
+  let pos = 0, idx = 0, playing = false, last = 0;
+  const apply = (e) => {
+    if (e[1] === "o") term.write(e[2]);
+    else { const [c, r] = e[2].split("x").map(Number); if (c && r) term.resize(c, r); }
+  };
+  const jump = (t) => { // redraw from the start up to t
+    term.reset();
+    idx = 0;
+    while (idx < events.length && events[idx][0] <= t) apply(events[idx++]);
+    pos = t;
+  };
+  const tick = (now) => {
+    if (!playing) return;
+    pos += ((now - last) / 1000) * Number(speed.value);
+    last = now;
+    while (idx < events.length && events[idx][0] <= pos) apply(events[idx++]);
+    seek.value = pos;
+    clock.textContent = Math.min(pos, total).toFixed(1) + " / " + total.toFixed(1) + " s";
+    if (idx >= events.length) { playing = false; play.textContent = "Play"; return; }
+    requestAnimationFrame(tick);
+  };
+  play.addEventListener("click", () => {
+    if (!playing && idx >= events.length) jump(0);
+    playing = !playing;
+    play.textContent = playing ? "Pause" : "Play";
+    if (playing) { last = performance.now(); requestAnimationFrame(tick); }
+  });
+  seek.addEventListener("input", () => { jump(Number(seek.value)); clock.textContent = pos.toFixed(1) + " / " + total.toFixed(1) + " s"; });
+};
+
+views.audit = async (m) => {
+  const filters = h("form", { class: "card row", "aria-label": "filter audit" },
+    field("User", input("user")), field("Action", input("action", { placeholder: "e.g. session or auth.login" })),
+    field("Since", select("since", ["any time", "1h", "24h", "168h"], "24h")),
+    h("button", { type: "submit" }, "Filter"));
+  const verify = h("div", { "aria-live": "polite" });
+  const list = h("div", {});
+  const load = async () => {
+    const d = Object.fromEntries(new FormData(filters).entries());
+    const q = new URLSearchParams({ limit: "500" });
+    if (d.user) q.set("user", d.user);
+    if (d.action) q.set("action", d.action);
+    if (d.since !== "any time") q.set("since", d.since);
+    const evs = await api("GET", "/api/v1/audit?" + q);
+    list.replaceChildren(table(["#", "Time", "Actor", "Action", "Target", "Outcome", "Source", "Detail"], evs.reverse().map((e) => [
+      e.seq, fmt(e.time), e.actor, e.action, e.target || "–", h("span", { class: "badge " + (e.outcome === "failure" ? "failure" : "") }, e.outcome), e.source || "–", e.detail || ""])));
+  };
+  filters.addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((err) => list.replaceChildren(errorBox(err))); });
+  const v = await api("GET", "/api/v1/audit/verify");
+  verify.append(v.ok ? h("div", { class: "notice" }, "Audit chain intact: " + v.events + " events verified.")
+    : h("div", { class: "error" }, "Audit chain broken at event " + v.broken_at + ": " + v.reason));
+  m.replaceChildren(h("h1", {}, "Audit log"), verify, filters, list);
+  await load();
+};
+
+views.users = async (m) => {
+  const [users, roles] = await Promise.all([api("GET", "/api/v1/users"), api("GET", "/api/v1/roles")]);
+  const act = (u, what, label, cls) => h("button", { class: cls || "secondary", type: "button", onclick: async () => {
+    if (!confirm(label + " " + u.name + "?")) return;
+    try { await api("POST", "/api/v1/users/" + encodeURIComponent(u.name) + "/" + what); route(); } catch (err) { alert(err.message); }
+  } }, label);
+  m.replaceChildren(h("h1", {}, "Users"),
+    table(["Name", "Roles", "MFA", "State", "Created", ""], users.map((u) => [u.name, u.roles.join(", "), u.mfa_enabled ? "yes" : "no",
+      u.disabled ? "disabled" : (u.locked_until ? "locked until " + fmt(u.locked_until) : "active"), fmt(u.created_at),
+      isAdmin() ? h("div", { class: "actions" }, u.disabled ? act(u, "enable", "Enable") : act(u, "disable", "Disable", "danger"),
+        u.mfa_enabled ? act(u, "reset-mfa", "Reset MFA") : null) : ""])),
+    isAdmin() ? form({ "aria-label": "add user" }, [
+      h("h2", {}, "Add a user"),
+      h("div", { class: "row" }, field("Name", input("name", { required: true })),
+        field("Roles (comma-separated)", input("roles", { value: "user", list: "role-names" })),
+        h("datalist", { id: "role-names" }, roles.map((r) => h("option", { value: r.name }))),
+        h("button", { type: "submit" }, "Add user")),
+    ], async (d) => {
+      const res = await api("POST", "/api/v1/users", { name: d.name, roles: d.roles.split(",").map((s) => s.trim()).filter(Boolean) });
+      return h("div", { class: "notice" }, "User " + res.user.name + " added. One-time password (shown once): ", h("code", {}, res.password));
+    }) : null);
+};
+
+views.roles = async (m) => {
+  const roles = await api("GET", "/api/v1/roles");
+  m.replaceChildren(h("h1", {}, "Roles"),
+    table(["Name", "Allows", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–", r.max_duration || "–",
+      r.require_reason ? "required" : "–", r.description || "",
+      isAdmin() && !r.builtin ? h("button", { class: "danger", type: "button", onclick: async () => {
+        if (!confirm("Remove role " + r.name + "?")) return;
+        try { await api("DELETE", "/api/v1/roles/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
+      } }, "Remove") : (r.builtin ? "built in" : "")])),
+    isAdmin() ? form({ "aria-label": "add role" }, [
+      h("h2", {}, "Add a role"),
+      h("div", { class: "row" }, field("Name", input("name", { required: true })),
+        field("Allow (RESOURCE/ACCOUNT globs, space-separated)", input("allow", { placeholder: "prod-*/readonly", required: true })),
+        field("Max duration", input("max_duration", { placeholder: "4h" })), check("require_reason", "Require a reason"),
+        h("button", { type: "submit" }, "Add role")),
+    ], async (d) => {
+      await api("POST", "/api/v1/roles", { name: d.name, allow: d.allow.split(/\s+/).filter(Boolean), max_duration: d.max_duration || undefined, require_reason: d.require_reason });
+      route();
+    }) : null);
+};
+
+views.account = async (m) => {
+  const me = await api("GET", "/api/v1/auth/whoami");
+  const mfa = h("div", {});
+  const parts = [h("h1", {}, "My account"),
+    me.must_change_password ? h("div", { class: "error", role: "alert" }, "Your password is a one-time password: set your own to continue.") : null,
+    form({ "aria-label": "change password" }, [
+      h("h2", {}, "Change password"),
+      h("div", { class: "row" }, field("Current password", input("current", { type: "password", required: true, autocomplete: "current-password" })),
+        field("New password (12+ characters)", input("new", { type: "password", required: true, minlength: 12, autocomplete: "new-password" })),
+        h("button", { type: "submit" }, "Change password")),
+    ], async (d) => {
+      await api("POST", "/api/v1/auth/password", { current: d.current, new: d.new });
+      state.user.must_change_password = false;
+      return h("div", { class: "notice" }, "Password changed.");
+    }),
+    h("h2", {}, "Multi-factor authentication"), mfa];
+  if (me.mfa_enabled) mfa.append(h("p", {}, "MFA is on: logins ask for a code from your authenticator app."));
+  else mfa.append(h("button", { type: "button", onclick: async () => {
+    try {
+      const e = await api("POST", "/api/v1/mfa/enroll");
+      mfa.replaceChildren(h("p", {}, "Scan with an authenticator app, or enter the secret by hand:"),
+        h("img", { src: e.qr_code, alt: "QR code for " + e.uri, width: 240, height: 240 }), h("p", {}, h("code", {}, e.secret)),
+        form({ "aria-label": "confirm MFA" }, [h("div", { class: "row" }, field("Code from the app", input("code", { required: true, inputmode: "numeric", autocomplete: "one-time-code" })),
+          h("button", { type: "submit" }, "Confirm"))], async (d) => {
+          await api("POST", "/api/v1/mfa/confirm", { code: d.code });
+          route();
+        }));
+    } catch (err) { mfa.append(errorBox(err)); }
+  } }, "Enroll an authenticator app"));
+  m.replaceChildren(...parts);
+};
+
+window.addEventListener("hashchange", route);
+route();
