@@ -225,6 +225,59 @@ func resourcesCommand() *cli.Command {
 			}
 			return nil
 		}},
+		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
+			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"},
+			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
+		}, Action: func(c *cli.Context) error {
+			n, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			var req api.ResourceUpdate
+			str := func(name string) *string {
+				if !c.IsSet(name) {
+					return nil
+				}
+				v := c.String(name)
+				return &v
+			}
+			req.Gateway, req.Host = str("gateway"), str("host")
+			if c.IsSet("port") {
+				p := c.Int("port")
+				req.Port = &p
+			}
+			opts := map[string]string{}
+			for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database"} {
+				if v := str(flag); v != nil {
+					opts[key] = *v
+				}
+			}
+			for flag, key := range map[string]string{"tls": "tls", "tls-reject-unauthorized": "tls_reject_unauthorized"} {
+				if c.IsSet(flag) {
+					opts[key] = fmt.Sprint(c.Bool(flag))
+				}
+			}
+			if f := c.String("tls-ca-file"); f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				opts["tls_ca"] = string(b)
+			}
+			if len(opts) > 0 {
+				req.Options = opts
+			}
+			var out api.Resource
+			if err := call(c, "PATCH", "/api/v1/resources/"+url.PathEscape(n), req, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "resource %s updated\n", out.Name)
+			for _, w := range out.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+			}
+			return nil
+		}},
 		{Name: "trust-host-key", ArgsUsage: "NAME", Usage: "re-pin an ssh resource's host key after a legitimate change", Action: func(c *cli.Context) error {
 			n, err := oneArg(c, "NAME")
 			if err != nil {
@@ -349,6 +402,57 @@ func accountsCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "account %s/%s added\n", out.Resource, out.Name)
+			return nil
+		}},
+		{Name: "set", ArgsUsage: "RESOURCE/NAME", Usage: "change an account; new secrets replace the stored ones", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "username"}, &cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate"},
+			&cli.BoolFlag{Name: "password-stdin", Usage: "read a new password from standard input"},
+			&cli.StringFlag{Name: "private-key-file"}, &cli.BoolFlag{Name: "passphrase-stdin"},
+			&cli.BoolFlag{Name: "require-mfa"}, &cli.StringFlag{Name: "description"},
+		}, Action: func(c *cli.Context) error {
+			res, name, err := splitTarget(c)
+			if err != nil {
+				return err
+			}
+			var req api.AccountUpdate
+			str := func(flag string) *string {
+				if !c.IsSet(flag) {
+					return nil
+				}
+				v := c.String(flag)
+				return &v
+			}
+			req.Username, req.Auth, req.Description = str("username"), str("auth"), str("description")
+			if c.IsSet("require-mfa") {
+				v := c.Bool("require-mfa")
+				req.RequireMFA = &v
+			}
+			if c.Bool("password-stdin") {
+				pw, err := readLine()
+				if err != nil {
+					return err
+				}
+				req.Password = &pw
+			}
+			if f := c.String("private-key-file"); f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				k := string(b)
+				req.PrivateKey = &k
+			}
+			if c.Bool("passphrase-stdin") {
+				pp, err := readLine()
+				if err != nil {
+					return err
+				}
+				req.Passphrase = &pp
+			}
+			if err := call(c, "PATCH", "/api/v1/resources/"+url.PathEscape(res)+"/accounts/"+url.PathEscape(name), req, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "account %s/%s updated\n", res, name)
 			return nil
 		}},
 		{Name: "list", ArgsUsage: "RESOURCE", Usage: "list a resource's accounts", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {

@@ -136,6 +136,13 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	if strings.Contains(textOf(t, ctx, "main"), sshPassword) {
 		t.Fatal("the account's password is shown on the page")
 	}
+	run(t, ctx, "edit the account",
+		chromedp.Click("//td[text()='ops']/following-sibling::td//button[text()='Edit']", chromedp.BySearch),
+		chromedp.WaitVisible("form[aria-label='edit account ops']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='edit account ops'] [name=description]", "deploy user", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='edit account ops'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("//td[text()='deploy user']", chromedp.BySearch),
+	)
 	shot(t, ctx, "resource")
 
 	// The access command for it.

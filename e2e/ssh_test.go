@@ -445,3 +445,50 @@ func TestRecordsSurviveGatewayKill(t *testing.T) {
 		return strings.Contains(logs, "exec sh -c") && strings.Contains(logs, "exit status 7")
 	})
 }
+
+func TestResourceAndAccountUpdates(t *testing.T) {
+	s := startSSHD(t)
+	e := newEnv(t)
+	e.addSSH(s, "box")
+	// A wrong new password is refused at login, with the reason; the right one works.
+	e.ok("wrong-new-password\n", "accounts", "set", "box/pw", "--password-stdin")
+	if _, errOut, err := e.run("", "ssh", "box/pw", "--", "true"); err == nil || !strings.Contains(errOut, "refused the stored password credential") {
+		t.Fatalf("after a wrong password: %v %q", err, errOut)
+	}
+	e.ok(sshPassword+"\n", "accounts", "set", "box/pw", "--password-stdin", "--description", "rotated by hand", "--require-mfa=false")
+	if out := e.ok("", "ssh", "box/pw", "--", "echo", "updated"); out != "updated\n" {
+		t.Fatalf("after the update: %q", out)
+	}
+	// Switching auth to a key drops the password.
+	e.ok("", "accounts", "set", "box/pw", "--auth", "key", "--private-key-file", s.key)
+	var accts []struct {
+		Name        string
+		Auth        string
+		HasPassword bool `json:"has_password"`
+		HasKey      bool `json:"has_key"`
+		Description string
+	}
+	e.json(&accts, "accounts", "list", "box", "-o", "json")
+	for _, a := range accts {
+		if a.Name == "pw" && (a.Auth != "key" || a.HasPassword || !a.HasKey || a.Description != "rotated by hand") {
+			t.Fatalf("account after the switch: %+v", a)
+		}
+	}
+	// A new address re-pins the host key; the audit event says so.
+	s2 := startSSHD(t)
+	_, port, _ := strings.Cut(s2.addr, ":")
+	e.ok("", "resources", "set", "box", "--port", port)
+	if out := e.ok("", "ssh", "box/key", "--", "echo", "moved"); out != "moved\n" {
+		t.Fatalf("after moving: %q", out)
+	}
+	audit := e.ok("", "audit", "list", "--action", "resource.update", "-o", "json")
+	if !strings.Contains(audit, "host key re-pinned") {
+		t.Fatalf("resource.update audit: %s", audit)
+	}
+	if a := e.ok("", "audit", "list", "--action", "account.update", "-o", "json"); !strings.Contains(a, "password replaced") || strings.Contains(a, sshPassword) {
+		t.Fatalf("account.update audit: %s", a)
+	}
+	if errOut := e.fails("", "accounts", "set", "box/pw"); !strings.Contains(errOut, "nothing to change") {
+		t.Fatalf("empty update: %q", errOut)
+	}
+}

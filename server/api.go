@@ -86,6 +86,8 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/resources", admin, s.handleCreateResource)
 	h("GET /api/v1/resources/{name}", reader, s.handleGetResource)
 	h("DELETE /api/v1/resources/{name}", admin, s.handleDeleteResource)
+	h("PATCH /api/v1/resources/{name}", admin, s.handleUpdateResource)
+	h("PATCH /api/v1/resources/{name}/accounts/{account}", admin, s.handleUpdateAccount)
 	h("POST /api/v1/resources/{name}/trust-host-key", admin, s.handleTrustHostKey)
 	h("POST /api/v1/resources/{name}/test", admin, s.handleTestResource)
 	h("GET /api/v1/resources/ssh/{id}/ssh-ca-public-key", authed, s.handleSSHCAPublicKey)

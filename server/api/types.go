@@ -229,3 +229,22 @@ type Info struct {
 	Version       string `json:"version"`
 	CAFingerprint string `json:"ca_fingerprint"`
 }
+
+// ResourceUpdate changes what is set; options merge into the resource's.
+type ResourceUpdate struct {
+	Gateway *string           `json:"gateway,omitempty"`
+	Host    *string           `json:"host,omitempty"`
+	Port    *int              `json:"port,omitempty"`
+	Options map[string]string `json:"options,omitempty"`
+}
+
+// AccountUpdate changes what is set; a secret is replaced, never returned.
+type AccountUpdate struct {
+	Username    *string `json:"username,omitempty"`
+	Password    *string `json:"password,omitempty"`
+	Auth        *string `json:"auth,omitempty"`
+	PrivateKey  *string `json:"private_key,omitempty"`
+	Passphrase  *string `json:"passphrase,omitempty"`
+	Description *string `json:"description,omitempty"`
+	RequireMFA  *bool   `json:"require_mfa,omitempty"`
+}

@@ -295,16 +295,65 @@ views.resource = async (m, [name]) => {
       h("p", { class: "muted" }, "For certificate accounts, the server's sshd trusts this CA. Public key:"), copyable(ca.trim()),
       h("p", { class: "muted" }, "Or run the setup script on the server (pamd resources ssh-ca " + r.name + " --setup-script | sudo bash):"));
   }
+  const editArea = h("div", {});
   parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Description", ""], (r.accounts || []).map((a) => [
     a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", a.description || "",
-    isAdmin() ? h("button", { class: "danger", type: "button", onclick: async () => {
-      if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
-      try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
-    } }, "Remove") : "",
-  ])));
-  if (isAdmin()) parts.push(accountForm(r));
+    isAdmin() ? h("div", { class: "actions" },
+      h("button", { class: "secondary", type: "button", onclick: () => { editArea.replaceChildren(accountEditForm(r, a)); editArea.querySelector("input").focus(); } }, "Edit"),
+      h("button", { class: "danger", type: "button", onclick: async () => {
+        if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
+        try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
+      } }, "Remove")) : "",
+  ])), editArea);
+  if (isAdmin()) parts.push(accountForm(r), resourceEditForm(r));
   m.replaceChildren(...parts);
 };
+
+// accountEditForm changes an account; empty secret fields keep the stored ones.
+function accountEditForm(r, a) {
+  const ssh = r.type === "ssh";
+  return form({ "aria-label": "edit account " + a.name }, [
+    h("h2", {}, "Edit account " + r.name + "/" + a.name),
+    h("div", { class: "row" }, field("User name", input("username", { value: a.username || "" })),
+      ssh ? field("Auth", select("auth", ["password", "key", "certificate"], a.auth || "password")) : null,
+      field("New password (empty keeps the stored one)", input("password", { type: "password", autocomplete: "new-password" }))),
+    ssh ? h("div", { class: "row" }, field("New private key (empty keeps)", h("textarea", { name: "private_key" })),
+      field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" }))) : null,
+    h("div", { class: "row" }, field("Description", input("description", { value: a.description || "" })),
+      check("require_mfa", "Require MFA at access", a.require_mfa)),
+    h("p", {}, h("button", { type: "submit" }, "Save")),
+  ], async (d) => {
+    const req = { username: d.username, description: d.description, require_mfa: d.require_mfa };
+    if (ssh) req.auth = d.auth;
+    if (d.password) req.password = d.password;
+    if (d.private_key) req.private_key = d.private_key;
+    if (d.passphrase) req.passphrase = d.passphrase;
+    await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name), req);
+    route();
+  });
+}
+
+// resourceEditForm changes where a resource is and how it is reached.
+function resourceEditForm(r) {
+  const mongo = r.type === "mongodb";
+  return form({ "aria-label": "edit resource" }, [
+    h("h2", {}, "Edit resource"),
+    mongo ? h("div", { class: "row" },
+      field("Connection string", input("uri", { value: r.options.uri, size: 40 })), field("Auth database", input("auth_database", { value: r.options.auth_database })),
+      check("tls", "TLS", r.options.tls !== "false"), check("tls_reject_unauthorized", "Verify the server's certificate", r.options.tls_reject_unauthorized !== "false"))
+      : h("div", { class: "row" }, field("Host", input("host", { value: r.host })), field("Port", input("port", { type: "number", value: r.port }))),
+    h("div", { class: "row" }, field("Gateway", input("gateway", { value: r.gateway }))),
+    r.type === "ssh" ? h("p", { class: "muted" }, "A new host or port re-pins the host key from what the target presents now.") : null,
+    h("p", {}, h("button", { type: "submit" }, "Save")),
+  ], async (d) => {
+    const req = { gateway: d.gateway };
+    if (mongo) req.options = { uri: d.uri, auth_database: d.auth_database, tls: String(d.tls), tls_reject_unauthorized: String(d.tls_reject_unauthorized) };
+    else { req.host = d.host; req.port = Number(d.port); }
+    const res = await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name), req);
+    if (res.warnings && res.warnings.length) alert(res.warnings.join("\n"));
+    route();
+  });
+}
 
 function accountForm(r) {
   const ssh = r.type === "ssh";

@@ -1,0 +1,188 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/store"
+)
+
+// handleUpdateResource changes a resource's gateway, address or settings,
+// checking the result as creation does. A new address for an ssh resource
+// re-pins its host key, and the audit event says so.
+func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) error {
+	var req api.ResourceUpdate
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	c := callerOf(r)
+	var res *store.Resource
+	if err := s.st.View(func(tx *store.Tx) (err error) { res, err = tx.ResourceByName(r.PathValue("name")); return }); err != nil {
+		return err
+	}
+	var changed []string
+	moved := false
+	if req.Gateway != nil && *req.Gateway != res.Gateway {
+		if err := s.st.View(func(tx *store.Tx) error { _, err := tx.GatewayByName(*req.Gateway); return err }); err != nil {
+			return httpError(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", *req.Gateway)
+		}
+		res.Gateway, moved = *req.Gateway, true
+		changed = append(changed, "gateway "+res.Gateway)
+	}
+	var warnings []string
+	switch res.Type {
+	case "mongodb":
+		if req.Host != nil || req.Port != nil {
+			return httpError(http.StatusBadRequest, "a mongodb resource's address is its connection string (options.uri)")
+		}
+		if len(req.Options) > 0 || moved {
+			merged := map[string]string{}
+			for k, v := range res.Options {
+				merged[k] = v
+			}
+			for k, v := range req.Options {
+				if merged[k] == v {
+					continue
+				}
+				merged[k] = v
+				if k == "tls_ca" {
+					changed = append(changed, "tls_ca replaced")
+				} else {
+					changed = append(changed, k+" "+v)
+				}
+			}
+			var err error
+			if warnings, err = validateMongoResource(res, &api.Resource{Options: merged}); err != nil {
+				return err
+			}
+			version, err := s.probeMongo(res, nil)
+			if err != nil {
+				return httpError(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, res.Options["uri"], err)
+			}
+			res.Options["server_version"] = version
+		}
+	default:
+		if len(req.Options) > 0 {
+			return httpError(http.StatusBadRequest, "%s resources have no options", res.Type)
+		}
+		if req.Host != nil && *req.Host != res.Host {
+			if *req.Host == "" || strings.ContainsAny(*req.Host, " /") {
+				return httpError(http.StatusBadRequest, "--host: give the target's host name or IP address as the gateway sees it")
+			}
+			res.Host, moved = *req.Host, true
+			changed = append(changed, "host "+res.Host)
+		}
+		if req.Port != nil && *req.Port != res.Port {
+			if *req.Port < 1 || *req.Port > 65535 {
+				return httpError(http.StatusBadRequest, "--port: want 1 to 65535")
+			}
+			res.Port, moved = *req.Port, true
+			changed = append(changed, "port "+strconv.Itoa(res.Port))
+		}
+		if res.Type == "ssh" && moved {
+			old := hostKeyFingerprint(res)
+			if _, err := s.pinHostKey(res); err != nil {
+				return err
+			}
+			if fp := hostKeyFingerprint(res); fp != old {
+				changed = append(changed, "host key re-pinned "+fp+" (was "+old+")")
+			}
+		}
+	}
+	if len(changed) == 0 {
+		return httpError(http.StatusBadRequest, "nothing to change")
+	}
+	sort.Strings(changed)
+	err := s.st.Update(func(tx *store.Tx) error {
+		if err := tx.PutResource(res); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "resource.update", res.Name, "success", c.source, strings.Join(changed, "; "))
+	})
+	if err != nil {
+		return err
+	}
+	v := resourceView(res)
+	v.Warnings = warnings
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// handleUpdateAccount changes an account; secrets given replace the stored
+// ones and are checked as when the account was added.
+func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) error {
+	var req api.AccountUpdate
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	c := callerOf(r)
+	var (
+		res *store.Resource
+		a   *store.Account
+	)
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if res, err = tx.ResourceByName(r.PathValue("name")); err != nil {
+			return err
+		}
+		a, err = tx.AccountByName(res.ID, r.PathValue("account"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var changed []string
+	set := func(dst *string, v *string, what string, secret bool) {
+		if v == nil || *v == *dst {
+			return
+		}
+		*dst = *v
+		if secret {
+			changed = append(changed, what+" replaced")
+		} else {
+			changed = append(changed, what+" "+*v)
+		}
+	}
+	set(&a.Username, req.Username, "username", false)
+	set(&a.Auth, req.Auth, "auth", false)
+	set(&a.Password, req.Password, "password", true)
+	set(&a.PrivateKey, req.PrivateKey, "private key", true)
+	set(&a.Passphrase, req.Passphrase, "passphrase", true)
+	set(&a.Description, req.Description, "description", false)
+	if req.RequireMFA != nil && *req.RequireMFA != a.RequireMFA {
+		a.RequireMFA = *req.RequireMFA
+		changed = append(changed, "require MFA "+strconv.FormatBool(a.RequireMFA))
+	}
+	if len(changed) == 0 {
+		return httpError(http.StatusBadRequest, "nothing to change")
+	}
+	switch res.Type {
+	case "ssh":
+		if a.Auth == "certificate" {
+			a.Password, a.PrivateKey, a.Passphrase = "", "", ""
+		}
+		if a.Auth == "key" {
+			a.Password = ""
+		}
+		if err := validateSSHAccount(a); err != nil {
+			return err
+		}
+	case "mongodb":
+		if _, err := s.probeMongo(res, a); err != nil {
+			return httpError(http.StatusBadRequest, "account %s cannot log in with the new settings: %v", a.Name, err)
+		}
+	}
+	err = s.st.Update(func(tx *store.Tx) error {
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "account.update", res.Name+"/"+a.Name, "success", c.source, strings.Join(changed, "; "))
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, accountView(res.Name, a))
+	return nil
+}
