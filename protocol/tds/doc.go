@@ -1,0 +1,20 @@
+// Package tds reads and writes the Tabular Data Stream messages that open a
+// SQL Server connection, as specified by [MS-TDS]
+// (learn.microsoft.com/openspecs/windows_protocols/ms-tds):
+//
+//   - 2.2.3.1 packet header: Type, Status (bit 0x01 ends a message), Length
+//     (big endian, header included), SPID, PacketID, Window; a message is the
+//     payloads of its packets up to the one with end-of-message set.
+//   - 2.2.6.5 PRELOGIN: option tokens (token, offset, length; big endian)
+//     ended by 0xFF, then the option data.
+//   - 2.2.6.4 LOGIN7: a fixed 94-byte part (little endian) of versions,
+//     flags and offset/length pairs into the variable part, where strings
+//     are UTF-16LE and the password is obfuscated (nibbles swapped, then
+//     XOR 0xA5). The SSPI blob may be longer than 64 KiB (cbSSPILong).
+//
+// Readers check every length against the bytes that hold it before using
+// it, and never allocate more than a message's bound.
+//
+// Files: packet.go (Header, ReadPacket, ReadMessage, WriteMessage),
+// prelogin.go (Prelogin), login7.go (Login7), fuzz_test.go.
+package tds

@@ -1,0 +1,117 @@
+package tds
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// specLogin7 is the LOGIN7 example of MS-TDS section 4.2, packet header
+// included: user "sa" from host "skostov1", application "OSQL-32".
+var specLogin7 = mustHex(`
+10 01 00 90 00 00 01 00 88 00 00 00 02 00 09 72
+00 10 00 00 00 00 00 07 00 01 00 00 00 00 00 00
+E0 03 00 00 00 00 00 00 09 04 00 00 5E 00 08 00
+6E 00 02 00 72 00 00 00 72 00 07 00 80 00 00 00
+80 00 00 00 80 00 04 00 88 00 00 00 88 00 00 00
+00 50 8B E2 B7 8F 88 00 00 00 88 00 00 00 88 00
+00 00 00 00 00 00 73 00 6B 00 6F 00 73 00 74 00
+6F 00 76 00 31 00 73 00 61 00 4F 00 53 00 51 00
+4C 00 2D 00 33 00 32 00 4F 00 44 00 42 00 43 00`)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestSpecLogin7(t *testing.T) {
+	m, err := ReadMessage(bytes.NewReader(specLogin7), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != TypeLogin7 || len(m.Payload) != 0x88 {
+		t.Fatalf("message type %#x, %d bytes", m.Type, len(m.Payload))
+	}
+	l, err := ParseLogin7(m.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Login7{TDSVersion: 0x72090002, PacketSize: 4096, ClientProgVer: 0x07000000, ClientPID: 0x100,
+		OptionFlags1: 0xE0, OptionFlags2: 0x03, ClientLCID: 0x409, ClientID: [6]byte{0, 0x50, 0x8B, 0xE2, 0xB7, 0x8F},
+		HostName: "skostov1", UserName: "sa", AppName: "OSQL-32", CltIntName: "ODBC"}
+	if l.TDSVersion != want.TDSVersion || l.PacketSize != want.PacketSize || l.ClientPID != want.ClientPID ||
+		l.OptionFlags1 != want.OptionFlags1 || l.OptionFlags2 != want.OptionFlags2 || l.ClientLCID != want.ClientLCID ||
+		l.ClientID != want.ClientID || l.HostName != want.HostName || l.UserName != want.UserName ||
+		l.AppName != want.AppName || l.CltIntName != want.CltIntName || l.Password != "" || l.Database != "" {
+		t.Fatalf("decoded %+v", l)
+	}
+	// Our encoding of the same fields is the spec's bytes.
+	if got := l.Append(nil); !bytes.Equal(got, m.Payload) {
+		t.Fatalf("re-encoded LOGIN7 differs from the spec's:\n%x\n%x", got, m.Payload)
+	}
+}
+
+func TestLogin7RoundTrip(t *testing.T) {
+	in := &Login7{TDSVersion: 0x74000004, PacketSize: 8000, OptionFlags2: Flags2IntegratedSecurity,
+		HostName: "laptop", UserName: "app", Password: "pä$$wörd-😀", AppName: "sqlcmd", ServerName: "db",
+		Language: "us_english", Database: "orders", SSPI: bytes.Repeat([]byte{0x60}, 70000), ChangePassword: "next",
+		FeatureExt: []byte{0x0A, 1, 0, 0, 0, 1, 0xFF}}
+	out, err := ParseLogin7(in.Append(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Password != in.Password || out.ChangePassword != "next" || out.Database != "orders" || len(out.SSPI) != 70000 ||
+		!bytes.Equal(out.FeatureExt, in.FeatureExt) || out.OptionFlags3&Flags3Extension == 0 {
+		t.Fatalf("round trip: password %q change %q database %q sspi %d bytes feature %x", out.Password, out.ChangePassword, out.Database, len(out.SSPI), out.FeatureExt)
+	}
+	// The password is not in the encoding in the clear.
+	if bytes.Contains(in.Append(nil), encodeUTF16(in.Password)) {
+		t.Fatal("password encoded in the clear")
+	}
+}
+
+func TestPreloginRoundTripAndRejects(t *testing.T) {
+	p := Prelogin{PreloginVersion: {0x10, 0, 0, 0, 0, 0}, PreloginEncryption: {EncryptOff}, PreloginMARS: {0}}
+	got, err := ParsePrelogin(p.Append(nil))
+	if err != nil || got.Encryption() != EncryptOff || len(got) != 3 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range [][]byte{{}, {0x01, 0, 0x20, 0, 1, 0xFF}, {0x01, 0, 6, 0}, {0x01, 0, 11, 0, 1, 0x01, 0, 11, 0, 1, 0xFF, 0}} {
+		if _, err := ParsePrelogin(bad); err == nil {
+			t.Errorf("%x accepted", bad)
+		}
+	}
+}
+
+func TestMessagesSplitAndJoin(t *testing.T) {
+	payload := bytes.Repeat([]byte("select 1;"), 3000)
+	var buf bytes.Buffer
+	if err := WriteMessage(&buf, TypeSQLBatch, payload, 512); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() <= len(payload)+HeaderLen {
+		t.Fatal("not split into packets")
+	}
+	m, err := ReadMessage(&buf, 0)
+	if err != nil || !bytes.Equal(m.Payload, payload) || m.Type != TypeSQLBatch {
+		t.Fatalf("rejoined %d bytes, %v", len(m.Payload), err)
+	}
+	buf.Reset()
+	WriteMessage(&buf, TypeSQLBatch, payload, 512)
+	if _, err := ReadMessage(&buf, 1000); !errors.Is(err, ErrLength) {
+		t.Fatalf("over the bound: %v", err)
+	}
+	mixed := append((&Packet{Header: Header{Type: TypeSQLBatch}, Payload: []byte("a")}).Append(nil),
+		(&Packet{Header: Header{Type: TypeRPC, Status: StatusEOM}, Payload: []byte("b")}).Append(nil)...)
+	if _, err := ReadMessage(bytes.NewReader(mixed), 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("mixed types: %v", err)
+	}
+	if _, err := ReadPacket(bytes.NewReader([]byte{1, 1, 0, 4, 0, 0, 0, 0})); !errors.Is(err, ErrLength) {
+		t.Fatalf("short length: %v", err)
+	}
+}
