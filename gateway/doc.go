@@ -8,6 +8,11 @@
 // The gateway never imports server or store: all it knows of a session is
 // the descriptor on the stream.
 //
+// Session records (terminal I/O, commands, file operations) go to an
+// encrypted spool on the gateway's disk before they are uploaded, so a
+// server outage or a gateway crash loses nothing.
+//
 // Files: config.go (Config, identity files), enroll.go (token and
-// enrollment), gateway.go (Run, the connection loop, dispatch).
+// enrollment), gateway.go (Run, the connection loop, dispatch, probes,
+// session ends, record upload), spool.go (the record spool).
 package gateway

@@ -4,6 +4,11 @@
 // Sub-packages:
 //   - tunnel: the header every yamux stream starts with, and the session
 //     descriptor the server hands a gateway.
+//   - pki: certificate fingerprints, pinning and issuing.
+//   - sftp: SFTP packets, for recording file operations.
+//   - asciicast: terminal recordings in asciicast v2.
+//   - mongowire: MongoDB wire protocol messages.
+//   - tds: SQL Server's TDS packets, PRELOGIN and LOGIN7.
 //
 // Nothing here imports another pamd package.
 package protocol

@@ -5,8 +5,11 @@
 //
 // Sub-packages:
 //   - tcpproxy: the gateway's raw TCP handler (dial the target, relay bytes).
-//   - local: pamd connect's listener on 127.0.0.1 and its tunnel to the server.
+//   - sshproxy: the gateway's SSH handler (credential injection, recording).
+//   - mongoproxy: the gateway's MongoDB handler (SCRAM injection, command log).
+//   - local: pamd connect's listener on 127.0.0.1, its tunnel to the server,
+//     and pamd ssh's client.
 //
 // Files: join.go (Join, Counter), yamux.go (the yamux settings every tunnel
-// shares).
+// shares, DialTLS, and BatchConn, which gives each yamux frame one TLS write).
 package proxy

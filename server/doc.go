@@ -14,6 +14,11 @@
 //   - hub.go: connected gateways (mutual TLS + yamux).
 //   - live.go: active sessions, their expiry timers and ending.
 //   - relay.go: pamd connect's tunnel: control streams and relayed connections.
+//   - sshres.go: ssh resources: host key pinning, per-resource CA and host key, certificates.
+//   - mongores.go: mongodb resources: connection strings, TLS settings, probes, resource tests.
+//   - records.go: session records from gateways, their API and asciicast rendering.
+//   - api_update.go: editing resources and accounts.
+//   - uiauth.go: the web console's cookie sessions and CSRF tokens.
 //
 // Sub-packages: api (the JSON types), apiclient (the CLI's client).
 package server

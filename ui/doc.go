@@ -1,8 +1,9 @@
 // Package ui serves pamd's web console from files embedded in the binary
 // (embed.FS): no CDN, works offline. It imports no other pamd package.
 //
-// This first cut serves a status page; the full console comes with its own
-// issue.
+// The console is one page (static/index.html, app.js, style.css) over the
+// HTTP API, with no build step; static/vendor holds xterm.js for terminal
+// replay, copied from npm by scripts/vendor-ui.
 //
 // Files: ui.go (Handler), static/ (the assets).
 package ui
