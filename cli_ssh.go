@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pamd/pamd/protocol/asciicast"
+	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy/local"
 )
 
@@ -75,29 +76,6 @@ func sshCommand() *cli.Command {
 	}
 }
 
-// record mirrors tunnel.Record for the CLI.
-type record struct {
-	ConnectionID string    `json:"connection_id"`
-	Channel      int       `json:"channel"`
-	Time         time.Time `json:"time"`
-	Type         string    `json:"type"`
-	Data         string    `json:"data,omitempty"`
-	Term         string    `json:"term,omitempty"`
-	Width        int       `json:"width,omitempty"`
-	Height       int       `json:"height,omitempty"`
-	Command      string    `json:"command,omitempty"`
-	Status       *int      `json:"status,omitempty"`
-	Op           string    `json:"op,omitempty"`
-	Path         string    `json:"path,omitempty"`
-	Size         int64     `json:"size,omitempty"`
-	Database     string    `json:"database,omitempty"`
-	Collection   string    `json:"collection,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Code         int       `json:"code,omitempty"`
-	Docs         int64     `json:"docs,omitempty"`
-	DurationMS   float64   `json:"duration_ms,omitempty"`
-}
-
 func sessionRecordingCommands() []*cli.Command {
 	return []*cli.Command{
 		{Name: "logs", ArgsUsage: "ID", Usage: "print what a session did: commands, exit status, file transfers, terminal I/O", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
@@ -105,7 +83,7 @@ func sessionRecordingCommands() []*cli.Command {
 			if err != nil {
 				return err
 			}
-			var recs []record
+			var recs []tunnel.Record
 			if err := call(c, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/records", nil, &recs); err != nil {
 				return err
 			}

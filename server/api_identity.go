@@ -35,16 +35,22 @@ func (s *Server) loginForAPI(req api.LoginRequest, source string) (*store.User, 
 	return u, err
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+// loginRequest reads a login request, checks it and issues a token.
+func (s *Server) loginRequest(r *http.Request) (*store.User, string, time.Time, error) {
 	var req api.LoginRequest
 	if err := decode(r, &req); err != nil {
-		return err
+		return nil, "", time.Time{}, err
 	}
 	u, err := s.loginForAPI(req, sourceOf(r))
 	if err != nil {
-		return err
+		return nil, "", time.Time{}, err
 	}
 	token, exp, err := s.issueToken(u)
+	return u, token, exp, err
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	u, token, exp, err := s.loginRequest(r)
 	if err != nil {
 		return err
 	}

@@ -61,15 +61,7 @@ type uiSession struct {
 }
 
 func (s *Server) handleUILogin(w http.ResponseWriter, r *http.Request) error {
-	var req api.LoginRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	u, err := s.loginForAPI(req, sourceOf(r))
-	if err != nil {
-		return err
-	}
-	token, exp, err := s.issueToken(u)
+	u, token, exp, err := s.loginRequest(r)
 	if err != nil {
 		return err
 	}
