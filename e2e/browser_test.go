@@ -194,6 +194,20 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("audit page:\n%.500s", got)
 	}
 	shot(t, ctx, "audit")
+	// On a narrow screen (a phone) no page scrolls sideways: wide tables
+	// scroll inside their own box.
+	for _, page := range []string{"catalog", "sessions", "resource/web", "audit"} {
+		var overflow bool
+		run(t, ctx, "narrow "+page, chromedp.EmulateViewport(390, 844),
+			chromedp.Navigate(e.url+"/#/"+page), chromedp.WaitVisible("main h1", chromedp.ByQuery),
+			chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow))
+		shot(t, ctx, "narrow-"+strings.ReplaceAll(page, "/", "-"))
+		if overflow {
+			t.Errorf("page %s scrolls sideways at 390 px", page)
+		}
+	}
+	run(t, ctx, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
+
 	// State changes with the cookie need the CSRF token.
 	if st := fetchStatus(t, ctx, "POST", "/api/v1/users", false); st != 403 {
 		t.Fatalf("POST without a CSRF token: %d, want 403", st)
