@@ -1,0 +1,249 @@
+package tdstest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pamd/pamd/protocol/tds"
+)
+
+// Version is what the stand-in says it is in LOGINACK and @@VERSION.
+const Version = "pamd TDS stand-in 16.0 (speaks MS-TDS 7.4)"
+
+// Server is a running stand-in.
+type Server struct {
+	Addr string
+	// Logins are the SQL logins and their passwords; ALTER LOGIN changes them.
+	Logins map[string]string
+
+	mu      sync.Mutex
+	ln      net.Listener
+	seen    []*tds.Login7 // what clients sent, for tests
+	batches []string
+}
+
+// Start listens on a loopback port.
+func Start(logins map[string]string) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: ln.Addr().String(), Logins: logins, ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops listening.
+func (s *Server) Close() error { return s.ln.Close() }
+
+// LoginsSeen returns the LOGIN7 messages received so far.
+func (s *Server) LoginsSeen() []*tds.Login7 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*tds.Login7(nil), s.seen...)
+}
+
+// Batches returns the SQL batch texts received so far.
+func (s *Server) Batches() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.batches...)
+}
+
+type conn struct {
+	net.Conn
+	s          *Server
+	packetSize int
+	database   string
+}
+
+func (s *Server) serve(nc net.Conn) {
+	defer nc.Close()
+	c := &conn{Conn: nc, s: s, packetSize: 4096, database: "master"}
+	m, err := tds.ReadMessage(c, 1<<16)
+	if err != nil || m.Type != tds.TypePrelogin {
+		return
+	}
+	if _, err := tds.ParsePrelogin(m.Payload); err != nil {
+		return
+	}
+	reply := tds.Prelogin{
+		tds.PreloginVersion:    {16, 0, 0x10, 0x7B, 0, 0},
+		tds.PreloginEncryption: {tds.EncryptNotSup},
+		tds.PreloginInstOpt:    {0},
+		tds.PreloginThreadID:   {},
+		tds.PreloginMARS:       {0},
+	}
+	if c.send(reply.Append(nil)) != nil {
+		return
+	}
+	m, err = tds.ReadMessage(c, 1<<20)
+	if err != nil || m.Type != tds.TypeLogin7 {
+		return
+	}
+	login, err := tds.ParseLogin7(m.Payload)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.seen = append(s.seen, login)
+	want, known := s.Logins[login.UserName]
+	s.mu.Unlock()
+	if !known || want != login.Password || login.UserName == "" {
+		out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 18456, State: 1, Class: 14,
+			Text: fmt.Sprintf("Login failed for user '%s'.", login.UserName), ServerName: "pamd-standin"})
+		c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0))
+		return
+	}
+	if login.Database != "" {
+		c.database = login.Database
+	}
+	if login.PacketSize >= 512 && login.PacketSize <= tds.MaxPacket {
+		c.packetSize = int(login.PacketSize)
+	}
+	out := tds.AppendEnvChange(nil, tds.EnvDatabase, c.database, "master")
+	out = tds.AppendMessage(out, tds.TokenInfo, tds.ServerMessage{Number: 5701, State: 2, Class: 0,
+		Text: "Changed database context to '" + c.database + "'.", ServerName: "pamd-standin"})
+	out = tds.AppendCollationChange(out)
+	out = tds.AppendLoginAck(out, 0x74000004, "Microsoft SQL Server", 16, 0, 4123)
+	out = tds.AppendEnvChange(out, tds.EnvPacketSize, strconv.Itoa(c.packetSize), "4096")
+	if c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)) != nil {
+		return
+	}
+	for {
+		m, err := tds.ReadMessage(c, 64<<20)
+		if err != nil {
+			return
+		}
+		switch m.Type {
+		case tds.TypeSQLBatch:
+			text, err := tds.BatchText(m.Payload)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.batches = append(s.batches, text)
+			s.mu.Unlock()
+			if c.send(c.batch(text)) != nil {
+				return
+			}
+		case tds.TypeAttention:
+			if c.send(tds.AppendDone(nil, tds.TokenDone, tds.DoneAttn, 0, 0)) != nil {
+				return
+			}
+		default:
+			out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 50000, State: 1, Class: 16,
+				Text: fmt.Sprintf("pamd stand-in: message type %#x is not supported yet", m.Type), ServerName: "pamd-standin"})
+			if c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) send(payload []byte) error {
+	return tds.WriteMessage(c, tds.TypeReply, payload, c.packetSize)
+}
+
+var (
+	selectInt    = regexp.MustCompile(`(?i)^select\s+(-?\d+)(?:\s+as\s+\[?(\w+)\]?)?\s*;?$`)
+	selectString = regexp.MustCompile(`(?i)^select\s+N?'((?:[^']|'')*)'(?:\s+as\s+\[?(\w+)\]?)?\s*;?$`)
+	useDB        = regexp.MustCompile(`(?i)^use\s+\[?(\w+)\]?\s*;?$`)
+	alterLogin   = regexp.MustCompile(`(?i)^alter\s+login\s+\[?(\w+)\]?\s+with\s+password\s*=\s*N?'((?:[^']|'')*)'(?:\s+old_password\s*=\s*N?'((?:[^']|'')*)')?\s*;?$`)
+	ignored      = regexp.MustCompile(`(?i)^(set\s|begin\s+tran|commit|rollback|if\s+@@trancount)`)
+)
+
+// batch answers one SQL batch; statements are separated by newlines or
+// semicolons at the end of a line, which is what the test clients send.
+func (c *conn) batch(text string) []byte {
+	var out []byte
+	stmts := splitStatements(text)
+	for i, stmt := range stmts {
+		status := uint16(tds.DoneMore)
+		if i == len(stmts)-1 {
+			status = tds.DoneFinal
+		}
+		part, err := c.statement(stmt, status)
+		if err != nil {
+			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: 102, State: 1, Class: 15,
+				Text: err.Error(), ServerName: "pamd-standin", Line: 1})
+			return tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)
+		}
+		out = append(out, part...)
+	}
+	if len(stmts) == 0 {
+		out = tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+	}
+	return out
+}
+
+func splitStatements(text string) []string {
+	var out []string
+	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		for _, s := range strings.Split(line, ";") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
+	switch {
+	case ignored.MatchString(stmt):
+		return tds.AppendDone(nil, tds.TokenDone, status, 0, 0), nil
+	case useDB.MatchString(stmt):
+		db := useDB.FindStringSubmatch(stmt)[1]
+		out := tds.AppendEnvChange(nil, tds.EnvDatabase, db, c.database)
+		c.database = db
+		return tds.AppendDone(out, tds.TokenDone, status, 0, 0), nil
+	case alterLogin.MatchString(stmt):
+		m := alterLogin.FindStringSubmatch(stmt)
+		c.s.mu.Lock()
+		defer c.s.mu.Unlock()
+		cur, ok := c.s.Logins[m[1]]
+		if !ok || (m[3] != "" && strings.ReplaceAll(m[3], "''", "'") != cur) {
+			return nil, errors.New("Cannot alter the login '" + m[1] + "', because it does not exist or you do not have permission.")
+		}
+		c.s.Logins[m[1]] = strings.ReplaceAll(m[2], "''", "'")
+		return tds.AppendDone(nil, tds.TokenDone, status, 0, 0), nil
+	case strings.EqualFold(strings.TrimSuffix(stmt, ";"), "select @@version"):
+		return result([]tds.Column{{Type: tds.TypeNVarChar}}, [][]any{{Version}}, status)
+	case selectInt.MatchString(stmt):
+		m := selectInt.FindStringSubmatch(stmt)
+		n, err := strconv.ParseInt(m[1], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("Arithmetic overflow error converting expression to data type int.")
+		}
+		return result([]tds.Column{{Name: m[2], Type: tds.TypeIntN}}, [][]any{{int32(n)}}, status)
+	case selectString.MatchString(stmt):
+		m := selectString.FindStringSubmatch(stmt)
+		return result([]tds.Column{{Name: m[2], Type: tds.TypeNVarChar}}, [][]any{{strings.ReplaceAll(m[1], "''", "'")}}, status)
+	}
+	return nil, fmt.Errorf("pamd stand-in: statement not supported: %.60s", stmt)
+}
+
+func result(cols []tds.Column, rows [][]any, status uint16) ([]byte, error) {
+	out := tds.AppendColMetadata(nil, cols)
+	for _, r := range rows {
+		var err error
+		if out, err = tds.AppendRow(out, cols, r); err != nil {
+			return nil, err
+		}
+	}
+	return tds.AppendDone(out, tds.TokenDone, status|tds.DoneCount, 0xC1, uint64(len(rows))), nil
+}

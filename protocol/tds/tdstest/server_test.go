@@ -1,0 +1,115 @@
+package tdstest_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/pamd/pamd/protocol/tds/tdstest"
+)
+
+func start(t *testing.T) *tdstest.Server {
+	s, err := tdstest.Start(map[string]string{"app": "App-Pass-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func open(t *testing.T, s *tdstest.Server, user, password, db string) *sql.DB {
+	u := &url.URL{Scheme: "sqlserver", User: url.UserPassword(user, password), Host: s.Addr,
+		RawQuery: url.Values{"database": {db}, "encrypt": {"disable"}, "app name": {"standin-test"}, "dial timeout": {"5"}}.Encode()}
+	d, err := sql.Open("sqlserver", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// TestGoMssqldb proves the stand-in with go-mssqldb, a real client.
+func TestGoMssqldb(t *testing.T) {
+	s := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d := open(t, s, "app", "App-Pass-1", "orders")
+	var n int
+	if err := d.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("SELECT 1: %d %v", n, err)
+	}
+	var greeting string
+	if err := d.QueryRowContext(ctx, "SELECT N'it''s here' AS greeting").Scan(&greeting); err != nil || greeting != "it's here" {
+		t.Fatalf("SELECT string: %q %v", greeting, err)
+	}
+	var version string
+	if err := d.QueryRowContext(ctx, "SELECT @@VERSION").Scan(&version); err != nil || version != tdstest.Version {
+		t.Fatalf("@@VERSION: %q %v", version, err)
+	}
+	if _, err := d.ExecContext(ctx, "SET NOCOUNT ON; USE reports"); err != nil {
+		t.Fatalf("SET/USE: %v", err)
+	}
+	if _, err := d.ExecContext(ctx, "DROP TABLE x"); err == nil {
+		t.Fatal("an unknown statement succeeded")
+	}
+	logins := s.LoginsSeen()
+	if len(logins) == 0 || logins[0].Database != "orders" || logins[0].AppName != "standin-test" {
+		t.Fatalf("logins seen: %+v", logins)
+	}
+
+	// A wrong password fails as SQL Server fails it.
+	bad := open(t, s, "app", "wrong", "orders")
+	err := bad.PingContext(ctx)
+	var me mssql.Error
+	if !errors.As(err, &me) || me.Number != 18456 || me.State != 1 || me.Class != 14 {
+		t.Fatalf("wrong password: %v (%+v)", err, me)
+	}
+
+	// ALTER LOGIN changes the password the stand-in checks.
+	if _, err := d.ExecContext(ctx, "ALTER LOGIN app WITH PASSWORD = 'New-Pass-2' OLD_PASSWORD = 'App-Pass-1'"); err != nil {
+		t.Fatalf("ALTER LOGIN: %v", err)
+	}
+	if err := open(t, s, "app", "New-Pass-2", "orders").PingContext(ctx); err != nil {
+		t.Fatalf("login with the new password: %v", err)
+	}
+	if err := open(t, s, "app", "App-Pass-1", "orders").PingContext(ctx); err == nil {
+		t.Fatal("the old password still works")
+	}
+	_ = fmt.Sprint
+}
+
+// TestFreeTDS proves the stand-in with FreeTDS's tsql, a second real client.
+func TestFreeTDS(t *testing.T) {
+	if _, err := exec.LookPath("tsql"); err != nil {
+		if os.Getenv("PAMD_REQUIRE_PEERS") != "" {
+			t.Fatal("tsql (freetds-bin) is required; scripts/peers installs it")
+		}
+		t.Skip("tsql not installed; scripts/peers installs it")
+	}
+	s := start(t)
+	_, port, _ := net.SplitHostPort(s.Addr)
+	run := func(password, input string) string {
+		cmd := exec.Command("tsql", "-H", "127.0.0.1", "-p", port, "-U", "app", "-P", password)
+		cmd.Env = append(os.Environ(), "TDSVER=7.4")
+		cmd.Stdin = strings.NewReader(input)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	out := run("App-Pass-1", "select 41\ngo\nselect N'from tsql'\ngo\nexit\n")
+	if !strings.Contains(out, "41") || !strings.Contains(out, "from tsql") || strings.Count(out, "(1 row affected)") != 2 {
+		t.Fatalf("tsql:\n%s", out)
+	}
+	if out := run("wrong", "select 1\ngo\nexit\n"); !strings.Contains(out, "Msg 18456 (severity 14, state 1)") || !strings.Contains(out, "Login failed for user 'app'.") {
+		t.Fatalf("tsql with a wrong password:\n%s", out)
+	}
+}
