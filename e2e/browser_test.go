@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,16 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	)
 	var forms, terminate int
 	run(t, actx, "look for controls", chromedp.Evaluate(`document.querySelectorAll("form[aria-label='add resource'], button.danger").length`, &forms))
+	for _, page := range []string{"resources", "gateways", "users", "roles", "account"} {
+		var text string
+		run(t, actx, "read "+page+" as the auditor", chromedp.Navigate(e.url+"/#/"+page),
+			chromedp.WaitVisible("main h1", chromedp.ByQuery), chromedp.Sleep(300*time.Millisecond),
+			chromedp.Evaluate(`document.querySelector("main").innerText`, &text))
+		if regexp.MustCompile(`\b(null|undefined)\b`).MatchString(text) {
+			t.Errorf("page %s shows a null or undefined:\n%s", page, text)
+		}
+	}
+	run(t, actx, "back to resources", chromedp.Navigate(e.url+"/#/resources"), chromedp.WaitVisible("//a[text()='web']", chromedp.BySearch))
 	run(t, actx, "sessions as auditor", chromedp.Navigate(e.url+"/#/sessions"), chromedp.WaitVisible("//td/a", chromedp.BySearch),
 		chromedp.Click("//td/a", chromedp.BySearch), chromedp.WaitVisible("h1", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll("button.danger").length`, &terminate))
@@ -241,4 +252,25 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("auditor creating a user: %d, want 403", st)
 	}
 	shot(t, actx, "auditor")
+
+	// MFA enrollment from the account page: a QR code, then a code to confirm.
+	var qr, mfaSecret string
+	run(t, actx, "start MFA enrollment",
+		chromedp.Navigate(e.url+"/#/account"),
+		chromedp.WaitVisible("//button[text()='Enroll an authenticator app']", chromedp.BySearch),
+		chromedp.Click("//button[text()='Enroll an authenticator app']", chromedp.BySearch),
+		chromedp.WaitVisible("img[alt^='QR code']", chromedp.ByQuery),
+		chromedp.AttributeValue("img[alt^='QR code']", "src", &qr, nil, chromedp.ByQuery),
+		chromedp.Text("main p code", &mfaSecret, chromedp.ByQuery),
+	)
+	if !strings.HasPrefix(qr, "data:image/png;base64,") || len(mfaSecret) < 16 {
+		t.Fatalf("enrollment shows QR %.40q and secret %q", qr, mfaSecret)
+	}
+	shot(t, actx, "mfa-enroll")
+	mfaCode, _ := totp.GenerateCode(mfaSecret, time.Now())
+	run(t, actx, "confirm MFA",
+		chromedp.SendKeys("form[aria-label='confirm MFA'] [name=code]", mfaCode, chromedp.ByQuery),
+		chromedp.Click("form[aria-label='confirm MFA'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("//p[contains(text(),'MFA is on')]", chromedp.BySearch),
+	)
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ type ferret struct {
 	tlsAddr string // TLS listener, when started with TLS
 	caFile  string // CA of the TLS listener's certificate
 	uri     string
+	stop    func()
 }
 
 const mongoAdminPassword = "Mongo-Admin-e2e-1"
@@ -60,7 +62,9 @@ func startFerret(t *testing.T, withTLS bool) *ferret {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() })
+	var once sync.Once
+	f.stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() }) }
+	t.Cleanup(f.stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for _, a := range []string{f.addr, f.tlsAddr} {
 		for a != "" {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,7 +254,16 @@ func TestMongoFailuresReachTheClient(t *testing.T) {
 	if err := cl.Ping(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(c.ExpiresAt) + 200*time.Millisecond)
+	held, err := net.Dial("tcp", c.addr()) // a client connection held open across the expiry
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	time.Sleep(time.Until(c.ExpiresAt))
+	if cut, err := waitClosed(held, 3*time.Second); err != nil || cut > time.Second {
+		t.Fatalf("client connection cut %s after expiry (%v), want within 1 s", cut, err)
+	}
+	time.Sleep(200 * time.Millisecond)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := cl.Ping(pctx, nil); err == nil {
@@ -281,6 +291,18 @@ func TestMongoFailuresReachTheClient(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(e.dir, "server", "pamd.db"))
 	if strings.Contains(string(raw), mongoAdminPassword) {
 		t.Fatal("the MongoDB password is in the data file in the clear")
+	}
+}
+
+func TestMongoUnreachableServerIsAnErrorReply(t *testing.T) {
+	f := startFerret(t, false)
+	e := newEnv(t)
+	e.addMongo(f, "mdb")
+	f.stop()
+	c := e.connect("mdb/app")
+	err := mongoClient(t, mongoURI(t, c)).Ping(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "pamd: cannot reach the MongoDB server of resource mdb") {
+		t.Fatalf("unreachable server: %v", err)
 	}
 }
 

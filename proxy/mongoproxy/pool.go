@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -97,8 +98,10 @@ func (p *Pool) Sweep(now time.Time) {
 
 // clientOptions turns a descriptor into driver options.
 func clientOptions(d *tunnel.Descriptor, withAuth bool) (*options.ClientOptions, error) {
+	// Shorter than clients' own selection timeouts, so pamd's error reply
+	// reaches them before they give up.
 	opts := options.Client().ApplyURI(d.URI).SetAppName("pamd").
-		SetServerSelectionTimeout(10 * time.Second).SetConnectTimeout(10 * time.Second)
+		SetServerSelectionTimeout(5 * time.Second).SetConnectTimeout(5 * time.Second)
 	if d.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if d.TLSCA != "" {
@@ -133,6 +136,9 @@ func connect(ctx context.Context, d *tunnel.Descriptor, withAuth bool) (*topolog
 	if err != nil {
 		return nil, err
 	}
+	if err := reachable(ctx, opts.Hosts); err != nil {
+		return nil, fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %v", d.Resource, d.URI, err)
+	}
 	cfg, err := topology.NewConfig(opts, new(session.ClusterClock))
 	if err != nil {
 		return nil, fmt.Errorf("topology: %v", err)
@@ -151,6 +157,31 @@ func connect(ctx context.Context, d *tunnel.Descriptor, withAuth bool) (*topolog
 	}
 	conn.Close()
 	return top, nil
+}
+
+// reachable fails fast when no listed host accepts a TCP connection, rather
+// than after the driver's server selection timeout. (mongodb+srv lists no
+// hosts here; the driver resolves those.)
+func reachable(ctx context.Context, hosts []string) error {
+	var last error
+	for _, h := range hosts {
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, err := d.DialContext(dctx, "tcp", h)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		last = err
+	}
+	if last != nil {
+		var oe *net.OpError
+		if errors.As(last, &oe) && oe.Err != nil {
+			last = oe.Err
+		}
+	}
+	return last
 }
 
 // writable selects the servers that take writes, where pamd sends everything.

@@ -52,6 +52,12 @@ const isAdmin = () => state.user && state.user.roles.includes("admin");
 const canRead = () => state.user && (isAdmin() || state.user.roles.includes("auditor"));
 const fmt = (t) => (t && !t.startsWith("0001")) ? new Date(t).toLocaleString() : "–";
 
+// fill replaces an element's children, skipping null, undefined and false
+// (replaceChildren would show them as text).
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 function errorBox(err) { return h("div", { class: "error", role: "alert" }, err.message || String(err)); }
 
 // form runs fn on submit and shows its error in the form.
@@ -60,7 +66,7 @@ function form(attrs, children, fn) {
   const f = h("form", Object.assign({ class: "card" }, attrs), children, out);
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    out.replaceChildren();
+    fill(out);
     const data = Object.fromEntries(new FormData(f).entries());
     for (const cb of f.querySelectorAll("input[type=checkbox]")) data[cb.name] = cb.checked;
     const button = f.querySelector("button[type=submit]");
@@ -120,9 +126,9 @@ function renderShell(route) {
   const top = document.getElementById("top");
   top.hidden = !state.user;
   if (!state.user) return;
-  document.getElementById("nav").replaceChildren(...pages.filter((p) => p[2]()).map(([r, label]) =>
+  fill(document.getElementById("nav"), ...pages.filter((p) => p[2]()).map(([r, label]) =>
     h("a", { href: "#/" + r, class: route === r ? "active" : "", "aria-current": route === r ? "page" : null }, label)));
-  document.getElementById("me").replaceChildren(
+  fill(document.getElementById("me"), 
     h("span", {}, state.user.name + " (" + state.user.roles.join(", ") + ")"),
     h("button", { class: "secondary", type: "button", onclick: logout }, "Log out"));
 }
@@ -146,11 +152,11 @@ async function route() {
   const view = views[name] || views.catalog;
   renderShell(views[name] ? name : "catalog");
   const m = main();
-  m.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  fill(m, h("p", { class: "muted" }, "Loading…"));
   try {
     await view(m, rest.map(decodeURIComponent));
   } catch (err) {
-    m.replaceChildren(errorBox(err));
+    fill(m, errorBox(err));
   }
   m.focus({ preventScroll: true });
 }
@@ -164,7 +170,7 @@ views.login = async (m) => {
   renderShell("login");
   const totp = field("MFA code", input("totp", { inputmode: "numeric", autocomplete: "one-time-code" }));
   totp.hidden = true;
-  m.replaceChildren(h("div", { class: "login" }, h("h1", {}, "Log in to pamd"), form({ "aria-label": "log in" }, [
+  fill(m, h("div", { class: "login" }, h("h1", {}, "Log in to pamd"), form({ "aria-label": "log in" }, [
     field("User", input("username", { required: true, autocomplete: "username" })),
     field("Password", input("password", { type: "password", required: true, autocomplete: "current-password" })),
     totp,
@@ -185,7 +191,7 @@ views.login = async (m) => {
 views.catalog = async (m) => {
   const entries = await api("GET", "/api/v1/catalog");
   const detail = h("div", { id: "access" });
-  m.replaceChildren(h("h1", {}, "Access"),
+  fill(m, h("h1", {}, "Access"),
     h("p", { class: "muted" }, "The resources and accounts your roles allow. Access opens a time-boxed session; credentials never leave pamd."),
     table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
       e.resource + "/" + e.account, e.type, e.username || "–",
@@ -203,7 +209,7 @@ function showAccess(detail, e) {
     let cmd = (e.type === "ssh" ? "pamd ssh " : "pamd connect ") + target + " --duration " + (d.duration || "1h");
     if (d.reason) cmd += " --reason " + quote(d.reason);
     if (e.require_mfa) cmd += " --totp CODE";
-    out.replaceChildren(h("p", {}, "Run on your computer (logged in with pamd login):"), copyable(cmd),
+    fill(out, h("p", {}, "Run on your computer (logged in with pamd login):"), copyable(cmd),
       e.type === "ssh" ? h("p", { class: "muted" }, "For OpenSSH, scp, sftp or rsync use: pamd connect " + target + " — it prints the ssh lines to paste.") : null);
   };
   const f = h("form", { class: "card", "aria-label": "access " + target },
@@ -214,7 +220,7 @@ function showAccess(detail, e) {
     out);
   f.addEventListener("input", render);
   render();
-  detail.replaceChildren(f);
+  fill(detail, f);
   f.querySelector("select").focus();
 }
 
@@ -230,7 +236,7 @@ views.resources = async (m) => {
       try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
     } }, "Remove") : "",
   ]);
-  m.replaceChildren(h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows),
+  fill(m, h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows),
     isAdmin() ? resourceForm(gateways) : null);
 }
 
@@ -277,7 +283,7 @@ views.resource = async (m, [name]) => {
   if (isAdmin()) {
     const actions = h("div", { class: "actions" },
       h("button", { class: "secondary", type: "button", onclick: async () => {
-        msg.replaceChildren();
+        fill(msg);
         try {
           const checks = await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/test");
           msg.append(table(["Check", "Result", "Detail"], checks.map((c) => [c.check, h("span", { class: "badge " + (c.ok ? "online" : "failure") }, c.ok ? "ok" : "failed"), c.detail])));
@@ -285,7 +291,7 @@ views.resource = async (m, [name]) => {
       } }, "Test"),
       r.type === "ssh" ? h("button", { class: "secondary", type: "button", onclick: async () => {
         if (!confirm("Re-pin the host key? Only after a change you know about.")) return;
-        try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/trust-host-key"); route(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+        try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/trust-host-key"); route(); } catch (err) { fill(msg, errorBox(err)); }
       } }, "Re-pin host key") : null);
     parts.push(actions, msg);
   }
@@ -299,14 +305,14 @@ views.resource = async (m, [name]) => {
   parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Description", ""], (r.accounts || []).map((a) => [
     a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", a.description || "",
     isAdmin() ? h("div", { class: "actions" },
-      h("button", { class: "secondary", type: "button", onclick: () => { editArea.replaceChildren(accountEditForm(r, a)); editArea.querySelector("input").focus(); } }, "Edit"),
+      h("button", { class: "secondary", type: "button", onclick: () => { fill(editArea, accountEditForm(r, a)); editArea.querySelector("input").focus(); } }, "Edit"),
       h("button", { class: "danger", type: "button", onclick: async () => {
         if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
         try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
       } }, "Remove")) : "",
   ])), editArea);
   if (isAdmin()) parts.push(accountForm(r), resourceEditForm(r));
-  m.replaceChildren(...parts);
+  fill(m, ...parts);
 };
 
 // accountEditForm changes an account; empty secret fields keep the stored ones.
@@ -384,7 +390,7 @@ function accountForm(r) {
 
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
-  m.replaceChildren(h("h1", {}, "Gateways"),
+  fill(m, h("h1", {}, "Gateways"),
     table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled"], gws.map((g) => [
       g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, g.online ? "online" : "offline"),
       g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at)])),
@@ -410,13 +416,13 @@ views.sessions = async (m) => {
     const since = { "1h": 3600e3, "24h": 864e5, "7d": 6048e5 }[d.since];
     const shown = all.filter((s) => (!d.user || s.user.includes(d.user)) && (!d.resource || s.resource.includes(d.resource)) &&
       (!active || s.active) && (!since || Date.now() - new Date(s.created_at) < since));
-    list.replaceChildren(table(["Session", "User", "Target", "Reason", "Started", "Ends", "State"], shown.map((s) => [
+    fill(list, table(["Session", "User", "Target", "Reason", "Started", "Ends", "State"], shown.map((s) => [
       h("a", { href: "#/session/" + s.id }, s.id), s.user, s.resource + "/" + s.account, s.reason || "–", fmt(s.created_at),
       fmt(s.active ? s.expires_at : s.ended_at || s.expires_at),
       s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.end_reason || "expired")])));
   };
   filters.addEventListener("input", load);
-  m.replaceChildren(h("h1", {}, "Sessions"), filters, list);
+  fill(m, h("h1", {}, "Sessions"), filters, list);
   await load();
   state.timers.push(setInterval(() => load().catch(() => {}), 3000));
 };
@@ -430,7 +436,7 @@ views.session = async (m, [id]) => {
   if (s.active && isAdmin()) {
     parts.push(h("p", {}, h("button", { class: "danger", type: "button", onclick: async () => {
       if (!confirm("Terminate session " + s.id + "? Its connections are cut at once.")) return;
-      try { await api("POST", "/api/v1/sessions/" + s.id + "/terminate"); route(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+      try { await api("POST", "/api/v1/sessions/" + s.id + "/terminate"); route(); } catch (err) { fill(msg, errorBox(err)); }
     } }, "Terminate")), msg);
   }
   parts.push(h("h2", {}, "Connections"), table(["Connection", "From", "Started", "Ended", "Bytes up", "Bytes down", "Error"],
@@ -455,13 +461,13 @@ views.session = async (m, [id]) => {
   };
   const renderLog = () => {
     const q = search.value.toLowerCase();
-    logTable.replaceChildren(table(["Time", "Connection", "Event"], events.filter((r) => !q || describe(r).toLowerCase().includes(q))
+    fill(logTable, table(["Time", "Connection", "Event"], events.filter((r) => !q || describe(r).toLowerCase().includes(q))
       .map((r) => [new Date(r.time).toLocaleTimeString(), (r.connection_id || "").slice(0, 8), describe(r)])));
   };
   search.addEventListener("input", renderLog);
   renderLog();
   parts.push(h("h2", {}, "Log"), field("Search", search), logTable);
-  m.replaceChildren(...parts);
+  fill(m, ...parts);
   if (s.active) state.timers.push(setInterval(() => api("GET", "/api/v1/sessions/" + id).then((n) => { if (!n.active) route(); }).catch(() => {}), 3000));
 };
 
@@ -476,7 +482,7 @@ views.replay = async (m, [id]) => {
   const clock = h("span", { id: "clock" }, "0.0 / " + total.toFixed(1) + " s");
   const speed = select("speed", ["0.5", "1", "2", "4", "8"], "1");
   const play = h("button", { type: "button", id: "play" }, "Play");
-  m.replaceChildren(h("h1", {}, "Replay of session " + id), h("p", { class: "muted" }, header.title || ""),
+  fill(m, h("h1", {}, "Replay of session " + id), h("p", { class: "muted" }, header.title || ""),
     h("div", { class: "controls" }, play, field("Speed", speed), seek, clock), termEl,
     h("p", {}, h("a", { href: "#/session/" + id }, "Back to the session")));
   const term = new Terminal({ cols: header.width || 80, rows: header.height || 24, convertEol: false, disableStdin: true });
@@ -525,14 +531,14 @@ views.audit = async (m) => {
     if (d.action) q.set("action", d.action);
     if (d.since !== "any time") q.set("since", d.since);
     const evs = await api("GET", "/api/v1/audit?" + q);
-    list.replaceChildren(table(["#", "Time", "Actor", "Action", "Target", "Outcome", "Source", "Detail"], evs.reverse().map((e) => [
+    fill(list, table(["#", "Time", "Actor", "Action", "Target", "Outcome", "Source", "Detail"], evs.reverse().map((e) => [
       e.seq, fmt(e.time), e.actor, e.action, e.target || "–", h("span", { class: "badge " + (e.outcome === "failure" ? "failure" : "") }, e.outcome), e.source || "–", e.detail || ""])));
   };
-  filters.addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((err) => list.replaceChildren(errorBox(err))); });
+  filters.addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((err) => fill(list, errorBox(err))); });
   const v = await api("GET", "/api/v1/audit/verify");
   verify.append(v.ok ? h("div", { class: "notice" }, "Audit chain intact: " + v.events + " events verified.")
     : h("div", { class: "error" }, "Audit chain broken at event " + v.broken_at + ": " + v.reason));
-  m.replaceChildren(h("h1", {}, "Audit log"), verify, filters, list);
+  fill(m, h("h1", {}, "Audit log"), verify, filters, list);
   await load();
 };
 
@@ -542,7 +548,7 @@ views.users = async (m) => {
     if (!confirm(label + " " + u.name + "?")) return;
     try { await api("POST", "/api/v1/users/" + encodeURIComponent(u.name) + "/" + what); route(); } catch (err) { alert(err.message); }
   } }, label);
-  m.replaceChildren(h("h1", {}, "Users"),
+  fill(m, h("h1", {}, "Users"),
     table(["Name", "Roles", "MFA", "State", "Created", ""], users.map((u) => [u.name, u.roles.join(", "), u.mfa_enabled ? "yes" : "no",
       u.disabled ? "disabled" : (u.locked_until ? "locked until " + fmt(u.locked_until) : "active"), fmt(u.created_at),
       isAdmin() ? h("div", { class: "actions" }, u.disabled ? act(u, "enable", "Enable") : act(u, "disable", "Disable", "danger"),
@@ -561,7 +567,7 @@ views.users = async (m) => {
 
 views.roles = async (m) => {
   const roles = await api("GET", "/api/v1/roles");
-  m.replaceChildren(h("h1", {}, "Roles"),
+  fill(m, h("h1", {}, "Roles"),
     table(["Name", "Allows", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–", r.max_duration || "–",
       r.require_reason ? "required" : "–", r.description || "",
       isAdmin() && !r.builtin ? h("button", { class: "danger", type: "button", onclick: async () => {
@@ -600,7 +606,7 @@ views.account = async (m) => {
   else mfa.append(h("button", { type: "button", onclick: async () => {
     try {
       const e = await api("POST", "/api/v1/mfa/enroll");
-      mfa.replaceChildren(h("p", {}, "Scan with an authenticator app, or enter the secret by hand:"),
+      fill(mfa, h("p", {}, "Scan with an authenticator app, or enter the secret by hand:"),
         h("img", { src: e.qr_code, alt: "QR code for " + e.uri, width: 240, height: 240 }), h("p", {}, h("code", {}, e.secret)),
         form({ "aria-label": "confirm MFA" }, [h("div", { class: "row" }, field("Code from the app", input("code", { required: true, inputmode: "numeric", autocomplete: "one-time-code" })),
           h("button", { type: "submit" }, "Confirm"))], async (d) => {
@@ -609,7 +615,7 @@ views.account = async (m) => {
         }));
     } catch (err) { mfa.append(errorBox(err)); }
   } }, "Enroll an authenticator app"));
-  m.replaceChildren(...parts);
+  fill(m, ...parts);
 };
 
 window.addEventListener("hashchange", route);
