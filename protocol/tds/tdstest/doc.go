@@ -2,13 +2,14 @@
 // runs on these machines, so pamd's tests speak to this server, written from
 // [MS-TDS] and proven by connecting real clients to it directly first.
 //
-// This cut: PRELOGIN answered without encryption (ENCRYPT_NOT_SUP), LOGIN7
+// This cut: PRELOGIN in every encryption mode (NOT_SUP; OFF: TLS inside
+// PRELOGIN for the login only; ON and REQ: TLS for the whole connection), LOGIN7
 // with SQL logins (a wrong password is error 18456, state 1, class 14, as
 // SQL Server answers), LOGINACK with the database, collation and packet
 // size ENVCHANGEs, SQL batches answered with real result sets for SELECT of
 // literals and @@VERSION and with DONE for SET, USE and transaction
-// statements, and ATTENTION acknowledged. TLS inside PRELOGIN, NTLM,
-// Kerberos and RPC are still to come.
+// statements, and ATTENTION acknowledged. NTLM, Kerberos and RPC are still
+// to come.
 //
 // Files: server.go.
 package tdstest

@@ -1,6 +1,7 @@
 package tdstest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +21,12 @@ type Server struct {
 	Addr string
 	// Logins are the SQL logins and their passwords; ALTER LOGIN changes them.
 	Logins map[string]string
+	// Encryption is what the server offers in PRELOGIN, as SQL Server does:
+	// EncryptNotSup (no TLS), EncryptOff (TLS for the login; the client may
+	// ask for more), EncryptOn or EncryptReq (TLS for the whole connection).
+	// TLS is the certificate configuration for the last three.
+	Encryption byte
+	TLS        *tls.Config
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -27,13 +34,24 @@ type Server struct {
 	batches []string
 }
 
-// Start listens on a loopback port.
+// Start listens on a loopback port without encryption.
 func Start(logins map[string]string) (*Server, error) {
+	return StartTLS(logins, tds.EncryptNotSup, nil)
+}
+
+// StartTLS listens on a loopback port offering encryption as given.
+func StartTLS(logins map[string]string, encryption byte, cfg *tls.Config) (*Server, error) {
+	if encryption != tds.EncryptNotSup && cfg == nil {
+		return nil, errors.New("tdstest: encryption needs a TLS configuration")
+	}
+	if cfg != nil {
+		cfg = tds.PreloginTLSConfig(cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: ln.Addr().String(), Logins: logins, ln: ln}
+	s := &Server{Addr: ln.Addr().String(), Logins: logins, Encryption: encryption, TLS: cfg, ln: ln}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -77,18 +95,32 @@ func (s *Server) serve(nc net.Conn) {
 	if err != nil || m.Type != tds.TypePrelogin {
 		return
 	}
-	if _, err := tds.ParsePrelogin(m.Payload); err != nil {
+	pre, err := tds.ParsePrelogin(m.Payload)
+	if err != nil {
 		return
 	}
+	mode := negotiate(s.Encryption, pre.Encryption())
 	reply := tds.Prelogin{
 		tds.PreloginVersion:    {16, 0, 0x10, 0x7B, 0, 0},
-		tds.PreloginEncryption: {tds.EncryptNotSup},
+		tds.PreloginEncryption: {mode},
 		tds.PreloginInstOpt:    {0},
 		tds.PreloginThreadID:   {},
 		tds.PreloginMARS:       {0},
 	}
 	if c.send(reply.Append(nil)) != nil {
 		return
+	}
+	if mode == tds.EncryptReq && pre.Encryption() == tds.EncryptNotSup {
+		return // the server requires encryption the client cannot do
+	}
+	if mode != tds.EncryptNotSup {
+		hc := tds.NewHandshakeConn(nc)
+		tc := tls.Server(hc, s.TLS)
+		if tc.Handshake() != nil {
+			return
+		}
+		hc.Done()
+		c.Conn = tc // the login, and with ON/REQ everything after it
 	}
 	m, err = tds.ReadMessage(c, 1<<20)
 	if err != nil || m.Type != tds.TypeLogin7 {
@@ -97,6 +129,9 @@ func (s *Server) serve(nc net.Conn) {
 	login, err := tds.ParseLogin7(m.Payload)
 	if err != nil {
 		return
+	}
+	if mode == tds.EncryptOff {
+		c.Conn = nc // login-only encryption: the rest is in the clear
 	}
 	s.mu.Lock()
 	s.seen = append(s.seen, login)
@@ -152,6 +187,27 @@ func (s *Server) serve(nc net.Conn) {
 			}
 		}
 	}
+}
+
+// negotiate applies MS-TDS's encryption table (2.2.6.5) from the server's
+// side: what the server offers, met with what the client sent.
+func negotiate(server, client byte) byte {
+	switch server {
+	case tds.EncryptNotSup:
+		return tds.EncryptNotSup
+	case tds.EncryptOff:
+		switch client {
+		case tds.EncryptNotSup:
+			return tds.EncryptNotSup
+		case tds.EncryptOff:
+			return tds.EncryptOff
+		}
+		return tds.EncryptOn
+	}
+	if client == tds.EncryptNotSup {
+		return tds.EncryptReq
+	}
+	return tds.EncryptOn
 }
 
 func (c *conn) send(payload []byte) error {

@@ -2,6 +2,8 @@ package tdstest_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -15,6 +17,8 @@ import (
 
 	mssql "github.com/microsoft/go-mssqldb"
 
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tds/tdstest"
 )
 
@@ -99,7 +103,9 @@ func TestFreeTDS(t *testing.T) {
 	s := start(t)
 	_, port, _ := net.SplitHostPort(s.Addr)
 	run := func(password, input string) string {
-		cmd := exec.Command("tsql", "-H", "127.0.0.1", "-p", port, "-U", "app", "-P", password)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "tsql", "-H", "127.0.0.1", "-p", port, "-U", "app", "-P", password)
 		cmd.Env = append(os.Environ(), "TDSVER=7.4")
 		cmd.Stdin = strings.NewReader(input)
 		out, _ := cmd.CombinedOutput()
@@ -111,5 +117,90 @@ func TestFreeTDS(t *testing.T) {
 	}
 	if out := run("wrong", "select 1\ngo\nexit\n"); !strings.Contains(out, "Msg 18456 (severity 14, state 1)") || !strings.Contains(out, "Login failed for user 'app'.") {
 		t.Fatalf("tsql with a wrong password:\n%s", out)
+	}
+}
+
+func testTLS(t *testing.T) *tls.Config {
+	key, _ := pki.NewKey()
+	caDER, _ := pki.NewCA("standin CA", key, time.Hour)
+	ca, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := pki.NewKey()
+	der, err := pki.Issue(ca, key, leafKey.Public(), pki.Leaf{CommonName: "standin", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: leafKey}}}
+}
+
+// TestEncryptionModes proves every PRELOGIN encryption mode with go-mssqldb:
+// the TLS handshake inside PRELOGIN packets, login-only and full encryption.
+func TestEncryptionModes(t *testing.T) {
+	cfg := testTLS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tests := []struct {
+		name    string
+		server  byte
+		encrypt string // go-mssqldb's encrypt setting
+		works   bool
+	}{
+		{"login-only (OFF/false)", tds.EncryptOff, "false", true},
+		{"full on request (OFF/true)", tds.EncryptOff, "true", true},
+		{"server requires, client plain (REQ/disable)", tds.EncryptReq, "disable", false},
+		{"server requires (ON/false)", tds.EncryptOn, "false", true},
+		{"no TLS (NOT_SUP/disable)", tds.EncryptNotSup, "disable", true},
+		{"client requires, server cannot (NOT_SUP/true)", tds.EncryptNotSup, "true", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tdstest.StartTLS(map[string]string{"app": "App-Pass-1"}, tt.server, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("app", "App-Pass-1"), Host: s.Addr,
+				RawQuery: url.Values{"encrypt": {tt.encrypt}, "TrustServerCertificate": {"true"}, "dial timeout": {"5"}}.Encode()}
+			d, _ := sql.Open("sqlserver", u.String())
+			defer d.Close()
+			var n int
+			err = d.QueryRowContext(ctx, "SELECT 7").Scan(&n)
+			if tt.works && (err != nil || n != 7) {
+				t.Fatalf("want a working connection: %d %v", n, err)
+			}
+			if !tt.works && err == nil {
+				t.Fatal("connected, want a refusal")
+			}
+			if tt.works && len(s.LoginsSeen()) != 1 {
+				t.Fatalf("logins seen: %d", len(s.LoginsSeen()))
+			}
+		})
+	}
+}
+
+// TestFreeTDSEncryptionRequired: tsql with "encryption = require" logs in
+// over TLS carried inside PRELOGIN.
+func TestFreeTDSEncryptionRequired(t *testing.T) {
+	if _, err := exec.LookPath("tsql"); err != nil {
+		if os.Getenv("PAMD_REQUIRE_PEERS") != "" {
+			t.Fatal("tsql (freetds-bin) is required; scripts/peers installs it")
+		}
+		t.Skip("tsql not installed")
+	}
+	s, err := tdstest.StartTLS(map[string]string{"app": "App-Pass-1"}, tds.EncryptOff, testTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conf := t.TempDir() + "/freetds.conf"
+	os.WriteFile(conf, []byte("[global]\n\ttds version = 7.4\n\tencryption = require\n"), 0o600)
+	_, port, _ := net.SplitHostPort(s.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "tsql", "-H", "127.0.0.1", "-p", port, "-U", "app", "-P", "App-Pass-1")
+	cmd.Env = append(os.Environ(), "FREETDSCONF="+conf)
+	cmd.Stdin = strings.NewReader("select N'over tls'\ngo\nexit\n")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "over tls") {
+		t.Fatalf("tsql with encryption required:\n%s", out)
 	}
 }
