@@ -115,8 +115,13 @@ func (ch *channel) record(r tunnel.Record) {
 func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	started := make(chan struct{}) // closed when a shell, command or subsystem starts
 	var startOnce sync.Once
+	// Replies owed to the client: the channel is not closed before they are
+	// sent. A fast command's output, EOF and close can overtake the reply to
+	// its own exec request, and the client then sees EOF instead of success.
+	var owed sync.WaitGroup
 	go func() { // client → target requests
 		for r := range creqs {
+			owed.Add(1) // before the target can answer, so before it can close
 			ok, err := ch.target.SendRequest(r.Type, r.WantReply, r.Payload)
 			if err != nil {
 				ok = false
@@ -127,6 +132,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 			if r.WantReply {
 				r.Reply(ok, nil)
 			}
+			owed.Done()
 			switch r.Type {
 			case "shell", "exec", "subsystem":
 				startOnce.Do(func() { close(started) })
@@ -173,8 +179,9 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 		io.Copy(ch.client.Stderr(), ch.target.Stderr())
 	}()
 	wg.Wait()
-	ch.client.CloseWrite()
 	<-reqsDone // the target closed the channel; its exit status has been passed on
+	owed.Wait()
+	ch.client.CloseWrite()
 	ch.client.Close()
 	ch.mu.Lock()
 	if ch.files != nil {
