@@ -8,7 +8,9 @@
 //   - sftp: SFTP packets, for recording file operations.
 //   - asciicast: terminal recordings in asciicast v2.
 //   - mongowire: MongoDB wire protocol messages.
-//   - tds: SQL Server's TDS packets, PRELOGIN and LOGIN7.
+//   - tds: SQL Server's TDS packets, PRELOGIN, LOGIN7, result tokens, TLS in
+//     PRELOGIN; tds/tdstest is a SQL Server stand-in for tests.
+//   - ntlm: the server side of NTLMv2 (challenge, authenticate, verify).
 //
 // Nothing here imports another pamd package.
 package protocol

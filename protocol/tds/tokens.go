@@ -13,6 +13,7 @@ const (
 	TokenLoginAck    = 0xAD
 	TokenRow         = 0xD1
 	TokenEnvChange   = 0xE3
+	TokenSSPI        = 0xED
 	TokenDone        = 0xFD
 	TokenDoneProc    = 0xFE
 	TokenDoneInProc  = 0xFF
@@ -60,6 +61,10 @@ func withLength(b []byte, token byte, body []byte) []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(body)))
 	return append(b, body...)
 }
+
+// AppendSSPI appends an SSPI token: the server's step of an integrated
+// (NTLM or Kerberos) login.
+func AppendSSPI(b []byte, data []byte) []byte { return withLength(b, TokenSSPI, data) }
 
 // AppendLoginAck appends a LOGINACK token.
 func AppendLoginAck(b []byte, tdsVersion uint32, progName string, major, minor byte, build uint16) []byte {

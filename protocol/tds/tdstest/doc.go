@@ -5,11 +5,12 @@
 // This cut: PRELOGIN in every encryption mode (NOT_SUP; OFF: TLS inside
 // PRELOGIN for the login only; ON and REQ: TLS for the whole connection), LOGIN7
 // with SQL logins (a wrong password is error 18456, state 1, class 14, as
-// SQL Server answers), LOGINACK with the database, collation and packet
+// SQL Server answers) and Windows logins by NTLMv2 through SSPI (checked per
+// MS-NLMP by protocol/ntlm), LOGINACK with the database, collation and packet
 // size ENVCHANGEs, SQL batches answered with real result sets for SELECT of
 // literals and @@VERSION and with DONE for SET, USE and transaction
-// statements, and ATTENTION acknowledged. NTLM, Kerberos and RPC are still
-// to come.
+// statements, and ATTENTION acknowledged. Kerberos and RPC are still to
+// come.
 //
 // Files: server.go.
 package tdstest

@@ -1,6 +1,7 @@
 package tdstest
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/pamd/pamd/protocol/ntlm"
 	"github.com/pamd/pamd/protocol/tds"
 )
 
@@ -27,6 +30,9 @@ type Server struct {
 	// TLS is the certificate configuration for the last three.
 	Encryption byte
 	TLS        *tls.Config
+	// Windows are the domain accounts ("DOMAIN\user" to password) that log
+	// in with NTLMv2 through SSPI.
+	Windows map[string]string
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -137,10 +143,14 @@ func (s *Server) serve(nc net.Conn) {
 	s.seen = append(s.seen, login)
 	want, known := s.Logins[login.UserName]
 	s.mu.Unlock()
-	if !known || want != login.Password || login.UserName == "" {
-		out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 18456, State: 1, Class: 14,
-			Text: fmt.Sprintf("Login failed for user '%s'.", login.UserName), ServerName: "pamd-standin"})
-		c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0))
+	switch {
+	case login.OptionFlags2&tds.Flags2IntegratedSecurity != 0:
+		if who, ok := c.integrated(login); !ok {
+			c.loginFailed(who)
+			return
+		}
+	case !known || want != login.Password || login.UserName == "":
+		c.loginFailed(login.UserName)
 		return
 	}
 	if login.Database != "" {
@@ -208,6 +218,42 @@ func negotiate(server, client byte) byte {
 		return tds.EncryptReq
 	}
 	return tds.EncryptOn
+}
+
+func (c *conn) loginFailed(user string) {
+	out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 18456, State: 1, Class: 14,
+		Text: fmt.Sprintf("Login failed for user '%s'.", user), ServerName: "pamd-standin"})
+	c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0))
+}
+
+// integrated runs an SSPI login: NTLM's NEGOTIATE in LOGIN7, the server's
+// CHALLENGE in an SSPI token, the client's AUTHENTICATE in an SSPI message.
+func (c *conn) integrated(login *tds.Login7) (string, bool) {
+	if ntlm.MessageType(login.SSPI) != ntlm.TypeNegotiate {
+		return "(integrated)", false // Kerberos comes later
+	}
+	var challenge [8]byte
+	rand.Read(challenge[:])
+	if c.send(tds.AppendSSPI(nil, ntlm.Challenge(challenge, "EXAMPLE", "STANDIN", time.Now()))) != nil {
+		return "", false
+	}
+	m, err := tds.ReadMessage(c, 1<<16)
+	if err != nil || m.Type != tds.TypeSSPI {
+		return "", false
+	}
+	auth, err := ntlm.ParseAuthenticate(m.Payload)
+	if err != nil {
+		return "", false
+	}
+	who := auth.Domain + `\` + auth.User
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	for name, password := range c.s.Windows {
+		if strings.EqualFold(name, who) && auth.VerifyNTLMv2(password, challenge) {
+			return who, true
+		}
+	}
+	return who, false
 }
 
 func (c *conn) send(payload []byte) error {

@@ -204,3 +204,50 @@ func TestFreeTDSEncryptionRequired(t *testing.T) {
 		t.Fatalf("tsql with encryption required:\n%s", out)
 	}
 }
+
+// TestNTLM: Windows logins by NTLMv2 through SSPI, with go-mssqldb and tsql.
+func TestNTLM(t *testing.T) {
+	s, err := tdstest.Start(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Windows = map[string]string{`EXAMPLE\alice`: "Win-Pass-1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		password string
+		ok       bool
+	}{{"Win-Pass-1", true}, {"wrong", false}} {
+		u := &url.URL{Scheme: "sqlserver", User: url.UserPassword(`EXAMPLE\alice`, tt.password), Host: s.Addr,
+			RawQuery: url.Values{"encrypt": {"disable"}, "dial timeout": {"5"}}.Encode()}
+		d, _ := sql.Open("sqlserver", u.String())
+		var n int
+		err := d.QueryRowContext(ctx, "SELECT 5").Scan(&n)
+		d.Close()
+		var me mssql.Error
+		switch {
+		case tt.ok && (err != nil || n != 5):
+			t.Fatalf("go-mssqldb NTLM login: %d %v", n, err)
+		case !tt.ok && (!errors.As(err, &me) || me.Number != 18456 || !strings.Contains(me.Message, `EXAMPLE\alice`)):
+			t.Fatalf("go-mssqldb NTLM with a wrong password: %v", err)
+		}
+	}
+	if _, err := exec.LookPath("tsql"); err != nil {
+		return
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	for _, tt := range []struct {
+		password, want string
+	}{{"Win-Pass-1", "from ntlm"}, {"wrong", "Msg 18456"}} {
+		tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		cmd := exec.CommandContext(tctx, "tsql", "-H", "127.0.0.1", "-p", port, "-U", `EXAMPLE\alice`, "-P", tt.password)
+		cmd.Env = append(os.Environ(), "TDSVER=7.4")
+		cmd.Stdin = strings.NewReader("select N'from ntlm'\ngo\nexit\n")
+		out, _ := cmd.CombinedOutput()
+		cancel()
+		if !strings.Contains(string(out), tt.want) {
+			t.Fatalf("tsql NTLM (%s):\n%s", tt.password, out)
+		}
+	}
+}
