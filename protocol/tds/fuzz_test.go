@@ -53,3 +53,42 @@ func FuzzParsePrelogin(f *testing.F) {
 		ParsePrelogin(in)
 	})
 }
+
+func FuzzReadReply(f *testing.F) {
+	f.Add(sampleReply(f, 3))
+	f.Add(AppendLoginAck(AppendEnvChange(nil, EnvDatabase, "db", "master"), 0x74000004, "x", 16, 0, 1))
+	f.Add([]byte{TokenColMetadata, 1, 0, 0, 0, 0, 0, 0, 0, 0xF1, 1, 1, 'a', 0, 1, 'b', 0, 1, 0, 'c', 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ReadReply(b, true)
+		var s ReplyScanner
+		half := len(b) / 2
+		s.Feed(b[:half])
+		s.Feed(b[half:])
+		s.Finish()
+	})
+}
+
+func FuzzParseRPC(f *testing.F) {
+	// sp_executesql N'SELECT @p1', N'@p1 int', @p1 = 42, by procedure id
+	rpc := []byte{0xFF, 0xFF, 10, 0, 0, 0}
+	stmt := encodeUTF16("SELECT @p1")
+	rpc = append(rpc, 0, 0, TypeNVarChar, byte(len(stmt)), 0)
+	rpc = append(rpc, Collation...)
+	rpc = append(append(rpc, byte(len(stmt)), 0), stmt...)
+	rpc = append(rpc, 3, '@', 0, 'p', 0, '1', 0, 0, TypeIntN, 4, 4, 42, 0, 0, 0)
+	f.Add(rpc)
+	f.Add(append(append([]byte{4, 0}, encodeUTF16("proc")...), 0, 0, 0x80, 0xFF, 0xFF, 12, 0, 0, 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		calls, err := ParseRPC(b, 64)
+		if err == nil && len(calls) == 0 {
+			t.Fatal("no calls and no error")
+		}
+		for _, c := range calls {
+			for _, p := range c.Params {
+				if len(p.Value) > 64*6+8 {
+					t.Fatalf("value of %d bytes past the bound", len(p.Value))
+				}
+			}
+		}
+	})
+}

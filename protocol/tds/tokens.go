@@ -208,3 +208,19 @@ func looksLikeHeaders(h []byte) bool {
 	}
 	return true
 }
+
+// AppendReturnStatus appends a stored procedure's RETURNSTATUS.
+func AppendReturnStatus(b []byte, status int32) []byte {
+	return binary.LittleEndian.AppendUint32(append(b, TokenReturnStatus), uint32(status))
+}
+
+// AppendReturnValueInt appends a RETURNVALUE for an int output parameter.
+func AppendReturnValueInt(b []byte, ordinal uint16, name string, v int32) []byte {
+	b = binary.LittleEndian.AppendUint16(append(b, TokenReturnValue), ordinal)
+	b = bVarchar(b, name)
+	b = append(b, 0x01)                           // status: output parameter
+	b = binary.LittleEndian.AppendUint32(b, 0)    // user type
+	b = binary.LittleEndian.AppendUint16(b, 0x09) // flags: nullable
+	b = append(b, TypeIntN, 4, 4)
+	return binary.LittleEndian.AppendUint32(b, uint32(v))
+}

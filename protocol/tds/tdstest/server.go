@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/service"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+
 	"github.com/pamd/pamd/protocol/ntlm"
 	"github.com/pamd/pamd/protocol/tds"
 )
@@ -33,6 +37,9 @@ type Server struct {
 	// Windows are the domain accounts ("DOMAIN\user" to password) that log
 	// in with NTLMv2 through SSPI.
 	Windows map[string]string
+	// Keytab, when set, lets Kerberos logins in: the service ticket in the
+	// SSPI token (SPNEGO or a raw krb5 GSS token) is checked against it.
+	Keytab *keytab.Keytab
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -92,11 +99,13 @@ type conn struct {
 	s          *Server
 	packetSize int
 	database   string
+	doneToken  byte             // DONE, or DONEINPROC inside a procedure call
+	prepared   map[int32]string // sp_prepare handles
 }
 
 func (s *Server) serve(nc net.Conn) {
 	defer nc.Close()
-	c := &conn{Conn: nc, s: s, packetSize: 4096, database: "master"}
+	c := &conn{Conn: nc, s: s, packetSize: 4096, database: "master", doneToken: tds.TokenDone, prepared: map[int32]string{}}
 	m, err := tds.ReadMessage(c, 1<<16)
 	if err != nil || m.Type != tds.TypePrelogin {
 		return
@@ -185,6 +194,14 @@ func (s *Server) serve(nc net.Conn) {
 			if c.send(c.batch(text)) != nil {
 				return
 			}
+		case tds.TypeRPC:
+			calls, err := tds.ParseRPC(m.Payload, 1<<20)
+			if err != nil {
+				return
+			}
+			if c.send(c.rpc(calls)) != nil {
+				return
+			}
 		case tds.TypeAttention:
 			if c.send(tds.AppendDone(nil, tds.TokenDone, tds.DoneAttn, 0, 0)) != nil {
 				return
@@ -230,7 +247,7 @@ func (c *conn) loginFailed(user string) {
 // CHALLENGE in an SSPI token, the client's AUTHENTICATE in an SSPI message.
 func (c *conn) integrated(login *tds.Login7) (string, bool) {
 	if ntlm.MessageType(login.SSPI) != ntlm.TypeNegotiate {
-		return "(integrated)", false // Kerberos comes later
+		return c.kerberos(login.SSPI)
 	}
 	var challenge [8]byte
 	rand.Read(challenge[:])
@@ -256,6 +273,29 @@ func (c *conn) integrated(login *tds.Login7) (string, bool) {
 	return who, false
 }
 
+// kerberos checks a Kerberos service ticket from an SPNEGO token (what
+// go-mssqldb and pamd send) or a raw krb5 GSS token (what FreeTDS sends).
+func (c *conn) kerberos(token []byte) (string, bool) {
+	if c.s.Keytab == nil {
+		return "(kerberos)", false
+	}
+	var krb spnego.KRB5Token
+	if err := krb.Unmarshal(token); err != nil {
+		var neg spnego.SPNEGOToken
+		if err := neg.Unmarshal(token); err != nil || !neg.Init {
+			return "(unreadable SSPI token)", false
+		}
+		if err := krb.Unmarshal(neg.NegTokenInit.MechTokenBytes); err != nil {
+			return "(unreadable SPNEGO mechanism token)", false
+		}
+	}
+	ok, creds, err := service.VerifyAPREQ(&krb.APReq, service.NewSettings(c.s.Keytab, service.DecodePAC(false)))
+	if err != nil || !ok {
+		return "(kerberos)", false
+	}
+	return creds.UserName() + "@" + creds.Domain(), true
+}
+
 func (c *conn) send(payload []byte) error {
 	return tds.WriteMessage(c, tds.TypeReply, payload, c.packetSize)
 }
@@ -265,6 +305,8 @@ var (
 	selectString = regexp.MustCompile(`(?i)^select\s+N?'((?:[^']|'')*)'(?:\s+as\s+\[?(\w+)\]?)?\s*;?$`)
 	useDB        = regexp.MustCompile(`(?i)^use\s+\[?(\w+)\]?\s*;?$`)
 	alterLogin   = regexp.MustCompile(`(?i)^alter\s+login\s+\[?(\w+)\]?\s+with\s+password\s*=\s*N?'((?:[^']|'')*)'(?:\s+old_password\s*=\s*N?'((?:[^']|'')*)')?\s*;?$`)
+	selectTop    = regexp.MustCompile(`(?i)^select\s+top\s*\(?(\d+)\)?\s+n\s*,\s*label\s+from\s+numbers\s*;?$`)
+	selectLen    = regexp.MustCompile(`(?is)^select\s+len\(N?'((?:[^']|'')*)'\)\s*;?$`)
 	ignored      = regexp.MustCompile(`(?i)^(set\s|begin\s+tran|commit|rollback|if\s+@@trancount)`)
 )
 
@@ -307,12 +349,12 @@ func splitStatements(text string) []string {
 func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
 	switch {
 	case ignored.MatchString(stmt):
-		return tds.AppendDone(nil, tds.TokenDone, status, 0, 0), nil
+		return tds.AppendDone(nil, c.doneToken, status, 0, 0), nil
 	case useDB.MatchString(stmt):
 		db := useDB.FindStringSubmatch(stmt)[1]
 		out := tds.AppendEnvChange(nil, tds.EnvDatabase, db, c.database)
 		c.database = db
-		return tds.AppendDone(out, tds.TokenDone, status, 0, 0), nil
+		return tds.AppendDone(out, c.doneToken, status, 0, 0), nil
 	case alterLogin.MatchString(stmt):
 		m := alterLogin.FindStringSubmatch(stmt)
 		c.s.mu.Lock()
@@ -322,24 +364,33 @@ func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
 			return nil, errors.New("Cannot alter the login '" + m[1] + "', because it does not exist or you do not have permission.")
 		}
 		c.s.Logins[m[1]] = strings.ReplaceAll(m[2], "''", "'")
-		return tds.AppendDone(nil, tds.TokenDone, status, 0, 0), nil
+		return tds.AppendDone(nil, c.doneToken, status, 0, 0), nil
+	case selectTop.MatchString(stmt):
+		n, err := strconv.Atoi(selectTop.FindStringSubmatch(stmt)[1])
+		if err != nil || n > 10_000_000 {
+			return nil, fmt.Errorf("TOP %s is more than the stand-in makes", selectTop.FindStringSubmatch(stmt)[1])
+		}
+		return c.numbers(n, status), nil
+	case selectLen.MatchString(stmt):
+		v := strings.ReplaceAll(selectLen.FindStringSubmatch(stmt)[1], "''", "'")
+		return c.result([]tds.Column{{Type: tds.TypeIntN}}, [][]any{{int32(len([]rune(v)))}}, status)
 	case strings.EqualFold(strings.TrimSuffix(stmt, ";"), "select @@version"):
-		return result([]tds.Column{{Type: tds.TypeNVarChar}}, [][]any{{Version}}, status)
+		return c.result([]tds.Column{{Type: tds.TypeNVarChar}}, [][]any{{Version}}, status)
 	case selectInt.MatchString(stmt):
 		m := selectInt.FindStringSubmatch(stmt)
 		n, err := strconv.ParseInt(m[1], 10, 32)
 		if err != nil {
 			return nil, fmt.Errorf("Arithmetic overflow error converting expression to data type int.")
 		}
-		return result([]tds.Column{{Name: m[2], Type: tds.TypeIntN}}, [][]any{{int32(n)}}, status)
+		return c.result([]tds.Column{{Name: m[2], Type: tds.TypeIntN}}, [][]any{{int32(n)}}, status)
 	case selectString.MatchString(stmt):
 		m := selectString.FindStringSubmatch(stmt)
-		return result([]tds.Column{{Name: m[2], Type: tds.TypeNVarChar}}, [][]any{{strings.ReplaceAll(m[1], "''", "'")}}, status)
+		return c.result([]tds.Column{{Name: m[2], Type: tds.TypeNVarChar}}, [][]any{{strings.ReplaceAll(m[1], "''", "'")}}, status)
 	}
 	return nil, fmt.Errorf("pamd stand-in: statement not supported: %.60s", stmt)
 }
 
-func result(cols []tds.Column, rows [][]any, status uint16) ([]byte, error) {
+func (c *conn) result(cols []tds.Column, rows [][]any, status uint16) ([]byte, error) {
 	out := tds.AppendColMetadata(nil, cols)
 	for _, r := range rows {
 		var err error
@@ -347,5 +398,98 @@ func result(cols []tds.Column, rows [][]any, status uint16) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return tds.AppendDone(out, tds.TokenDone, status|tds.DoneCount, 0xC1, uint64(len(rows))), nil
+	return tds.AppendDone(out, c.doneToken, status|tds.DoneCount, 0xC1, uint64(len(rows))), nil
+}
+
+// numbers is the stand-in's one table: n from 1 and a label per row.
+func (c *conn) numbers(n int, status uint16) []byte {
+	cols := []tds.Column{{Name: "n", Type: tds.TypeIntN}, {Name: "label", Type: tds.TypeNVarChar}}
+	out := tds.AppendColMetadata(nil, cols)
+	for i := 1; i <= n; i++ {
+		out, _ = tds.AppendRow(out, cols, []any{int32(i), "row " + strconv.Itoa(i)})
+	}
+	return tds.AppendDone(out, c.doneToken, status|tds.DoneCount, 0xC1, uint64(n))
+}
+
+// rpc answers procedure calls: sp_executesql, sp_prepare, sp_execute,
+// sp_prepexec and sp_unprepare, with the statements the batch path knows.
+func (c *conn) rpc(calls []tds.RPC) []byte {
+	var out []byte
+	c.doneToken = tds.TokenDoneInProc
+	defer func() { c.doneToken = tds.TokenDone }()
+	for i, call := range calls {
+		status := uint16(tds.DoneMore)
+		if i == len(calls)-1 {
+			status = tds.DoneFinal
+		}
+		part, err := c.call(call)
+		if err != nil {
+			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: 2812, State: 62, Class: 16,
+				Text: err.Error(), ServerName: "pamd-standin", ProcName: call.Proc, Line: 1})
+			out = tds.AppendDone(out, tds.TokenDoneProc, status|tds.DoneError, 0, 0)
+			continue
+		}
+		out = append(out, part...)
+		out = tds.AppendReturnStatus(out, 0)
+		out = tds.AppendDone(out, tds.TokenDoneProc, status, 0xE0, 0)
+	}
+	return out
+}
+
+func (c *conn) call(call tds.RPC) ([]byte, error) {
+	arg := func(i int) string {
+		if i < len(call.Params) {
+			return call.Params[i].Value
+		}
+		return "NULL"
+	}
+	switch call.Proc {
+	case "sp_executesql":
+		return c.execute(unquote(arg(0)), call.Params[min(len(call.Params), 2):], nil)
+	case "sp_prepare":
+		h := int32(len(c.prepared) + 1)
+		c.prepared[h] = unquote(arg(2))
+		return tds.AppendReturnValueInt(nil, 0, call.Params[0].Name, h), nil
+	case "sp_prepexec":
+		h := int32(len(c.prepared) + 1)
+		c.prepared[h] = unquote(arg(2))
+		return c.execute(c.prepared[h], call.Params[min(len(call.Params), 3):], tds.AppendReturnValueInt(nil, 0, call.Params[0].Name, h))
+	case "sp_execute":
+		h, _ := strconv.Atoi(arg(0))
+		stmt, ok := c.prepared[int32(h)]
+		if !ok {
+			return nil, fmt.Errorf("Could not find prepared statement with handle %d.", h)
+		}
+		return c.execute(stmt, call.Params[1:], nil)
+	case "sp_unprepare":
+		h, _ := strconv.Atoi(arg(0))
+		delete(c.prepared, int32(h))
+		return nil, nil
+	}
+	return nil, fmt.Errorf("Could not find stored procedure '%s'.", call.Proc)
+}
+
+// execute runs stmt with its parameters written in as literals; after
+// comes after the results (an output handle).
+func (c *conn) execute(stmt string, params []tds.RPCParam, after []byte) ([]byte, error) {
+	for i := len(params) - 1; i >= 0; i-- { // @p10 before @p1
+		stmt = strings.ReplaceAll(stmt, params[i].Name, params[i].Value)
+	}
+	c.s.mu.Lock()
+	c.s.batches = append(c.s.batches, stmt)
+	c.s.mu.Unlock()
+	out, err := c.statement(stmt, tds.DoneMore)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, after...), nil
+}
+
+// unquote turns a string literal as RPCParam shows it back into its text.
+func unquote(v string) string {
+	v = strings.TrimPrefix(v, "N")
+	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+		v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+	}
+	return v
 }

@@ -1,0 +1,142 @@
+package tdstest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+// Realm is the Kerberos realm of the stand-in's domain.
+const Realm = "EXAMPLE.TEST"
+
+// KDC is a real MIT Kerberos KDC on a loopback port with a private realm,
+// the domain controller of the stand-in's Windows logins.
+type KDC struct {
+	Addr     string // host:port, TCP and UDP
+	Krb5Conf string // a krb5.conf pointing at it
+	dir      string
+	env      []string
+}
+
+// StartKDC creates a realm in a temporary directory and starts krb5kdc. It
+// skips the test when MIT Kerberos is not installed, unless
+// PAMD_REQUIRE_PEERS is set (scripts/peers installs it).
+func StartKDC(t testing.TB) *KDC {
+	t.Helper()
+	for _, bin := range []string{"/usr/sbin/krb5kdc", "/usr/sbin/kdb5_util", "/usr/sbin/kadmin.local"} {
+		if _, err := os.Stat(bin); err != nil {
+			if os.Getenv("PAMD_REQUIRE_PEERS") != "" {
+				t.Fatalf("%s is required; scripts/peers installs krb5-kdc and krb5-admin-server", bin)
+			}
+			t.Skipf("%s not installed; scripts/peers installs it", bin)
+		}
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	k := &KDC{Addr: "127.0.0.1:" + strconv.Itoa(port), Krb5Conf: filepath.Join(dir, "krb5.conf"), dir: dir}
+	kdcConf := filepath.Join(dir, "kdc.conf")
+	write(t, k.Krb5Conf, fmt.Sprintf(`[libdefaults]
+ default_realm = %[1]s
+ dns_lookup_kdc = false
+ dns_lookup_realm = false
+ udp_preference_limit = 1
+ rdns = false
+ ticket_lifetime = 10h
+[realms]
+ %[1]s = {
+  kdc = %[2]s
+ }
+[domain_realm]
+ .example.test = %[1]s
+ example.test = %[1]s
+`, Realm, k.Addr))
+	write(t, kdcConf, fmt.Sprintf(`[kdcdefaults]
+ kdc_ports = %[2]d
+ kdc_tcp_ports = %[2]d
+[realms]
+ %[1]s = {
+  database_name = %[3]s/principal
+  key_stash_file = %[3]s/stash
+  acl_file = %[3]s/kadm5.acl
+  kdc_listen = 127.0.0.1:%[2]d
+  kdc_tcp_listen = 127.0.0.1:%[2]d
+  default_principal_flags = +preauth
+  max_life = 10h
+ }
+[logging]
+ kdc = FILE:%[3]s/kdc.log
+`, Realm, port, dir))
+	write(t, filepath.Join(dir, "kadm5.acl"), "")
+	k.env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf, "KRB5_KDC_PROFILE="+kdcConf)
+	k.run(t, "/usr/sbin/kdb5_util", "create", "-r", Realm, "-s", "-P", "kdc-master-"+strconv.Itoa(port))
+	cmd := exec.Command("/usr/sbin/krb5kdc", "-n", "-P", filepath.Join(dir, "kdc.pid"))
+	cmd.Env = k.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", k.Addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "kdc.log"))
+			t.Fatalf("krb5kdc did not listen on %s:\n%s", k.Addr, log)
+		}
+	}
+	return k
+}
+
+// AddUser creates a principal with a password.
+func (k *KDC) AddUser(t testing.TB, name, password string) {
+	k.run(t, "/usr/sbin/kadmin.local", "-q", fmt.Sprintf("addprinc -pw %s %s@%s", password, name, Realm))
+}
+
+// AddService creates a service principal (an SPN such as
+// MSSQLSvc/sql.example.test:1433) and returns its keytab.
+func (k *KDC) AddService(t testing.TB, spn string) *keytab.Keytab {
+	file := filepath.Join(k.dir, strings.NewReplacer("/", "_", ":", "_").Replace(spn)+".keytab")
+	k.run(t, "/usr/sbin/kadmin.local", "-q", fmt.Sprintf("addprinc -randkey %s@%s", spn, Realm))
+	k.run(t, "/usr/sbin/kadmin.local", "-q", fmt.Sprintf("ktadd -k %s %s@%s", file, spn, Realm))
+	kt, err := keytab.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kt
+}
+
+// Env is the environment for MIT tools (kinit, FreeTDS) to use this realm.
+func (k *KDC) Env() []string { return k.env }
+
+func (k *KDC) run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = k.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func write(t testing.TB, path, content string) {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
