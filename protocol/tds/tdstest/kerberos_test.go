@@ -139,4 +139,3 @@ func TestRPCAndLargeResults(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
