@@ -153,22 +153,27 @@ func gatewaysCommand() *cli.Command {
 func resourcesCommand() *cli.Command {
 	return &cli.Command{Name: "resources", Usage: "manage resources", Subcommands: []*cli.Command{
 		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp, ssh or mongodb"},
+			&cli.StringFlag{Name: "type", Required: true, Usage: "tcp, ssh, mongodb or mssql"},
 			&cli.StringFlag{Name: "name", Required: true},
 			&cli.StringFlag{Name: "gateway", Required: true, Usage: "the gateway that reaches it"},
-			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh)"},
-			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh"},
+			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh, mssql)"},
+			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh, 1433 for mssql"},
+			&cli.StringFlag{Name: "database", Usage: "mssql: the database clients land in unless they name one"},
 			&cli.StringFlag{Name: "connection-string", Usage: "mongodb: mongodb:// or mongodb+srv:// URI without credentials or database"},
 			&cli.StringFlag{Name: "auth-database", Value: "admin", Usage: "mongodb: where the accounts authenticate"},
-			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb: TLS to the server (--tls=false to turn off)"},
-			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb: verify the server's certificate"},
-			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb: CA certificate (PEM) to verify the server with"},
+			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb, mssql: TLS to the server (--tls=false to turn off)"},
+			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb, mssql: verify the server's certificate"},
+			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb, mssql: CA certificate (PEM) to verify the server with"},
 		}, Action: func(c *cli.Context) error {
 			req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
-			if req.Type == "mongodb" {
+			if req.Type == "mongodb" || req.Type == "mssql" {
 				req.Options = map[string]string{
-					"uri": c.String("connection-string"), "auth_database": c.String("auth-database"),
 					"tls": fmt.Sprint(c.Bool("tls")), "tls_reject_unauthorized": fmt.Sprint(c.Bool("tls-reject-unauthorized")),
+				}
+				if req.Type == "mongodb" {
+					req.Options["uri"], req.Options["auth_database"] = c.String("connection-string"), c.String("auth-database")
+				} else {
+					req.Options["database"] = c.String("database")
 				}
 				if f := c.String("tls-ca-file"); f != "" {
 					b, err := os.ReadFile(f)
@@ -227,7 +232,7 @@ func resourcesCommand() *cli.Command {
 		}},
 		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
-			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"},
+			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
 			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
 		}, Action: func(c *cli.Context) error {
 			n, err := oneArg(c, "NAME")
@@ -248,7 +253,7 @@ func resourcesCommand() *cli.Command {
 				req.Port = &p
 			}
 			opts := map[string]string{}
-			for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database"} {
+			for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database", "database": "database"} {
 				if v := str(flag); v != nil {
 					opts[key] = *v
 				}
@@ -368,7 +373,11 @@ func accountsCommand() *cli.Command {
 	return &cli.Command{Name: "accounts", Usage: "manage the accounts (credentials) of resources", Subcommands: []*cli.Command{
 		{Name: "add", ArgsUsage: "RESOURCE/NAME", Usage: "add an account", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "username"},
-			&cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate"},
+			&cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate; mssql: sql, ntlm or kerberos"},
+			&cli.StringFlag{Name: "domain", Usage: "mssql ntlm: the account's Windows domain"},
+			&cli.StringFlag{Name: "realm", Usage: "mssql kerberos: the Kerberos realm (EXAMPLE.COM)"},
+			&cli.StringFlag{Name: "spn", Usage: "mssql kerberos: the server's SPN (MSSQLSvc/HOST:PORT)"},
+			&cli.StringFlag{Name: "kdc", Usage: "mssql kerberos: KDC HOST[:PORT] (default: DNS SRV records of the realm)"},
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
 			&cli.StringFlag{Name: "private-key-file", Usage: "ssh key auth: the private key (OpenSSH or PEM)"},
 			&cli.BoolFlag{Name: "passphrase-stdin", Usage: "read the private key's passphrase from standard input"},
@@ -379,7 +388,8 @@ func accountsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			req := api.CreateAccountRequest{Name: name, Username: c.String("username"), Auth: c.String("auth"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description")}
+			req := api.CreateAccountRequest{Name: name, Username: c.String("username"), Auth: c.String("auth"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description"),
+				Domain: c.String("domain"), Realm: c.String("realm"), SPN: c.String("spn"), KDC: c.String("kdc")}
 			if c.Bool("password-stdin") {
 				if req.Password, err = readLine(); err != nil {
 					return err

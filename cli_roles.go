@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/pamd/pamd/gateway"
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/proxy/local"
+	"github.com/pamd/pamd/proxy/mssqlproxy"
 	"github.com/pamd/pamd/server"
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/apiclient"
@@ -228,9 +230,12 @@ func connectCommand() *cli.Command {
 				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 				Errors: c.App.ErrWriter,
 				Ready: func(a *net.TCPAddr) {
-					var knownHosts string
+					var knownHosts, caFile string
 					if grant.SSHHostKey != "" {
 						knownHosts = writeKnownHosts(c, sess.Resource, a.Port, grant.SSHHostKey)
+					}
+					if grant.TLSCA != "" {
+						caFile = writeCAFile(c, grant.TLSCA)
 					}
 					if jsonOutput(c) {
 						out := map[string]any{
@@ -243,6 +248,9 @@ func connectCommand() *cli.Command {
 						if sess.ResourceType == "mongodb" {
 							out["uri"] = fmt.Sprintf("mongodb://127.0.0.1:%d/test?directConnection=true", a.Port)
 						}
+						if sess.ResourceType == "mssql" {
+							out["database"], out["tls_ca_file"] = grant.Database, caFile
+						}
 						printJSONLine(c.App.Writer, out)
 						return
 					}
@@ -254,6 +262,9 @@ func connectCommand() *cli.Command {
 						fmt.Fprintf(w, "pamd: mongosh \"%s\"\n", uri)
 						fmt.Fprintf(w, "pamd: drivers and GUI clients: %s (no user name or password; any database)\n", uri)
 					}
+					if sess.ResourceType == "mssql" {
+						printMSSQLHelp(w, a.Port, grant.Database, caFile)
+					}
 					if knownHosts != "" {
 						opts := fmt.Sprintf("-o UserKnownHostsFile=%s", knownHosts)
 						fmt.Fprintf(w, "pamd: ssh -p %d %s %s@127.0.0.1\n", a.Port, opts, grant.Username)
@@ -262,6 +273,11 @@ func connectCommand() *cli.Command {
 					}
 					fmt.Fprintf(w, "pamd: Ctrl-C ends the session\n")
 				},
+			}
+			if sess.ResourceType == "mssql" {
+				// Refusals (an expired session, a gateway gone) reach SQL
+				// Server clients as login errors, not dropped connections.
+				cfg.Refuse = func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, nil, msg) }
 			}
 			err = local.Run(c.Context, cfg)
 			var ended *local.Ended
@@ -292,6 +308,40 @@ func openSession(c *cli.Context, res, acct string) (*apiclient.Login, *apiclient
 		err = client.Do(c.Context, "POST", "/api/v1/sessions", req, &grant)
 	}
 	return login, client, grant, err
+}
+
+// printMSSQLHelp prints ready-to-paste lines for SQL Server clients.
+func printMSSQLHelp(w io.Writer, port int, database, caFile string) {
+	db, tsqlDB := "", ""
+	if database != "" {
+		db, tsqlDB = " -d "+database, " -D "+database
+	}
+	fmt.Fprintf(w, "pamd: sqlcmd -S 127.0.0.1,%d%s\n", port, db)
+	fmt.Fprintf(w, "pamd: tsql -H 127.0.0.1 -p %d%s -U pamd -P \"\"\n", port, tsqlDB)
+	fmt.Fprintf(w, "pamd: GUI clients (SSMS, Azure Data Studio, DBeaver): server 127.0.0.1, port %d, database %s, SQL Server authentication, any user name; leave the password empty\n", port, orDefault(database))
+	fmt.Fprintf(w, "pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add %s to the client's trusted CAs\n", caFile)
+}
+
+func orDefault(database string) string {
+	if database == "" {
+		return "(the login's default)"
+	}
+	return database
+}
+
+// writeCAFile writes pamd's CA certificate where clients can be told to
+// trust it, and returns the path.
+func writeCAFile(c *cli.Context, caPEM string) string {
+	dir, err := apiclient.ConfigDir()
+	if err != nil {
+		return ""
+	}
+	file := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(file, []byte(caPEM), 0o644); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "pamd: cannot write %s: %v\n", file, err)
+		return ""
+	}
+	return file
 }
 
 // writeKnownHosts writes the resource's pamd host key for [127.0.0.1]:port

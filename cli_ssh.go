@@ -94,7 +94,7 @@ func sessionRecordingCommands() []*cli.Command {
 			var out, in int
 			for _, r := range recs {
 				where := fmt.Sprintf("%s  %s#%d  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID), r.Channel)
-				if r.Type == "command" || (r.Type == "error" && r.Channel == 0 && r.Term == "") {
+				if r.Type == "command" || r.Type == "sql" || r.Type == "rpc" || r.Type == "attention" || (r.Type == "error" && r.Channel == 0 && r.Term == "") {
 					where = fmt.Sprintf("%s  %s  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID))
 				}
 				switch r.Type {
@@ -120,6 +120,8 @@ func sessionRecordingCommands() []*cli.Command {
 					fmt.Fprintf(w, "%sport forward to %s\n", where, r.Path)
 				case "error":
 					fmt.Fprintf(w, "%serror: %s\n", where, r.Data)
+				case "sql", "rpc", "attention":
+					fmt.Fprintf(w, "%s[%s] %s  %s  %.1f ms\n", where, r.Database, sqlSummary(r), sqlOutcome(r), r.DurationMS)
 				case "command":
 					ns := r.Database
 					if r.Collection != "" {
@@ -219,4 +221,28 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// sqlSummary is a SQL Server request as one line: the batch text, or the
+// procedure with its parameters.
+func sqlSummary(r tunnel.Record) string {
+	text := strings.Join(strings.Fields(r.Command), " ")
+	if r.Type == "rpc" {
+		text = "EXEC " + text + " " + r.Data
+	}
+	return clip(text, 200)
+}
+
+func sqlOutcome(r tunnel.Record) string {
+	if r.Status != nil && *r.Status == 0 {
+		if r.Code != 0 {
+			return fmt.Sprintf("error %d: %s", r.Code, r.Error)
+		}
+		return "failed: " + r.Error
+	}
+	out := fmt.Sprintf("%d rows", r.Rows)
+	if r.Affected > 0 {
+		out += fmt.Sprintf(", %d affected", r.Affected)
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/proxy/mongoproxy"
+	"github.com/pamd/pamd/proxy/mssqlproxy"
 	"github.com/pamd/pamd/proxy/sshproxy"
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
@@ -274,6 +275,12 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 			rec = g.spool.add
 		}
 		err = mongoproxy.Handle(sctx, st, d, g.mongo, rec)
+	case "mssql":
+		var rec mssqlproxy.Recorder
+		if d.Record {
+			rec = g.spool.add
+		}
+		err = mssqlproxy.Handle(sctx, st, d, rec)
 	default:
 		tunnel.Refuse("pamd gateway %s does not support protocol %q (upgrade the gateway)", g.id.Name, d.Protocol).WriteTo(st)
 		return

@@ -12,7 +12,7 @@ import (
 )
 
 // resourceTypes lists the types this build proxies, with their default ports.
-var resourceTypes = map[string]int{"tcp": 0, "ssh": 22, "mongodb": 27017}
+var resourceTypes = map[string]int{"tcp": 0, "ssh": 22, "mongodb": 27017, "mssql": 1433}
 
 func resourceView(r *store.Resource) api.Resource {
 	opts := map[string]string{}
@@ -32,7 +32,8 @@ func resourceView(r *store.Resource) api.Resource {
 
 func accountView(res string, a *store.Account) api.Account {
 	return api.Account{Resource: res, Name: a.Name, Username: a.Username, Description: a.Description,
-		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt}
+		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt,
+		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC}
 }
 
 func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) error {
@@ -83,7 +84,7 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	defPort, ok := resourceTypes[req.Type]
 	if !ok {
-		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh, mongodb)", req.Type)
+		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh, mongodb, mssql)", req.Type)
 	}
 	if req.Port == 0 {
 		req.Port = defPort
@@ -125,6 +126,21 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 		}
 		res.Options["server_version"] = version
 		detail = "mongodb " + res.Options["uri"] + " via " + res.Gateway + ", server " + version
+		if len(warnings) > 0 {
+			detail += "; " + strings.Join(warnings, "; ")
+		}
+	}
+	if res.Type == "mssql" {
+		var err error
+		if warnings, err = validateMSSQLResource(res, &req); err != nil {
+			return err
+		}
+		if _, _, err := s.mssqlCertificate(res); err != nil {
+			return err
+		}
+		if db := res.Options["database"]; db != "" {
+			detail += ", database " + db
+		}
 		if len(warnings) > 0 {
 			detail += "; " + strings.Join(warnings, "; ")
 		}
@@ -204,6 +220,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	c := callerOf(r)
 	a := &store.Account{ID: store.NewID(), Name: req.Name, Username: req.Username, Password: req.Password,
 		Auth: req.Auth, PrivateKey: req.PrivateKey, Passphrase: req.Passphrase,
+		Domain: req.Domain, Realm: req.Realm, SPN: req.SPN, KDC: req.KDC,
 		Description: req.Description, RequireMFA: req.RequireMFA, CreatedAt: time.Now().UTC()}
 	var target *store.Resource
 	if err := s.st.View(func(tx *store.Tx) (err error) { target, err = tx.ResourceByName(r.PathValue("name")); return }); err != nil {
@@ -233,9 +250,13 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 			if a.Auth != "" || a.PrivateKey != "" {
 				return httpError(http.StatusBadRequest, "MongoDB accounts log in with SCRAM: --username and --password-stdin only")
 			}
+		case "mssql":
+			if err := validateMSSQLAccount(a); err != nil {
+				return err
+			}
 		default:
 			if a.Auth != "" || a.PrivateKey != "" {
-				return httpError(http.StatusBadRequest, "--auth and keys are for ssh resources; %s is %s", res.Name, res.Type)
+				return httpError(http.StatusBadRequest, "--auth and keys are for ssh and mssql resources; %s is %s", res.Name, res.Type)
 			}
 		}
 		a.ResourceID, resName = res.ID, res.Name

@@ -123,6 +123,9 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		}
 		grant.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(host.PublicKey())))
 	}
+	if res.Type == "mssql" {
+		grant.TLSCA, grant.Database = string(s.ca.certPEM), res.Options["database"]
+	}
 	writeJSON(w, http.StatusCreated, grant)
 	return nil
 }

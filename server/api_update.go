@@ -65,8 +65,24 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 			res.Options["server_version"] = version
 		}
 	default:
-		if len(req.Options) > 0 {
+		if len(req.Options) > 0 && res.Type != "mssql" {
 			return httpError(http.StatusBadRequest, "%s resources have no options", res.Type)
+		}
+		if len(req.Options) > 0 {
+			merged := map[string]string{}
+			for k, v := range res.Options {
+				merged[k] = v
+			}
+			for k, v := range req.Options {
+				if merged[k] != v {
+					merged[k] = v
+					changed = append(changed, k+" "+map[bool]string{true: "replaced", false: v}[k == "tls_ca"])
+				}
+			}
+			var err error
+			if warnings, err = validateMSSQLResource(res, &api.Resource{Options: merged}); err != nil {
+				return err
+			}
 		}
 		if req.Host != nil && *req.Host != res.Host {
 			if *req.Host == "" || strings.ContainsAny(*req.Host, " /") {
@@ -167,6 +183,10 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 			a.Password = ""
 		}
 		if err := validateSSHAccount(a); err != nil {
+			return err
+		}
+	case "mssql":
+		if err := validateMSSQLAccount(a); err != nil {
 			return err
 		}
 	case "mongodb":

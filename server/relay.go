@@ -147,10 +147,18 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	desc := tunnel.Descriptor{
 		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, Resource: res.Name, Account: acct.Name,
 		Protocol: res.Type, Target: net.JoinHostPort(res.Host, fmt.Sprint(res.Port)), ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type == "ssh" || res.Type == "mongodb",
+		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type != "tcp",
 	}
 	if res.Type == "mongodb" {
 		mongoDescriptor(&desc, res)
+	}
+	if res.Type == "mssql" {
+		if err := s.mssqlDescriptor(&desc, res, acct); err != nil {
+			s.recordConnection(conn, 0, 0, err)
+			tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
+			s.log.Error("mssql descriptor", "session", sess.ID, "err", err)
+			return
+		}
 	}
 	if res.Type == "ssh" {
 		if err := s.sshDescriptor(&desc, res, acct, sess); err != nil {

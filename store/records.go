@@ -101,14 +101,20 @@ type Resource struct {
 
 // Account is a credential on a resource.
 type Account struct {
-	ID          string    `json:"id"`
-	ResourceID  string    `json:"resource_id"`
-	Name        string    `json:"name"`
-	Username    string    `json:"username,omitempty"`
-	Password    string    `json:"password,omitempty"`
-	Auth        string    `json:"auth,omitempty"`        // ssh: password, key or certificate
-	PrivateKey  string    `json:"private_key,omitempty"` // ssh key auth: OpenSSH or PEM private key
-	Passphrase  string    `json:"passphrase,omitempty"`  // of PrivateKey
+	ID         string `json:"id"`
+	ResourceID string `json:"resource_id"`
+	Name       string `json:"name"`
+	Username   string `json:"username,omitempty"`
+	Password   string `json:"password,omitempty"`
+	Auth       string `json:"auth,omitempty"`        // ssh: password, key or certificate
+	PrivateKey string `json:"private_key,omitempty"` // ssh key auth: OpenSSH or PEM private key
+	Passphrase string `json:"passphrase,omitempty"`  // of PrivateKey
+	// mssql: Auth is sql, ntlm or kerberos; NTLM needs the Domain,
+	// Kerberos the Realm, the server's SPN and optionally a KDC.
+	Domain      string    `json:"domain,omitempty"`
+	Realm       string    `json:"realm,omitempty"`
+	SPN         string    `json:"spn,omitempty"`
+	KDC         string    `json:"kdc,omitempty"`
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`

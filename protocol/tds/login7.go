@@ -268,3 +268,43 @@ func decodeUTF16(b []byte) string {
 	}
 	return string(utf16.Decode(u))
 }
+
+// LOGIN7 feature extensions (2.2.6.4 FeatureExt) pamd treats specially.
+const (
+	FeatureFedAuth            = 0x02
+	FeatureColumnEncryption   = 0x04
+	FeatureDataClassification = 0x09
+)
+
+// WithoutFeatures returns a FeatureExt block without the given features, or
+// nil when none is left.
+func WithoutFeatures(ext []byte, drop ...byte) ([]byte, error) {
+	var out []byte
+	for i := 0; ; {
+		if i >= len(ext) {
+			return nil, fmt.Errorf("%w: FeatureExt without a terminator", ErrMalformed)
+		}
+		id := ext[i]
+		if id == 0xFF {
+			if out == nil {
+				return nil, nil
+			}
+			return append(out, 0xFF), nil
+		}
+		if i+5 > len(ext) {
+			return nil, fmt.Errorf("%w: FeatureExt entry header", ErrMalformed)
+		}
+		n := int(binary.LittleEndian.Uint32(ext[i+1:]))
+		if n > len(ext)-i-5 {
+			return nil, fmt.Errorf("%w: FeatureExt entry length %d", ErrMalformed, n)
+		}
+		keep := true
+		for _, d := range drop {
+			keep = keep && d != id
+		}
+		if keep {
+			out = append(out, ext[i:i+5+n]...)
+		}
+		i += 5 + n
+	}
+}

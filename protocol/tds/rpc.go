@@ -54,6 +54,12 @@ func ParseRPC(payload []byte, keep int) ([]RPC, error) {
 	var calls []RPC
 	for c.i < len(c.b) {
 		call, err := readCall(c, keep)
+		if errors.Is(err, errShort) && call.Proc != "" {
+			// A payload cut short (the caller kept only its start): what
+			// was read stands.
+			call.Incomplete = true
+			return append(calls, call), nil
+		}
 		if errors.Is(err, errShort) {
 			err = fmt.Errorf("%w: RPC ends inside a call", ErrMalformed)
 		}

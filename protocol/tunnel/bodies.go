@@ -51,6 +51,17 @@ type Descriptor struct {
 	TLS                   bool   `json:"tls,omitempty"`
 	TLSRejectUnauthorized bool   `json:"tls_reject_unauthorized,omitempty"`
 	TLSCA                 string `json:"tls_ca,omitempty"`
+	// SQL Server: the database clients land in unless they name one, how
+	// the account logs in (Auth: sql, ntlm or kerberos) with its Domain, or
+	// its Realm, SPN and KDC (empty: found through DNS SRV records), and the
+	// certificate and key pamd shows clients that ask for TLS (PEM).
+	Database      string `json:"database,omitempty"`
+	Domain        string `json:"domain,omitempty"`
+	Realm         string `json:"realm,omitempty"`
+	SPN           string `json:"spn,omitempty"`
+	KDC           string `json:"kdc,omitempty"`
+	ServerTLSCert string `json:"server_tls_cert,omitempty"`
+	ServerTLSKey  string `json:"server_tls_key,omitempty"`
 }
 
 // String describes the descriptor without any credential, for logs.
@@ -111,4 +122,7 @@ type Record struct {
 	Code         int       `json:"code,omitempty"`
 	Docs         int64     `json:"docs,omitempty"`
 	DurationMS   float64   `json:"duration_ms,omitempty"`
+	// SQL Server: rows returned and rows affected by a batch or RPC.
+	Rows     int64 `json:"rows,omitempty"`
+	Affected int64 `json:"affected,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Config struct {
 	// Errors receives one line per refused connection, for the person
 	// running connect (stderr).
 	Errors io.Writer
+	// Refuse, when set, answers a refused connection in the client's
+	// protocol (the message is also written to Errors).
+	Refuse func(lc net.Conn, msg string)
 	// Ready is called once the listener is up and the tunnel works.
 	Ready func(addr *net.TCPAddr)
 }
@@ -193,10 +197,18 @@ func (c *conn) relay(ctx context.Context, lc net.Conn) {
 	st, err := c.open(sess, tunnel.KindAccess)
 	if err != nil {
 		var ref *tunnel.Refusal
+		msg := fmt.Sprintf("the tunnel to the server is down (%v)", err)
 		if errors.As(err, &ref) {
+			msg = ref.Message
 			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s refused: %s\n", lc.RemoteAddr(), ref.Message)
 		} else {
-			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s failed: the tunnel to the server is down (%v)\n", lc.RemoteAddr(), err)
+			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s failed: %s\n", lc.RemoteAddr(), msg)
+		}
+		if c.cfg.Refuse != nil {
+			if !strings.HasPrefix(msg, "pamd:") {
+				msg = "pamd: " + msg
+			}
+			c.cfg.Refuse(lc, msg)
 		}
 		return
 	}

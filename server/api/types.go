@@ -128,6 +128,10 @@ type Account struct {
 	Name        string    `json:"name"`
 	Username    string    `json:"username,omitempty"`
 	Auth        string    `json:"auth,omitempty"`
+	Domain      string    `json:"domain,omitempty"`
+	Realm       string    `json:"realm,omitempty"`
+	SPN         string    `json:"spn,omitempty"`
+	KDC         string    `json:"kdc,omitempty"`
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa"`
 	HasPassword bool      `json:"has_password"`
@@ -139,7 +143,11 @@ type CreateAccountRequest struct {
 	Name        string `json:"name"`
 	Username    string `json:"username,omitempty"`
 	Password    string `json:"password,omitempty"`
-	Auth        string `json:"auth,omitempty"` // ssh: password (default), key, certificate
+	Auth        string `json:"auth,omitempty"` // ssh: password (default), key, certificate; mssql: sql (default), ntlm, kerberos
+	Domain      string `json:"domain,omitempty"`
+	Realm       string `json:"realm,omitempty"`
+	SPN         string `json:"spn,omitempty"`
+	KDC         string `json:"kdc,omitempty"`
 	PrivateKey  string `json:"private_key,omitempty"`
 	Passphrase  string `json:"passphrase,omitempty"`
 	Description string `json:"description,omitempty"`
@@ -175,7 +183,12 @@ type SessionGrant struct {
 	// SSHHostKey is the host key pamd presents for an ssh resource, in
 	// authorized_keys form, for the client's known_hosts.
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
-	Username   string `json:"username,omitempty"`
+	// TLSCA is the CA (PEM) that signed the certificate pamd shows SQL
+	// Server clients asking for encryption: trust it, or trust the server
+	// certificate in the client.
+	TLSCA    string `json:"tls_ca,omitempty"`
+	Database string `json:"database,omitempty"` // mssql: where clients land
+	Username string `json:"username,omitempty"`
 }
 
 type Session struct {

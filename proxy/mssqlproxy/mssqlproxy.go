@@ -1,0 +1,159 @@
+package mssqlproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pamd/pamd/protocol/tds"
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// Recorder receives each logged request; it must not block for long.
+type Recorder func(tunnel.Record)
+
+const (
+	// DialTimeout bounds reaching the server.
+	DialTimeout = 10 * time.Second
+	// LoginTimeout bounds each side's login exchange.
+	LoginTimeout = 30 * time.Second
+)
+
+// Handle serves one dial stream of an mssql resource until either side
+// ends or ctx (bounded by the session's expiry) is done.
+func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Recorder) error {
+	if rec == nil {
+		rec = func(tunnel.Record) {}
+	}
+	cert, err := serverCertificate(d)
+	if err != nil {
+		tunnel.Refuse("pamd gateway: resource %s: %v", d.Resource, err).WriteTo(stream)
+		return err
+	}
+	l := &logger{d: d, rec: rec}
+	var dialer net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	raw, err := dialer.DialContext(dctx, "tcp", d.Target)
+	cancel()
+	if err != nil {
+		msg := fmt.Sprintf("pamd: the gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err))
+		(&tunnel.Reply{Status: tunnel.StatusTargetFailed, Message: msg}).WriteTo(stream)
+		l.error(msg)
+		AnswerWithError(stream, cert, msg)
+		return err
+	}
+	defer raw.Close()
+	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+		return err
+	}
+	// The session's end cuts both sides, whatever they are doing.
+	stop := context.AfterFunc(ctx, func() { stream.Close(); raw.Close() })
+	defer stop()
+
+	client, login, err := acceptClient(stream, cert)
+	if err != nil {
+		return fmt.Errorf("client login: %w", err)
+	}
+	server, reply, database, err := loginServer(raw, d, login)
+	if err != nil {
+		msg := "pamd: " + err.Error()
+		l.error(msg)
+		var refused *loginRefused
+		number := int32(50000)
+		if errors.As(err, &refused) {
+			number = refused.Number
+		}
+		sendError(client, number, msg)
+		return err
+	}
+	if err := tds.WriteMessage(client, tds.TypeReply, reply, 4096); err != nil {
+		return err
+	}
+	l.database = database
+	return relay(ctx, client, server, l)
+}
+
+// acceptClient answers the client's PRELOGIN (with TLS inside it when the
+// client asks for encryption) and reads its LOGIN7.
+func acceptClient(c net.Conn, cert *tls.Certificate) (net.Conn, *tds.Login7, error) {
+	c.SetDeadline(time.Now().Add(LoginTimeout))
+	defer c.SetDeadline(time.Time{})
+	m, err := tds.ReadMessage(c, 4096)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Type != tds.TypePrelogin {
+		return nil, nil, fmt.Errorf("%w: the client began with message type %#x, not PRELOGIN", tds.ErrMalformed, m.Type)
+	}
+	pre, err := tds.ParsePrelogin(m.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := answerPrelogin(c, pre.Encryption(), cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err = tds.ReadMessage(conn, 1<<20)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Type != tds.TypeLogin7 {
+		return nil, nil, fmt.Errorf("%w: message type %#x instead of LOGIN7", tds.ErrMalformed, m.Type)
+	}
+	login, err := tds.ParseLogin7(m.Payload)
+	return conn, login, err
+}
+
+// answerPrelogin replies as a server that encrypts only when the client
+// asks for it (ON or REQ); login-only encryption would protect nothing the
+// tunnel does not. It returns the connection to go on with.
+func answerPrelogin(c net.Conn, clientWants byte, cert *tls.Certificate) (net.Conn, error) {
+	mode := byte(tds.EncryptNotSup)
+	if (clientWants == tds.EncryptOn || clientWants == tds.EncryptReq) && cert != nil {
+		mode = tds.EncryptOn
+	}
+	reply := tds.Prelogin{
+		tds.PreloginVersion:    {16, 0, 0x10, 0x7B, 0, 0},
+		tds.PreloginEncryption: {mode},
+		tds.PreloginInstOpt:    {0},
+		tds.PreloginThreadID:   {},
+		tds.PreloginMARS:       {0}, // MARS is not offered
+	}
+	if err := tds.WriteMessage(c, tds.TypeReply, reply.Append(nil), 4096); err != nil {
+		return nil, err
+	}
+	if mode == tds.EncryptNotSup {
+		return c, nil
+	}
+	hc := tds.NewHandshakeConn(c)
+	tc := tls.Server(hc, tds.PreloginTLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}}))
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("TLS with the client: %w", err)
+	}
+	hc.Done()
+	return tc, nil
+}
+
+// serverCertificate is the certificate clients asking for TLS see.
+func serverCertificate(d *tunnel.Descriptor) (*tls.Certificate, error) {
+	if d.ServerTLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.X509KeyPair([]byte(d.ServerTLSCert), []byte(d.ServerTLSKey))
+	if err != nil {
+		return nil, fmt.Errorf("the certificate pamd shows clients does not load: %w", err)
+	}
+	return &cert, nil
+}
+
+// unwrapDial drops the "dial tcp" layers so the user reads the cause.
+func unwrapDial(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}

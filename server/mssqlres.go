@@ -1,0 +1,152 @@
+package server
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/store"
+)
+
+// SQL Server resources keep their settings in the resource's options:
+//
+//	database                 where clients land unless they name one
+//	tls                      "true" (default) or "false": TLS to the server
+//	tls_reject_unauthorized  "true" (default) or "false"
+//	tls_ca                   a CA certificate (PEM) to verify the server with
+//
+// Clients that ask pamd for encryption see a certificate for the resource
+// signed by the server's internal CA (kept as a secret, made on first use).
+
+func validateMSSQLResource(res *store.Resource, req *api.Resource) ([]string, error) {
+	o := map[string]string{}
+	for k, v := range req.Options {
+		o[k] = v
+	}
+	var warnings []string
+	for _, k := range []string{"tls", "tls_reject_unauthorized"} {
+		switch o[k] {
+		case "":
+			o[k] = "true"
+		case "true", "false":
+		default:
+			return nil, httpError(http.StatusBadRequest, "--%s: want true or false", strings.ReplaceAll(k, "_", "-"))
+		}
+	}
+	if ca := o["tls_ca"]; ca != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(ca)) {
+		return nil, httpError(http.StatusBadRequest, "--tls-ca-file: no PEM certificate in it")
+	}
+	if o["tls"] == "false" {
+		warnings = append(warnings, "TLS to SQL Server is off: logins and data cross the private network in the clear")
+	} else if o["tls_reject_unauthorized"] == "false" {
+		warnings = append(warnings, "TLS certificate verification is off: the gateway cannot tell the real server from an impostor")
+	}
+	res.Options = o
+	return warnings, nil
+}
+
+// validateMSSQLAccount checks an account's login settings.
+func validateMSSQLAccount(a *store.Account) error {
+	if a.Auth == "" {
+		a.Auth = "sql"
+	}
+	if a.Username == "" || a.Password == "" {
+		return httpError(http.StatusBadRequest, "a SQL Server account needs --username and --password-stdin")
+	}
+	if a.PrivateKey != "" {
+		return httpError(http.StatusBadRequest, "SQL Server accounts log in with a password, not a key")
+	}
+	switch a.Auth {
+	case "sql":
+		if a.Domain != "" || a.Realm != "" || a.SPN != "" || a.KDC != "" {
+			return httpError(http.StatusBadRequest, "--domain, --realm, --spn and --kdc are for --auth ntlm or kerberos")
+		}
+	case "ntlm":
+		if a.Domain == "" {
+			return httpError(http.StatusBadRequest, "--auth ntlm needs --domain (the account's Windows domain)")
+		}
+		if a.Realm != "" || a.SPN != "" || a.KDC != "" {
+			return httpError(http.StatusBadRequest, "--realm, --spn and --kdc are for --auth kerberos")
+		}
+	case "kerberos":
+		switch {
+		case a.Realm == "":
+			return httpError(http.StatusBadRequest, "--auth kerberos needs --realm (for example EXAMPLE.COM)")
+		case !strings.HasPrefix(a.SPN, "MSSQLSvc/"):
+			return httpError(http.StatusBadRequest, "--spn: want the server's service principal, MSSQLSvc/HOST:PORT")
+		case a.Domain != "":
+			return httpError(http.StatusBadRequest, "--domain is for --auth ntlm; Kerberos uses --realm")
+		}
+		a.Realm = strings.ToUpper(a.Realm)
+		if a.KDC != "" {
+			if _, _, err := net.SplitHostPort(a.KDC); err != nil && strings.ContainsAny(a.KDC, "/ ") {
+				return httpError(http.StatusBadRequest, "--kdc: want HOST or HOST:PORT")
+			}
+		}
+	default:
+		return httpError(http.StatusBadRequest, "--auth: want sql, ntlm or kerberos for SQL Server accounts")
+	}
+	return nil
+}
+
+func (s *Server) mssqlDescriptor(d *tunnel.Descriptor, res *store.Resource, acct *store.Account) error {
+	o := res.Options
+	d.Database = o["database"]
+	d.TLS = o["tls"] != "false"
+	d.TLSRejectUnauthorized = o["tls_reject_unauthorized"] != "false"
+	d.TLSCA = o["tls_ca"]
+	d.Auth, d.Domain, d.Realm, d.SPN, d.KDC = acct.Auth, acct.Domain, acct.Realm, acct.SPN, acct.KDC
+	cert, key, err := s.mssqlCertificate(res)
+	d.ServerTLSCert, d.ServerTLSKey = cert, key
+	return err
+}
+
+// mssqlCertificate returns the certificate (chain, PEM) and key pamd shows
+// SQL Server clients for res, making it on first use.
+func (s *Server) mssqlCertificate(res *store.Resource) (string, string, error) {
+	name := "mssql-tls/" + res.ID
+	var out []byte
+	err := s.st.Update(func(tx *store.Tx) error {
+		b, err := tx.Secret(name)
+		if err == nil {
+			out = b
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		key, err := pki.NewKey()
+		if err != nil {
+			return err
+		}
+		der, err := pki.Issue(s.ca.cert, s.ca.key, key.Public(), pki.Leaf{
+			CommonName: "pamd " + res.Name, DNSNames: []string{"localhost"},
+			IPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+			Usage: x509.ExtKeyUsageServerAuth, Validity: 5 * 365 * 24 * time.Hour,
+		})
+		if err != nil {
+			return err
+		}
+		keyPEM, err := pki.EncodeKey(key)
+		if err != nil {
+			return err
+		}
+		out = append(append(pki.EncodeCert(der), s.ca.certPEM...), keyPEM...)
+		return tx.PutSecret(name, out)
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("certificate for resource %s: %w", res.Name, err)
+	}
+	cert, key, ok := strings.Cut(string(out), "-----BEGIN PRIVATE KEY-----")
+	if !ok {
+		return "", "", fmt.Errorf("certificate for resource %s: stored secret has no key", res.Name)
+	}
+	return cert, "-----BEGIN PRIVATE KEY-----" + key, nil
+}
