@@ -92,3 +92,16 @@ func FuzzParseRPC(f *testing.F) {
 		}
 	})
 }
+
+func FuzzWithoutFeatures(f *testing.F) {
+	f.Add([]byte{0x01, 1, 0, 0, 0, 9, 0x02, 2, 0, 0, 0, 1, 2, 0x0A, 1, 0, 0, 0, 1, 0xFF})
+	f.Add([]byte{0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := WithoutFeatures(b, FeatureFedAuth)
+		if err == nil && out != nil {
+			if again, err := WithoutFeatures(out, FeatureFedAuth); err != nil || string(again) != string(out) {
+				t.Fatalf("filtering twice changed %x to %x (%v)", out, again, err)
+			}
+		}
+	})
+}

@@ -241,20 +241,27 @@ views.resources = async (m) => {
 }
 
 function resourceForm(gateways) {
-  const typeSel = select("type", ["ssh", "mongodb", "tcp"], "ssh");
+  const typeSel = select("type", ["ssh", "mongodb", "mssql", "tcp"], "ssh");
   const hostFields = h("div", { class: "row" }, field("Host", input("host", { placeholder: "as the gateway sees it" })), field("Port", input("port", { type: "number", min: 1, max: 65535, placeholder: "22" })));
   const mongoFields = h("div", { class: "row" },
     field("Connection string", input("uri", { placeholder: "mongodb://db1:27017/?replicaSet=rs0", size: 40 })),
     field("Auth database", input("auth_database", { value: "admin" })),
     check("tls", "TLS", true), check("tls_reject_unauthorized", "Verify the server's certificate", true),
     field("CA certificate (PEM, optional)", h("textarea", { name: "tls_ca" })));
-  const sync = () => { const t = typeSel.value; hostFields.hidden = t === "mongodb"; mongoFields.hidden = t !== "mongodb"; };
+  const mssqlFields = h("div", { class: "row" },
+    field("Database", input("database", { placeholder: "where clients land" })),
+    check("mssql_tls", "TLS", true), check("mssql_verify", "Verify the server's certificate", true),
+    field("CA certificate (PEM, optional)", h("textarea", { name: "mssql_tls_ca" })));
+  const sync = () => {
+    const t = typeSel.value;
+    hostFields.hidden = t === "mongodb"; mongoFields.hidden = t !== "mongodb"; mssqlFields.hidden = t !== "mssql";
+  };
   typeSel.addEventListener("change", sync);
   const f = form({ "aria-label": "add resource" }, [
     h("h2", {}, "Add a resource"),
     h("div", { class: "row" }, field("Type", typeSel), field("Name", input("name", { required: true })),
       field("Gateway", select("gateway", gateways.map((g) => g.name), gateways.length ? gateways[0].name : ""))),
-    hostFields, mongoFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
+    hostFields, mongoFields, mssqlFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
   ], async (d) => {
     const req = { name: d.name, type: d.type, gateway: d.gateway };
     if (d.type === "mongodb") {
@@ -263,6 +270,10 @@ function resourceForm(gateways) {
     } else {
       req.host = d.host;
       req.port = Number(d.port) || 0;
+    }
+    if (d.type === "mssql") {
+      req.options = { database: d.database, tls: String(d.mssql_tls), tls_reject_unauthorized: String(d.mssql_verify) };
+      if (d.mssql_tls_ca) req.options.tls_ca = d.mssql_tls_ca;
     }
     const r = await api("POST", "/api/v1/resources", req);
     go("resource/" + encodeURIComponent(r.name));
@@ -362,23 +373,26 @@ function resourceEditForm(r) {
 }
 
 function accountForm(r) {
-  const ssh = r.type === "ssh";
-  const authSel = select("auth", ["password", "key", "certificate"], "password");
+  const ssh = r.type === "ssh", mssql = r.type === "mssql";
+  const authSel = mssql ? select("auth", ["sql", "ntlm", "kerberos"], "sql") : select("auth", ["password", "key", "certificate"], "password");
+  const windows = h("div", { class: "row" }, field("Domain (NTLM)", input("domain")), field("Realm (Kerberos)", input("realm")),
+    field("SPN (Kerberos)", input("spn", { placeholder: "MSSQLSvc/host:1433" })), field("KDC (optional)", input("kdc", { placeholder: "from DNS SRV records" })));
   const pw = field("Password", input("password", { type: "password", autocomplete: "new-password" }));
   const key = h("div", { class: "row" }, field("Private key (OpenSSH or PEM)", h("textarea", { name: "private_key" })),
     field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" })));
-  const sync = () => { const a = authSel.value; pw.hidden = ssh && a !== "password"; key.hidden = !ssh || a !== "key"; };
+  const sync = () => { const a = authSel.value; pw.hidden = ssh && a !== "password"; key.hidden = !ssh || a !== "key"; windows.hidden = !mssql || a === "sql"; };
   authSel.addEventListener("change", sync);
   const f = form({ "aria-label": "add account" }, [
     h("h2", {}, "Add an account"),
     h("div", { class: "row" }, field("Name", input("name", { required: true })), field("User name", input("username")),
-      ssh ? field("Auth", authSel) : null, pw),
-    key,
+      ssh || mssql ? field("Auth", authSel) : null, pw),
+    key, windows,
     h("div", { class: "row" }, field("Description", input("description")), check("require_mfa", "Require MFA at access")),
     h("p", {}, h("button", { type: "submit" }, "Add account")),
   ], async (d) => {
     const req = { name: d.name, username: d.username, description: d.description, require_mfa: d.require_mfa };
-    if (ssh) req.auth = d.auth;
+    if (ssh || mssql) req.auth = d.auth;
+    if (mssql && d.auth !== "sql") Object.assign(req, { domain: d.domain || undefined, realm: d.realm || undefined, spn: d.spn || undefined, kdc: d.kdc || undefined });
     if (!ssh || d.auth === "password") req.password = d.password;
     if (ssh && d.auth === "key") { req.private_key = d.private_key; req.passphrase = d.passphrase || undefined; }
     await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts", req);

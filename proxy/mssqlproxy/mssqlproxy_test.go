@@ -1,0 +1,148 @@
+package mssqlproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/tds"
+	"github.com/pamd/pamd/protocol/tds/tdstest"
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// serve puts Handle behind a loopback listener the way the gateway does:
+// the tunnel reply first, then the client's bytes.
+func serve(t *testing.T, d *tunnel.Descriptor) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			a, b := net.Pipe()
+			go Handle(context.Background(), a, d, nil)
+			go func() {
+				defer c.Close()
+				defer b.Close()
+				if _, err := tunnel.ReadReply(b); err != nil {
+					return
+				}
+				go func() {
+					buf := make([]byte, 32<<10)
+					for {
+						n, err := c.Read(buf)
+						if err != nil {
+							b.Close()
+							return
+						}
+						b.Write(buf[:n])
+					}
+				}()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := b.Read(buf)
+					if err != nil {
+						return
+					}
+					c.Write(buf[:n])
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serverTLS(t *testing.T) (*tls.Config, string) {
+	caKey, _ := pki.NewKey()
+	caDER, _ := pki.NewCA("test CA", caKey, time.Hour)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := pki.NewKey()
+	der, err := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "sql", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, string(pki.EncodeCert(caDER))
+}
+
+// TestServerEncryptionModes: every PRELOGIN encryption mode a server may
+// answer, against the resource's TLS setting: TLS when it can, refusal
+// with a reason when the two cannot agree.
+func TestServerEncryptionModes(t *testing.T) {
+	cfg, caPEM := serverTLS(t)
+	_, otherCA := serverTLS(t)
+	for _, tt := range []struct {
+		name   string
+		server byte
+		tls    bool
+		ca     string
+		want   string // "" works, else the error says this
+	}{
+		{"server offers login-only, resource TLS on", tds.EncryptOff, true, caPEM, ""},
+		{"server ON, resource TLS on", tds.EncryptOn, true, caPEM, ""},
+		{"server REQ, resource TLS on", tds.EncryptReq, true, caPEM, ""},
+		{"server NOT_SUP, resource TLS off", tds.EncryptNotSup, false, "", ""},
+		{"server NOT_SUP, resource TLS on: fail closed", tds.EncryptNotSup, true, caPEM, "cannot encrypt (PRELOGIN answered ENCRYPT_NOT_SUP)"},
+		{"server REQ, resource TLS off", tds.EncryptReq, false, "", "requires encryption (PRELOGIN answered ENCRYPT_REQ)"},
+		{"server's certificate from another CA", tds.EncryptOn, true, otherCA, "certificate signed by unknown authority"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tdstest.StartTLS(map[string]string{"app": "Pass-1"}, tt.server, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: s.Addr, Auth: "sql", Username: "app", Password: "Pass-1",
+				TLS: tt.tls, TLSRejectUnauthorized: true, TLSCA: tt.ca, Database: "orders"}
+			u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("x", ""), Host: serve(t, d), RawQuery: "encrypt=disable&dial+timeout=5"}
+			db, _ := sql.Open("sqlserver", u.String())
+			defer db.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			var n int
+			err = db.QueryRowContext(ctx, "SELECT 4").Scan(&n)
+			if tt.want == "" {
+				if err != nil || n != 4 {
+					t.Fatalf("%d %v", n, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "mssql: pamd: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a pamd error saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Pass-1") {
+				t.Fatal("the stored password is in the error")
+			}
+		})
+	}
+}
+
+// TestUnreachableServer: the client reads why, as a login error.
+func TestUnreachableServer(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: addr, Auth: "sql", Username: "app", Password: "Pass-1"}
+	u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("x", ""), Host: serve(t, d), RawQuery: "encrypt=disable&dial+timeout=5"}
+	db, _ := sql.Open("sqlserver", u.String())
+	defer db.Close()
+	err := db.Ping()
+	var me mssql.Error
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "pamd: the gateway cannot reach "+addr) {
+		t.Fatalf("got %v", err)
+	}
+}
