@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sort"
 	"testing"
 	"time"
 
@@ -63,18 +62,7 @@ func TestBenchMongo(t *testing.T) {
 		t.Errorf("mongodb bulk ratio %.2f below 0.70", ratio)
 	}
 	ping := func(cl *mongo.Client) []time.Duration {
-		var lat []time.Duration
-		for i := 0; i < 1100; i++ {
-			start := time.Now()
-			if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if i >= 100 {
-				lat = append(lat, time.Since(start))
-			}
-		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		return lat
+		return roundTrips(t, func() error { return cl.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err() })
 	}
 	pd, pp := ping(direct), ping(through)
 	report(t, "mongodb ping", fmt.Sprintf("ping x1000: direct p50 %s p99 %s; through pamd p50 %s p99 %s; p50 ratio %.1f",

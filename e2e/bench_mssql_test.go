@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"sort"
 	"testing"
 	"time"
 
@@ -68,19 +67,8 @@ func TestBenchMSSQL(t *testing.T) {
 		t.Errorf("mssql rows ratio %.2f below 0.70", ratio)
 	}
 	ping := func(db *sql.DB) []time.Duration {
-		var lat []time.Duration
 		var v int
-		for i := 0; i < 1100; i++ {
-			start := time.Now()
-			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			if i >= 100 {
-				lat = append(lat, time.Since(start))
-			}
-		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		return lat
+		return roundTrips(t, func() error { return db.QueryRowContext(ctx, "SELECT 1").Scan(&v) })
 	}
 	pd, pp := ping(direct), ping(through)
 	report(t, "mssql SELECT 1", fmt.Sprintf("SELECT 1 x1000: direct p50 %s p99 %s; through pamd p50 %s p99 %s; p50 ratio %.1f",

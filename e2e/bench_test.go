@@ -112,6 +112,22 @@ func pingPong(t *testing.T, addr string, rounds int) []time.Duration {
 	return lat
 }
 
+// roundTrips times 1,000 calls of fn after 100 to warm up, sorted.
+func roundTrips(t *testing.T, fn func() error) []time.Duration {
+	var lat []time.Duration
+	for i := 0; i < 1100; i++ {
+		start := time.Now()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 100 {
+			lat = append(lat, time.Since(start))
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat
+}
+
 func pct(lat []time.Duration, p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
 
 func TestBenchRoundTrip(t *testing.T) {

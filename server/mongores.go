@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -51,20 +52,9 @@ func validateMongoResource(res *store.Resource, req *api.Resource) ([]string, er
 	if o["auth_database"] == "" {
 		o["auth_database"] = "admin"
 	}
-	var warnings []string
-	for _, k := range []string{"tls", "tls_reject_unauthorized"} {
-		switch o[k] {
-		case "":
-			o[k] = "true"
-		case "true", "false":
-		default:
-			return nil, httpError(http.StatusBadRequest, "--%s: want true or false", strings.ReplaceAll(k, "_", "-"))
-		}
-	}
-	if o["tls"] == "false" {
-		warnings = append(warnings, "TLS to the MongoDB server is off: credentials and data cross the private network in the clear")
-	} else if o["tls_reject_unauthorized"] == "false" {
-		warnings = append(warnings, "TLS certificate verification is off: the gateway cannot tell the real server from an impostor")
+	warnings, err := tlsOptions(o, "the MongoDB server")
+	if err != nil {
+		return nil, err
 	}
 	o["uri"] = raw
 	res.Options = o
@@ -75,6 +65,30 @@ func validateMongoResource(res *store.Resource, req *api.Resource) ([]string, er
 		res.Host = u.Hostname()
 	}
 	return warnings, nil
+}
+
+// tlsOptions defaults and checks the TLS options database resources share
+// and returns warnings about weakened settings.
+func tlsOptions(o map[string]string, server string) ([]string, error) {
+	for _, k := range []string{"tls", "tls_reject_unauthorized"} {
+		switch o[k] {
+		case "":
+			o[k] = "true"
+		case "true", "false":
+		default:
+			return nil, httpError(http.StatusBadRequest, "--%s: want true or false", strings.ReplaceAll(k, "_", "-"))
+		}
+	}
+	if ca := o["tls_ca"]; ca != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(ca)) {
+		return nil, httpError(http.StatusBadRequest, "--tls-ca-file: no PEM certificate in it")
+	}
+	switch {
+	case o["tls"] == "false":
+		return []string{"TLS to " + server + " is off: credentials and data cross the private network in the clear"}, nil
+	case o["tls_reject_unauthorized"] == "false":
+		return []string{"TLS certificate verification is off: the gateway cannot tell the real server from an impostor"}, nil
+	}
+	return nil, nil
 }
 
 func mongoDescriptor(d *tunnel.Descriptor, res *store.Resource) {

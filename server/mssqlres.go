@@ -30,23 +30,9 @@ func validateMSSQLResource(res *store.Resource, req *api.Resource) ([]string, er
 	for k, v := range req.Options {
 		o[k] = v
 	}
-	var warnings []string
-	for _, k := range []string{"tls", "tls_reject_unauthorized"} {
-		switch o[k] {
-		case "":
-			o[k] = "true"
-		case "true", "false":
-		default:
-			return nil, httpError(http.StatusBadRequest, "--%s: want true or false", strings.ReplaceAll(k, "_", "-"))
-		}
-	}
-	if ca := o["tls_ca"]; ca != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(ca)) {
-		return nil, httpError(http.StatusBadRequest, "--tls-ca-file: no PEM certificate in it")
-	}
-	if o["tls"] == "false" {
-		warnings = append(warnings, "TLS to SQL Server is off: logins and data cross the private network in the clear")
-	} else if o["tls_reject_unauthorized"] == "false" {
-		warnings = append(warnings, "TLS certificate verification is off: the gateway cannot tell the real server from an impostor")
+	warnings, err := tlsOptions(o, "SQL Server")
+	if err != nil {
+		return nil, err
 	}
 	res.Options = o
 	return warnings, nil
