@@ -361,13 +361,21 @@ const c = new Connection({ server: "127.0.0.1", options: { port: +process.argv[2
   authentication: { type: "default", options: { userName: "pamd", password: "" } } });
 c.on("connect", err => {
   if (err) { console.log("connect failed", err.message); process.exit(1); }
-  const r = new Request("SELECT @v AS v", err => { if (err) console.log("failed", err.message); c.close(); });
+  const r = new Request("SELECT @v AS v", err => {
+    if (err) console.log("failed", err.message);
+    // A prepared statement: sp_prepare, then sp_execute with the handle.
+    const p = new Request("SELECT @n", err => { if (err) console.log("prepare failed", err.message); });
+    p.addParameter("n", TYPES.Int);
+    p.on("row", cols => { console.log("prepared", cols[0].value); c.close(); });
+    p.on("prepared", () => c.execute(p, { n: 42 }));
+    c.prepare(p);
+  });
   r.addParameter("v", TYPES.NVarChar, "from tedious");
   r.on("row", cols => console.log(cols[0].value));
   c.execSql(r);
 });
 c.connect();
-`, mod, port), "from tedious")
+`, mod, port), "prepared 42")
 }
 
 // TestMSSQLWindowsLogins: NTLM and Kerberos accounts (a real MIT KDC),
