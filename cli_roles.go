@@ -277,7 +277,8 @@ func connectCommand() *cli.Command {
 			if sess.ResourceType == "mssql" {
 				// Refusals (an expired session, a gateway gone) reach SQL
 				// Server clients as login errors, not dropped connections.
-				cfg.Refuse = func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, nil, msg) }
+				cert := mssqlproxy.SelfSignedCertificate()
+				cfg.Refuse = func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, cert, msg) }
 			}
 			err = local.Run(c.Context, cfg)
 			var ended *local.Ended

@@ -146,3 +146,27 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestAnswerWithError: a client requiring encryption reads the refusal
+// over TLS with the throwaway certificate.
+func TestAnswerWithError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cert := SelfSignedCertificate()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			AnswerWithError(c, cert, "pamd: session abc expired")
+			c.Close()
+		}
+	}()
+	u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("x", ""), Host: ln.Addr().String(), RawQuery: "encrypt=true&TrustServerCertificate=true&dial+timeout=5"}
+	db, _ := sql.Open("sqlserver", u.String())
+	defer db.Close()
+	if err = db.Ping(); err == nil || !strings.Contains(err.Error(), "mssql: pamd: session abc expired") {
+		t.Fatalf("got %v", err)
+	}
+}

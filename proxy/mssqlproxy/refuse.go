@@ -5,8 +5,25 @@ import (
 	"net"
 	"time"
 
+	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/protocol/tds"
 )
+
+// SelfSignedCertificate makes a throwaway certificate for AnswerWithError
+// where no resource certificate is at hand (pamd connect), so that clients
+// requiring encryption still read the message when they trust the server
+// certificate; nil if it cannot be made.
+func SelfSignedCertificate() *tls.Certificate {
+	key, err := pki.NewKey()
+	if err != nil {
+		return nil
+	}
+	der, err := pki.NewCA("pamd connect", key, 24*time.Hour)
+	if err != nil {
+		return nil
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
 
 // AnswerWithError plays a server's part of the login far enough to give
 // the client msg as a login error: it answers PRELOGIN (with TLS when the
