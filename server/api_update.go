@@ -39,21 +39,7 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 			return httpError(http.StatusBadRequest, "a mongodb resource's address is its connection string (options.uri)")
 		}
 		if len(req.Options) > 0 || moved {
-			merged := map[string]string{}
-			for k, v := range res.Options {
-				merged[k] = v
-			}
-			for k, v := range req.Options {
-				if merged[k] == v {
-					continue
-				}
-				merged[k] = v
-				if k == "tls_ca" {
-					changed = append(changed, "tls_ca replaced")
-				} else {
-					changed = append(changed, k+" "+v)
-				}
-			}
+			merged := mergeOptions(res.Options, req.Options, &changed)
 			var err error
 			if warnings, err = validateMongoResource(res, &api.Resource{Options: merged}); err != nil {
 				return err
@@ -69,16 +55,7 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 			return httpError(http.StatusBadRequest, "%s resources have no options", res.Type)
 		}
 		if len(req.Options) > 0 {
-			merged := map[string]string{}
-			for k, v := range res.Options {
-				merged[k] = v
-			}
-			for k, v := range req.Options {
-				if merged[k] != v {
-					merged[k] = v
-					changed = append(changed, k+" "+map[bool]string{true: "replaced", false: v}[k == "tls_ca"])
-				}
-			}
+			merged := mergeOptions(res.Options, req.Options, &changed)
 			var err error
 			if warnings, err = validateMSSQLResource(res, &api.Resource{Options: merged}); err != nil {
 				return err
@@ -205,4 +182,25 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 	}
 	writeJSON(w, http.StatusOK, accountView(res.Name, a))
 	return nil
+}
+
+// mergeOptions returns a resource's options with an update's applied, and
+// notes each change (a CA certificate only as replaced: it is long).
+func mergeOptions(current, update map[string]string, changed *[]string) map[string]string {
+	merged := map[string]string{}
+	for k, v := range current {
+		merged[k] = v
+	}
+	for k, v := range update {
+		if merged[k] == v {
+			continue
+		}
+		merged[k] = v
+		if k == "tls_ca" {
+			*changed = append(*changed, "tls_ca replaced")
+		} else {
+			*changed = append(*changed, k+" "+v)
+		}
+	}
+	return merged
 }

@@ -99,34 +99,11 @@ func (s *Server) mssqlDescriptor(d *tunnel.Descriptor, res *store.Resource, acct
 func (s *Server) mssqlCertificate(res *store.Resource) (string, string, error) {
 	name := "mssql-tls/" + res.ID
 	var out []byte
-	err := s.st.Update(func(tx *store.Tx) error {
-		b, err := tx.Secret(name)
-		if err == nil {
-			out = b
-			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		key, err := pki.NewKey()
-		if err != nil {
-			return err
-		}
-		der, err := pki.Issue(s.ca.cert, s.ca.key, key.Public(), pki.Leaf{
-			CommonName: "pamd " + res.Name, DNSNames: []string{"localhost"},
-			IPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-			Usage: x509.ExtKeyUsageServerAuth, Validity: 5 * 365 * 24 * time.Hour,
-		})
-		if err != nil {
-			return err
-		}
-		keyPEM, err := pki.EncodeKey(key)
-		if err != nil {
-			return err
-		}
-		out = append(append(pki.EncodeCert(der), s.ca.certPEM...), keyPEM...)
-		return tx.PutSecret(name, out)
-	})
+	// Every connection reads it; only the first use writes.
+	err := s.st.View(func(tx *store.Tx) (err error) { out, err = tx.Secret(name); return err })
+	if errors.Is(err, store.ErrNotFound) {
+		err = s.st.Update(func(tx *store.Tx) error { return s.newMSSQLCertificate(tx, res, name, &out) })
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("certificate for resource %s: %w", res.Name, err)
 	}
@@ -135,4 +112,31 @@ func (s *Server) mssqlCertificate(res *store.Resource) (string, string, error) {
 		return "", "", fmt.Errorf("certificate for resource %s: stored secret has no key", res.Name)
 	}
 	return cert, "-----BEGIN PRIVATE KEY-----" + key, nil
+}
+
+// newMSSQLCertificate issues and stores the certificate (chain and key, PEM)
+// unless a concurrent first use stored one already.
+func (s *Server) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name string, out *[]byte) error {
+	if b, err := tx.Secret(name); err == nil {
+		*out = b
+		return nil
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		return err
+	}
+	der, err := pki.Issue(s.ca.cert, s.ca.key, key.Public(), pki.Leaf{
+		CommonName: "pamd " + res.Name, DNSNames: []string{"localhost"},
+		IPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Usage: x509.ExtKeyUsageServerAuth, Validity: 5 * 365 * 24 * time.Hour,
+	})
+	if err != nil {
+		return err
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		return err
+	}
+	*out = append(append(pki.EncodeCert(der), s.ca.certPEM...), keyPEM...)
+	return tx.PutSecret(name, *out)
 }

@@ -15,6 +15,13 @@
 // Readers check every length against the bytes that hold it before using
 // it, and never allocate more than a message's bound.
 //
+//   - 2.2.7 token stream: types.go reads every TYPE_INFO framing
+//     (2.2.5.4) so scan.go can step over rows; ReplyScanner follows a
+//     reply packet by packet, ReadReply reads a whole (login) reply.
+//   - 2.2.6.6 RPC requests: rpc.go (ParseRPC).
+//
 // Files: packet.go (Header, ReadPacket, ReadMessage, WriteMessage),
-// prelogin.go (Prelogin), login7.go (Login7), fuzz_test.go.
+// prelogin.go (Prelogin), login7.go (Login7, WithoutFeatures), tlsconn.go
+// (TLS inside PRELOGIN), tokens.go (token writers, BatchText), types.go,
+// scan.go, rpc.go, fuzz_test.go.
 package tds

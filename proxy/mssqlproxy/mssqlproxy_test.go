@@ -18,6 +18,7 @@ import (
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tds/tdstest"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
 
 // serve puts Handle behind a loopback listener the way the gateway does:
@@ -39,27 +40,8 @@ func serve(t *testing.T, d *tunnel.Descriptor) string {
 			go func() {
 				defer c.Close()
 				defer b.Close()
-				if _, err := tunnel.ReadReply(b); err != nil {
-					return
-				}
-				go func() {
-					buf := make([]byte, 32<<10)
-					for {
-						n, err := c.Read(buf)
-						if err != nil {
-							b.Close()
-							return
-						}
-						b.Write(buf[:n])
-					}
-				}()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := b.Read(buf)
-					if err != nil {
-						return
-					}
-					c.Write(buf[:n])
+				if _, err := tunnel.ReadReply(b); err == nil {
+					proxy.Join(context.Background(), c, b, nil, nil)
 				}
 			}()
 		}

@@ -9,8 +9,9 @@
 // MS-NLMP by protocol/ntlm), LOGINACK with the database, collation and packet
 // size ENVCHANGEs, SQL batches answered with real result sets for SELECT of
 // literals and @@VERSION and with DONE for SET, USE and transaction
-// statements, and ATTENTION acknowledged. Kerberos and RPC are still to
-// come.
+// statements, and ATTENTION acknowledged; Kerberos service tickets
+// (SPNEGO or raw krb5) checked against a keytab; RPC (sp_executesql,
+// sp_prepare, sp_prepexec, sp_execute, sp_unprepare).
 //
-// Files: server.go.
+// Files: server.go, kdc.go (a real MIT KDC on a private realm for tests).
 package tdstest
