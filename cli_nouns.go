@@ -164,12 +164,12 @@ func resourcesCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb, mssql: TLS to the server (--tls=false to turn off)"},
 			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb, mssql: verify the server's certificate"},
 			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb, mssql: CA certificate (PEM) to verify the server with"},
+			passwordLengthFlag, passwordClassesFlag,
 		}, Action: func(c *cli.Context) error {
 			req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
+			req.Options = policyOptions(c, req.Options)
 			if req.Type == "mongodb" || req.Type == "mssql" {
-				req.Options = map[string]string{
-					"tls": fmt.Sprint(c.Bool("tls")), "tls_reject_unauthorized": fmt.Sprint(c.Bool("tls-reject-unauthorized")),
-				}
+				req.Options["tls"], req.Options["tls_reject_unauthorized"] = fmt.Sprint(c.Bool("tls")), fmt.Sprint(c.Bool("tls-reject-unauthorized"))
 				if req.Type == "mongodb" {
 					req.Options["uri"], req.Options["auth_database"] = c.String("connection-string"), c.String("auth-database")
 				} else {
@@ -234,6 +234,7 @@ func resourcesCommand() *cli.Command {
 			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
 			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
 			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
+			passwordLengthFlag, passwordClassesFlag,
 		}, Action: func(c *cli.Context) error {
 			n, err := oneArg(c, "NAME")
 			if err != nil {
@@ -252,7 +253,7 @@ func resourcesCommand() *cli.Command {
 				p := c.Int("port")
 				req.Port = &p
 			}
-			opts := map[string]string{}
+			opts := policyOptions(c, map[string]string{})
 			for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database", "database": "database"} {
 				if v := str(flag); v != nil {
 					opts[key] = *v
@@ -419,6 +420,8 @@ func accountsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read a new password from standard input"},
 			&cli.StringFlag{Name: "private-key-file"}, &cli.BoolFlag{Name: "passphrase-stdin"},
 			&cli.BoolFlag{Name: "require-mfa"}, &cli.StringFlag{Name: "description"},
+			&cli.StringFlag{Name: "rotation-interval", Usage: "rotate the credential on this schedule (30d, 12h; 0 turns it off)"},
+			&cli.StringFlag{Name: "rotate-with", Usage: "RESOURCE/ACCOUNT that changes this account's credential (empty: the account itself)"},
 		}, Action: func(c *cli.Context) error {
 			res, name, err := splitTarget(c)
 			if err != nil {
@@ -433,6 +436,7 @@ func accountsCommand() *cli.Command {
 				return &v
 			}
 			req.Username, req.Auth, req.Description = str("username"), str("auth"), str("description")
+			req.RotationInterval, req.RotateWith = str("rotation-interval"), str("rotate-with")
 			if c.IsSet("require-mfa") {
 				v := c.Bool("require-mfa")
 				req.RequireMFA = &v
@@ -476,9 +480,45 @@ func accountsCommand() *cli.Command {
 			}
 			var rows [][]string
 			for _, a := range out {
-				rows = append(rows, []string{a.Resource + "/" + a.Name, dash(a.Username), yesNo(a.HasPassword), yesNo(a.RequireMFA), dash(a.Description)})
+				rows = append(rows, []string{a.Resource + "/" + a.Name, dash(a.Username), yesNo(a.HasPassword || a.HasKey), yesNo(a.RequireMFA), rotationSummary(a.Rotation), dash(a.Description)})
 			}
-			return printList(c, out, []string{"ACCOUNT", "USERNAME", "SECRET", "MFA", "DESCRIPTION"}, rows)
+			return printList(c, out, []string{"ACCOUNT", "USERNAME", "SECRET", "MFA", "ROTATION", "DESCRIPTION"}, rows)
+		}},
+		{Name: "show", ArgsUsage: "RESOURCE/NAME", Usage: "show an account and its rotation status", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			res, name, err := splitTarget(c)
+			if err != nil {
+				return err
+			}
+			var all []api.Account
+			if err := call(c, "GET", "/api/v1/resources/"+url.PathEscape(res)+"/accounts", nil, &all); err != nil {
+				return err
+			}
+			for _, a := range all {
+				if a.Name == name {
+					if jsonOutput(c) {
+						return printJSON(c.App.Writer, a)
+					}
+					printAccount(c.App.Writer, a)
+					return nil
+				}
+			}
+			return fmt.Errorf("resource %s has no account %q", res, name)
+		}},
+		{Name: "rotate", ArgsUsage: "RESOURCE/NAME", Usage: "change the account's credential on the target now (through its gateway)", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
+			res, name, err := splitTarget(c)
+			if err != nil {
+				return err
+			}
+			var out api.RotateResult
+			if err := call(c, "POST", "/api/v1/resources/"+url.PathEscape(res)+"/accounts/"+url.PathEscape(name)+"/rotate", nil, &out); err != nil {
+				return err
+			}
+			if jsonOutput(c) {
+				if err := printJSON(c.App.Writer, out); err != nil {
+					return err
+				}
+			}
+			return reportRotation(c, out)
 		}},
 		{Name: "rm", ArgsUsage: "RESOURCE/NAME", Usage: "remove an account", Action: func(c *cli.Context) error {
 			res, name, err := splitTarget(c)

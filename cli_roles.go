@@ -48,6 +48,7 @@ func roleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "master-key-file", Usage: "default DATA_DIR/master.key (PAMD_MASTER_KEY holds the key itself)", EnvVars: []string{"PAMD_MASTER_KEY_FILE"}},
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"PAMD_TLS_CERT"}},
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"PAMD_TLS_KEY"}},
+				rotationCheckFlag,
 				logFormatFlag,
 			},
 			Action: func(c *cli.Context) error {
@@ -59,7 +60,7 @@ func roleCommands() []*cli.Command {
 					DataDir: c.String("data-dir"), Listen: c.String("listen"), PublicURL: c.String("public-url"),
 					MasterKeyFile: c.String("master-key-file"), MasterKey: os.Getenv("PAMD_MASTER_KEY"),
 					TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), AdminPassword: os.Getenv("PAMD_ADMIN_PASSWORD"),
-					Version: version, Logger: log, Out: c.App.Writer,
+					Version: version, Logger: log, Out: c.App.Writer, RotationCheck: c.Duration("rotation-check"),
 				}
 				return runServer(c.Context, cfg, nil)
 			},
@@ -89,6 +90,7 @@ func roleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8443"},
 				&cli.StringFlag{Name: "data-dir", Value: "./pamd-dev"},
 				&cli.StringFlag{Name: "admin-password", Usage: "the admin's password (for scripting)", EnvVars: []string{"PAMD_ADMIN_PASSWORD"}},
+				rotationCheckFlag,
 				logFormatFlag,
 			},
 			Action: runDev,
@@ -122,7 +124,7 @@ func runDev(c *cli.Context) error {
 	}
 	dataDir := c.String("data-dir")
 	cfg := server.Config{DataDir: dataDir, Listen: c.String("listen"), AdminPassword: c.String("admin-password"),
-		Version: version, Logger: log, Out: c.App.ErrWriter}
+		Version: version, Logger: log, Out: c.App.ErrWriter, RotationCheck: c.Duration("rotation-check")}
 	return runServer(c.Context, cfg, func(srv *server.Server, addr net.Addr) {
 		if pw := c.String("admin-password"); pw != "" {
 			if err := srv.SetPassword("admin", pw); err != nil {

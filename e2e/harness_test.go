@@ -97,7 +97,8 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) serverEnv() []string {
-	return []string{"PAMD_ADMIN_PASSWORD=" + adminPassword}
+	// Scheduled and interrupted rotations are looked for every second.
+	return []string{"PAMD_ADMIN_PASSWORD=" + adminPassword, "PAMD_ROTATION_CHECK=1s"}
 }
 
 func (e *env) startServer(extraEnv ...string) {

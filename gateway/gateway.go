@@ -232,6 +232,13 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 			return
 		}
 		g.probe(ctx, st, &d)
+	case tunnel.KindRotate:
+		var r tunnel.Rotation
+		if hdr.Decode(&r) != nil {
+			tunnel.Refuse("pamd gateway: malformed rotation").WriteTo(st)
+			return
+		}
+		g.rotate(ctx, st, &r)
 	case tunnel.KindNotice:
 		var e tunnel.Ended
 		if hdr.Decode(&e) == nil {

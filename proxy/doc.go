@@ -7,9 +7,14 @@
 //   - tcpproxy: the gateway's raw TCP handler (dial the target, relay bytes).
 //   - sshproxy: the gateway's SSH handler (credential injection, recording).
 //   - mongoproxy: the gateway's MongoDB handler (SCRAM injection, command log).
+//   - mssqlproxy: the gateway's SQL Server handler (LOGIN7 injection, query log).
+//
+// The ssh, mongodb and mssql handlers also change credentials on their
+// targets for rotation (rotate.go in each).
 //   - local: pamd connect's listener on 127.0.0.1, its tunnel to the server,
 //     and pamd ssh's client.
 //
 // Files: join.go (Join, Counter), yamux.go (the yamux settings every tunnel
-// shares, DialTLS, and BatchConn, which gives each yamux frame one TLS write).
+// shares, DialTLS, and BatchConn, which gives each yamux frame one TLS write),
+// pause.go (PauseForTest, the hook rotation's kill tests stop at).
 package proxy

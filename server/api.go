@@ -88,6 +88,7 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("DELETE /api/v1/resources/{name}", admin, s.handleDeleteResource)
 	h("PATCH /api/v1/resources/{name}", admin, s.handleUpdateResource)
 	h("PATCH /api/v1/resources/{name}/accounts/{account}", admin, s.handleUpdateAccount)
+	h("POST /api/v1/resources/{name}/accounts/{account}/rotate", admin, s.handleRotateAccount)
 	h("POST /api/v1/resources/{name}/trust-host-key", admin, s.handleTrustHostKey)
 	h("POST /api/v1/resources/{name}/test", admin, s.handleTestResource)
 	h("GET /api/v1/resources/ssh/{id}/ssh-ca-public-key", authed, s.handleSSHCAPublicKey)

@@ -33,7 +33,7 @@ func resourceView(r *store.Resource) api.Resource {
 func accountView(res string, a *store.Account) api.Account {
 	return api.Account{Resource: res, Name: a.Name, Username: a.Username, Description: a.Description,
 		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt,
-		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC}
+		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC, Rotation: rotationView(&a.Rotation)}
 }
 
 func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) error {
@@ -115,6 +115,7 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	detail := res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway
 	var warnings []string
+	policy := takePolicy(req.Options)
 	if res.Type == "mongodb" {
 		var err error
 		if warnings, err = validateMongoResource(res, &req); err != nil {
@@ -153,6 +154,13 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		detail += "; pinned host key " + hostKeyFingerprint(res)
+	}
+	var policyNotes []string
+	if err := setPolicy(res, policy, &policyNotes); err != nil {
+		return err
+	}
+	if len(policyNotes) > 0 {
+		detail += "; " + strings.Join(policyNotes, ", ")
 	}
 	err := s.st.Update(func(tx *store.Tx) error {
 		if err := tx.CreateResource(res); err != nil {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/store"
@@ -33,6 +34,7 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 		changed = append(changed, "gateway "+res.Gateway)
 	}
 	var warnings []string
+	policy := takePolicy(req.Options)
 	switch res.Type {
 	case "mongodb":
 		if req.Host != nil || req.Port != nil {
@@ -84,6 +86,9 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 				changed = append(changed, "host key re-pinned "+fp+" (was "+old+")")
 			}
 		}
+	}
+	if err := setPolicy(res, policy, &changed); err != nil {
+		return err
 	}
 	if len(changed) == 0 {
 		return httpError(http.StatusBadRequest, "nothing to change")
@@ -148,11 +153,22 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 		a.RequireMFA = *req.RequireMFA
 		changed = append(changed, "require MFA "+strconv.FormatBool(a.RequireMFA))
 	}
+	settingsChanged := len(changed) > 0
+	if err := s.updateRotation(res, a, &req, &changed); err != nil {
+		return err
+	}
+	if (req.Password != nil || req.PrivateKey != nil) && a.Rotation.Pending != nil {
+		// The credential an admin gives wins over an unfinished rotation.
+		a.Rotation.Pending = nil
+		changed = append(changed, "unfinished rotation dropped")
+	}
 	if len(changed) == 0 {
 		return httpError(http.StatusBadRequest, "nothing to change")
 	}
-	switch res.Type {
-	case "ssh":
+	switch {
+	case !settingsChanged:
+		// only the rotation's settings: nothing to check at the target
+	case res.Type == "ssh":
 		if a.Auth == "certificate" {
 			a.Password, a.PrivateKey, a.Passphrase = "", "", ""
 		}
@@ -162,11 +178,11 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 		if err := validateSSHAccount(a); err != nil {
 			return err
 		}
-	case "mssql":
+	case res.Type == "mssql":
 		if err := validateMSSQLAccount(a); err != nil {
 			return err
 		}
-	case "mongodb":
+	case res.Type == "mongodb":
 		if _, err := s.probeMongo(res, a); err != nil {
 			return httpError(http.StatusBadRequest, "account %s cannot log in with the new settings: %v", a.Name, err)
 		}
@@ -203,4 +219,51 @@ func mergeOptions(current, update map[string]string, changed *[]string) map[stri
 		}
 	}
 	return merged
+}
+
+// updateRotation applies an update's rotation schedule and rotation account.
+func (s *Server) updateRotation(res *store.Resource, a *store.Account, req *api.AccountUpdate, changed *[]string) error {
+	if req.RotationInterval == nil && req.RotateWith == nil {
+		return nil
+	}
+	if why := rotatable(res, a); why != "" {
+		return httpError(http.StatusBadRequest, "%s", why)
+	}
+	if req.RotationInterval != nil {
+		d, err := parseInterval(*req.RotationInterval)
+		if err != nil {
+			return err
+		}
+		if d != a.Rotation.Interval {
+			a.Rotation.Interval, a.Rotation.Since = d, time.Now().UTC()
+			if d == 0 {
+				*changed = append(*changed, "rotation schedule off")
+			} else {
+				*changed = append(*changed, "rotation every "+formatInterval(d))
+			}
+		}
+	}
+	if req.RotateWith != nil && *req.RotateWith != a.Rotation.With {
+		with := strings.TrimPrefix(*req.RotateWith, res.Name+"/")
+		if with == a.Name {
+			with = ""
+		}
+		if with != "" {
+			if strings.Contains(with, "/") {
+				return httpError(http.StatusBadRequest, "--rotate-with: the rotation account must be on the same resource (%s/ACCOUNT)", res.Name)
+			}
+			if err := s.st.View(func(tx *store.Tx) error { _, err := tx.AccountByName(res.ID, with); return err }); err != nil {
+				return httpError(http.StatusBadRequest, "--rotate-with: resource %s has no account %q", res.Name, with)
+			}
+		}
+		if with != a.Rotation.With {
+			a.Rotation.With = with
+			if with == "" {
+				*changed = append(*changed, "rotates as itself")
+			} else {
+				*changed = append(*changed, "rotates with "+res.Name+"/"+with)
+			}
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"time"
 )
 
 // Config is everything pamd server needs; main fills it from flags.
@@ -21,6 +22,9 @@ type Config struct {
 	TLSKey        string
 	AdminPassword string // first start only; random when empty
 	Version       string
+	// RotationCheck is how often the server looks for due and interrupted
+	// credential rotations (default 30s).
+	RotationCheck time.Duration
 	Logger        *slog.Logger
 	// Out receives the one-time first-start banner (the admin password).
 	Out io.Writer
@@ -51,6 +55,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordLen {
 		return fmt.Errorf("PAMD_ADMIN_PASSWORD: at least %d characters", minPasswordLen)
+	}
+	if c.RotationCheck <= 0 {
+		c.RotationCheck = 30 * time.Second
 	}
 	if c.Version == "" {
 		c.Version = "dev"

@@ -19,11 +19,12 @@ type liveSessions struct {
 }
 
 type liveSession struct {
-	id     string
-	userID string
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
+	id        string
+	userID    string
+	accountID string
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	timer     *time.Timer
 }
 
 // errSessionEnded is the cause of a live session's context; its text is the
@@ -79,7 +80,7 @@ func (l *liveSessions) add(s *store.Session) *liveSession {
 		return ls
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ls := &liveSession{id: s.ID, userID: s.UserID, ctx: ctx, cancel: cancel}
+	ls := &liveSession{id: s.ID, userID: s.UserID, accountID: s.AccountID, ctx: ctx, cancel: cancel}
 	ls.timer = time.AfterFunc(time.Until(s.ExpiresAt), func() { l.end(s.ID, "expired", "system") })
 	l.m[s.ID] = ls
 	return ls
@@ -148,6 +149,19 @@ func (l *liveSessions) endUserSessions(userID, reason string) {
 	for _, id := range ids {
 		l.end(id, reason, "system")
 	}
+}
+
+// onAccount counts the live sessions on an account.
+func (l *liveSessions) onAccount(accountID string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ls := range l.m {
+		if ls.accountID == accountID {
+			n++
+		}
+	}
+	return n
 }
 
 // reasonOf is the end reason behind a cancelled session context.

@@ -145,28 +145,14 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	}
 	defer gw.Close()
 	desc := tunnel.Descriptor{
-		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, Resource: res.Name, Account: acct.Name,
-		Protocol: res.Type, Target: net.JoinHostPort(res.Host, fmt.Sprint(res.Port)), ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr, Username: acct.Username, Password: acct.Password, Record: res.Type != "tcp",
+		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
+		ClientAddr: sess.ClientAddr, Record: res.Type != "tcp",
 	}
-	if res.Type == "mongodb" {
-		mongoDescriptor(&desc, res)
-	}
-	if res.Type == "mssql" {
-		if err := s.mssqlDescriptor(&desc, res, acct); err != nil {
-			s.recordConnection(conn, 0, 0, err)
-			tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
-			s.log.Error("mssql descriptor", "session", sess.ID, "err", err)
-			return
-		}
-	}
-	if res.Type == "ssh" {
-		if err := s.sshDescriptor(&desc, res, acct, sess); err != nil {
-			s.recordConnection(conn, 0, 0, err)
-			tunnel.Refuse("pamd: preparing the SSH credential failed (see the server log)").WriteTo(st)
-			s.log.Error("ssh descriptor", "session", sess.ID, "err", err)
-			return
-		}
+	if err := s.accountDescriptor(&desc, res, acct, sess); err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
+		s.log.Error("descriptor", "session", sess.ID, "err", err)
+		return
 	}
 	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
 	if err == nil {
@@ -214,6 +200,23 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 		err = errors.New(conn.Error)
 	}
 	s.recordConnection(conn, up.Load(), down.Load(), err)
+}
+
+// accountDescriptor fills in how the gateway reaches res and logs in as
+// acct; sess bounds a certificate made for the connection.
+func (s *Server) accountDescriptor(d *tunnel.Descriptor, res *store.Resource, acct *store.Account, sess *store.Session) error {
+	d.Protocol, d.Resource, d.Account = res.Type, res.Name, acct.Name
+	d.Target = net.JoinHostPort(res.Host, fmt.Sprint(res.Port))
+	d.Username, d.Password = acct.Username, acct.Password
+	switch res.Type {
+	case "mongodb":
+		mongoDescriptor(d, res)
+	case "mssql":
+		return s.mssqlDescriptor(d, res, acct)
+	case "ssh":
+		return s.sshDescriptor(d, res, acct, sess)
+	}
+	return nil
 }
 
 func (s *Server) recordConnection(c *store.Connection, up, down int64, err error) {

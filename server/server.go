@@ -30,6 +30,7 @@ type Server struct {
 	pin   string // the CA fingerprint clients pin
 	hub   *hub
 	live  *liveSessions
+	rot   rotations
 	http  *http.Server
 	conns chan net.Conn // handshaken HTTP connections for http.Server
 
@@ -151,6 +152,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	go s.http.Serve(hl)
 	go s.live.run(ctx)
+	go s.runRotations(ctx)
 
 	acceptDone := make(chan struct{})
 	go func() {

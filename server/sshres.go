@@ -76,38 +76,47 @@ func (s *Server) sshHostKey(resourceID string) (ssh.Signer, string, error) {
 
 // probe asks a gateway to reach a target as d describes.
 func (s *Server) probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
-	st, err := s.hub.open(gateway)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	hdr, err := tunnel.NewHeader(tunnel.KindProbe, d)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := hdr.WriteTo(st); err != nil {
-		return nil, err
-	}
-	st.SetReadDeadline(time.Now().Add(30 * time.Second))
-	reply, err := tunnel.ReadReply(st)
-	if err != nil {
-		return nil, fmt.Errorf("gateway %s did not answer the probe: %w", gateway, err)
-	}
-	if err := reply.Err(); err != nil {
-		return nil, err
-	}
-	msg, err := tunnel.ReadMessage(st)
-	if err != nil {
-		return nil, fmt.Errorf("gateway %s: probe answer: %w", gateway, err)
-	}
 	var res tunnel.ProbeResult
-	if err := json.Unmarshal(msg.Detail, &res); err != nil {
-		return nil, fmt.Errorf("gateway %s: probe answer: %w", gateway, err)
+	if err := s.ask(gateway, tunnel.KindProbe, d, 30*time.Second, &res); err != nil {
+		return nil, err
 	}
 	if res.Error != "" {
 		return &res, errors.New(res.Error)
 	}
 	return &res, nil
+}
+
+// ask opens a stream of the given kind to a gateway and decodes the one
+// message it answers with into answer.
+func (s *Server) ask(gateway string, kind tunnel.Kind, body any, timeout time.Duration, answer any) error {
+	st, err := s.hub.open(gateway)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	hdr, err := tunnel.NewHeader(kind, body)
+	if err != nil {
+		return err
+	}
+	if _, err := hdr.WriteTo(st); err != nil {
+		return err
+	}
+	st.SetReadDeadline(time.Now().Add(timeout))
+	reply, err := tunnel.ReadReply(st)
+	if err != nil {
+		return fmt.Errorf("gateway %s did not answer the %s: %w", gateway, kind, err)
+	}
+	if err := reply.Err(); err != nil {
+		return err
+	}
+	msg, err := tunnel.ReadMessage(st)
+	if err != nil {
+		return fmt.Errorf("gateway %s: %s answer: %w", gateway, kind, err)
+	}
+	if err := json.Unmarshal(msg.Detail, answer); err != nil {
+		return fmt.Errorf("gateway %s: %s answer: %w", gateway, kind, err)
+	}
+	return nil
 }
 
 // probeHostKey asks the resource's gateway for the target's SSH host key.

@@ -118,6 +118,38 @@ type Account struct {
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	Rotation    Rotation  `json:"rotation,omitzero"`
+}
+
+// Rotation is an account's credential rotation: its schedule, its last
+// outcome, and a rotation under way.
+type Rotation struct {
+	// Interval is the schedule (0: on demand only), counted from Since (when
+	// it was set) or the last attempt, whichever is later.
+	Interval time.Duration `json:"interval,omitempty"`
+	Since    time.Time     `json:"since,omitzero"`
+	// With is the ID of the account on the same resource that makes the
+	// change; empty: the account changes its own credential.
+	With string `json:"with,omitempty"`
+	// The last attempt and its outcome; Error is readable and holds no secret.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	Result      string    `json:"result,omitempty"` // success or failure
+	Error       string    `json:"error,omitempty"`
+	Warning     string    `json:"warning,omitempty"`
+	// Pending is the new credential, sealed here before the target is
+	// changed, while the old one stays in the account until the new one is
+	// verified. A pending rotation found at start is resumed.
+	Pending *PendingCredential `json:"pending,omitempty"`
+}
+
+// PendingCredential is a new credential not yet verified on the target.
+type PendingCredential struct {
+	Password   string    `json:"password,omitempty"`
+	PrivateKey string    `json:"private_key,omitempty"` // OpenSSH PEM, unencrypted
+	PublicKey  string    `json:"public_key,omitempty"`  // authorized_keys line
+	Trigger    string    `json:"trigger"`
+	Since      time.Time `json:"since"`
 }
 
 // Session is one access grant.

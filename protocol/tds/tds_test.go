@@ -115,3 +115,12 @@ func TestMessagesSplitAndJoin(t *testing.T) {
 		t.Fatalf("short length: %v", err)
 	}
 }
+
+func TestSQLBatchRoundTrip(t *testing.T) {
+	for _, text := range []string{"", "SELECT 1", "ALTER LOGIN [a] WITH PASSWORD = N'ü''x'"} {
+		got, err := BatchText(AppendSQLBatch(nil, text))
+		if err != nil || got != text {
+			t.Errorf("BatchText(AppendSQLBatch(%q)) = %q, %v", text, got, err)
+		}
+	}
+}

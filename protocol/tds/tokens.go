@@ -224,3 +224,15 @@ func AppendReturnValueInt(b []byte, ordinal uint16, name string, v int32) []byte
 	b = append(b, TypeIntN, 4, 4)
 	return binary.LittleEndian.AppendUint32(b, uint32(v))
 }
+
+// AppendSQLBatch appends a SQL batch payload (MS-TDS 2.2.6.7): ALL_HEADERS
+// with a transaction descriptor of 0 (autocommit) and one outstanding
+// request, then the text in UTF-16LE.
+func AppendSQLBatch(b []byte, text string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, 22) // ALL_HEADERS total length
+	b = binary.LittleEndian.AppendUint32(b, 18) // this header's length
+	b = binary.LittleEndian.AppendUint16(b, 2)  // transaction descriptor
+	b = binary.LittleEndian.AppendUint64(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	return append(b, encodeUTF16(text)...)
+}

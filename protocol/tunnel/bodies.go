@@ -126,3 +126,35 @@ type Record struct {
 	Rows     int64 `json:"rows,omitempty"`
 	Affected int64 `json:"affected,omitempty"`
 }
+
+// Rotation asks a gateway to change an account's credential on its target.
+// It holds credentials: never log it.
+type Rotation struct {
+	// Account is the account being rotated, with its current credential.
+	Account Descriptor `json:"account"`
+	// With is the rotation account that makes the change; nil: the account
+	// changes its own credential.
+	With *Descriptor `json:"with,omitempty"`
+	// The new credential: a password, or for SSH key accounts a private key
+	// (OpenSSH PEM) and its public key (authorized_keys form).
+	NewPassword   string `json:"new_password,omitempty"`
+	NewPrivateKey string `json:"new_private_key,omitempty"`
+	NewPublicKey  string `json:"new_public_key,omitempty"`
+	// Resume says an earlier attempt with this same new credential was
+	// interrupted: the target may already have it.
+	Resume bool `json:"resume,omitempty"`
+}
+
+// RotationResult is the detail of a rotation_result message. Its texts are
+// readable and never hold a credential.
+type RotationResult struct {
+	// Verified: the new credential logs in; the server keeps it.
+	Verified bool `json:"verified"`
+	// OldWorks: (not verified) the old credential still logs in, so the
+	// server drops the new one. With neither, the server keeps both.
+	OldWorks bool   `json:"old_works,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Warning is something left undone after a verified change (an old key
+	// still authorized, say).
+	Warning string `json:"warning,omitempty"`
+}

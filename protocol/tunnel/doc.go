@@ -35,6 +35,9 @@
 //	                              tells that session's clients why and cuts them
 //	7 record   gateway → server   Hello; then Messages "records" (a batch of Records) answered
 //	                              by "ack" with the highest seq stored
+//	8 rotate   server → gateway   Rotation; the gateway changes the account's credential on
+//	                              the target and answers one Message "rotation_result"
+//	                              whose detail is a RotationResult
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.
@@ -57,7 +60,7 @@
 //
 // # Messages
 //
-// Control, probe and record streams carry Messages: a 4-byte big-endian
+// Control, probe, record and rotate streams carry Messages: a 4-byte big-endian
 // length (at most MaxMessageBody) followed by a JSON object with at least
 // "type".
 //

@@ -27,6 +27,7 @@ const (
 	KindProbe   Kind = 5
 	KindNotice  Kind = 6
 	KindRecord  Kind = 7
+	KindRotate  Kind = 8
 )
 
 func (k Kind) String() string {
@@ -45,6 +46,8 @@ func (k Kind) String() string {
 		return "notice"
 	case KindRecord:
 		return "record"
+	case KindRotate:
+		return "rotate"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -96,7 +99,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindRecord {
+	if kind < KindAccess || kind > KindRotate {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
 	n := binary.BigEndian.Uint32(fixed[6:10])

@@ -15,6 +15,8 @@ const (
 	MsgEnded = "ended"
 	// MsgProbeResult, gateway → server: the answer to a probe.
 	MsgProbeResult = "probe_result"
+	// MsgRotationResult, gateway → server: the answer to a rotation.
+	MsgRotationResult = "rotation_result"
 	// MsgRecords, gateway → server: a batch of Records; MsgAck, server →
 	// gateway: every record up to Detail's seq is stored.
 	MsgRecords = "records"

@@ -2,8 +2,10 @@ package mongoproxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -22,13 +24,17 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 )
 
-// Pool keeps one topology per access session, closed when the session ends.
+// Pool keeps one topology per access session and credential, closed when
+// the session ends. A rotated credential gets a topology of its own, so a
+// live session's new connections log in with it while those already open
+// carry on.
 type Pool struct {
 	mu   sync.Mutex
 	tops map[string]*entry
 }
 
 type entry struct {
+	session string
 	top     *topology.Topology
 	expires time.Time
 	ready   chan struct{}
@@ -41,17 +47,18 @@ func NewPool() *Pool { return &Pool{tops: map[string]*entry{}} }
 // topology returns the session's topology, connecting (and checking the
 // credential) the first time.
 func (p *Pool) topology(ctx context.Context, d *tunnel.Descriptor) (*topology.Topology, error) {
+	key := poolKey(d)
 	p.mu.Lock()
-	e, ok := p.tops[d.SessionID]
+	e, ok := p.tops[key]
 	if !ok {
-		e = &entry{expires: d.ExpiresAt, ready: make(chan struct{})}
-		p.tops[d.SessionID] = e
+		e = &entry{session: d.SessionID, expires: d.ExpiresAt, ready: make(chan struct{})}
+		p.tops[key] = e
 		p.mu.Unlock()
 		e.top, e.err = connect(ctx, d, true)
 		close(e.ready)
 		if e.err != nil {
 			p.mu.Lock()
-			delete(p.tops, d.SessionID) // the next connection tries again
+			delete(p.tops, key) // the next connection tries again
 			p.mu.Unlock()
 		}
 		return e.top, e.err
@@ -65,13 +72,25 @@ func (p *Pool) topology(ctx context.Context, d *tunnel.Descriptor) (*topology.To
 	}
 }
 
-// Release closes a session's topology.
+// poolKey names a session's topology for one credential; the hash keeps
+// the password itself out of the map.
+func poolKey(d *tunnel.Descriptor) string {
+	sum := sha256.Sum256([]byte(d.Username + "\x00" + d.Password))
+	return d.SessionID + "/" + hex.EncodeToString(sum[:8])
+}
+
+// Release closes a session's topologies.
 func (p *Pool) Release(sessionID string) {
 	p.mu.Lock()
-	e := p.tops[sessionID]
-	delete(p.tops, sessionID)
+	var gone []*entry
+	for k, e := range p.tops {
+		if e.session == sessionID {
+			gone = append(gone, e)
+			delete(p.tops, k)
+		}
+	}
 	p.mu.Unlock()
-	if e != nil {
+	for _, e := range gone {
 		go func() {
 			<-e.ready
 			if e.top != nil {
@@ -85,9 +104,9 @@ func (p *Pool) Release(sessionID string) {
 func (p *Pool) Sweep(now time.Time) {
 	p.mu.Lock()
 	var ids []string
-	for id, e := range p.tops {
+	for _, e := range p.tops {
 		if now.After(e.expires) {
-			ids = append(ids, id)
+			ids = append(ids, e.session)
 		}
 	}
 	p.mu.Unlock()
@@ -240,33 +259,42 @@ func orDefault(s, d string) string {
 // Probe checks that the server is reachable (and, with credentials, that
 // they work) and returns its version.
 func Probe(ctx context.Context, d *tunnel.Descriptor) (string, error) {
-	top, err := connect(ctx, d, d.Username != "")
+	reply, err := command(ctx, d, bsoncore.NewDocumentBuilder().AppendInt32("buildInfo", 1).AppendString("$db", "admin").Build())
 	if err != nil {
 		return "", err
+	}
+	v, _ := reply.Lookup("version").StringValueOK()
+	return v, nil
+}
+
+// command runs one command on a fresh connection, logged in with the
+// descriptor's credential when it has one, and returns the reply.
+func command(ctx context.Context, d *tunnel.Descriptor, body bsoncore.Document) (bsoncore.Document, error) {
+	top, err := connect(ctx, d, d.Username != "")
+	if err != nil {
+		return nil, err
 	}
 	defer top.Disconnect(context.Background())
 	conn, err := serverConn(ctx, top)
 	if err != nil {
-		return "", explain(d, err)
+		return nil, explain(d, err)
 	}
 	defer conn.Close()
-	body := bsoncore.NewDocumentBuilder().AppendInt32("buildInfo", 1).AppendString("$db", "admin").Build()
 	req := &mongowire.Message{Header: mongowire.Header{RequestID: 1, OpCode: mongowire.OpMsg}, Body: (&mongowire.Msg{Body: body}).AppendBody(nil)}
 	if err := conn.Write(ctx, req.Append(nil)); err != nil {
-		return "", explain(d, err)
+		return nil, explain(d, err)
 	}
 	raw, err := conn.Read(ctx)
 	if err != nil {
-		return "", explain(d, err)
+		return nil, explain(d, err)
 	}
 	m, err := mongowire.Parse(raw)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	msg, err := mongowire.ParseMsg(m.Body)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	v, _ := bsoncore.Document(msg.Body).Lookup("version").StringValueOK()
-	return v, nil
+	return bsoncore.Document(msg.Body), nil
 }

@@ -202,15 +202,9 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 		}
 		return []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(answer)}, nil
 	case "key":
-		var signer ssh.Signer
-		var err error
-		if d.Passphrase != "" {
-			signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(d.PrivateKey), []byte(d.Passphrase))
-		} else {
-			signer, err = ssh.ParsePrivateKey([]byte(d.PrivateKey))
-		}
+		signer, err := accountSigner(d)
 		if err != nil {
-			return nil, fmt.Errorf("the stored private key of account %s does not open", d.Account)
+			return nil, err
 		}
 		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
 	case "certificate":
@@ -230,4 +224,19 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 		return []ssh.AuthMethod{ssh.PublicKeys(cs)}, nil
 	}
 	return nil, fmt.Errorf("unknown SSH auth %q", d.Auth)
+}
+
+// accountSigner opens an account's stored private key.
+func accountSigner(d *tunnel.Descriptor) (ssh.Signer, error) {
+	var signer ssh.Signer
+	var err error
+	if d.Passphrase != "" {
+		signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(d.PrivateKey), []byte(d.Passphrase))
+	} else {
+		signer, err = ssh.ParsePrivateKey([]byte(d.PrivateKey))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the stored private key of account %s does not open", d.Account)
+	}
+	return signer, nil
 }

@@ -137,6 +137,31 @@ type Account struct {
 	HasPassword bool      `json:"has_password"`
 	HasKey      bool      `json:"has_key,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	Rotation    *Rotation `json:"rotation,omitempty"`
+}
+
+// Rotation is an account's credential rotation status; it never holds a
+// credential.
+type Rotation struct {
+	Interval    string    `json:"interval,omitempty"`    // e.g. 30d; empty: on demand only
+	RotateWith  string    `json:"rotate_with,omitempty"` // account on the same resource that makes the change
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	Result      string    `json:"result,omitempty"` // success or failure
+	Error       string    `json:"error,omitempty"`
+	Warning     string    `json:"warning,omitempty"`
+	NextRun     time.Time `json:"next_run,omitzero"`
+	// Pending: a rotation was interrupted; pamd resumes it.
+	Pending      bool      `json:"pending,omitempty"`
+	PendingSince time.Time `json:"pending_since,omitzero"`
+}
+
+// RotateResult answers a rotation request.
+type RotateResult struct {
+	Account Account `json:"account"`
+	// LiveSessions on the account keep their open connections; their new
+	// connections use the new credential.
+	LiveSessions int `json:"live_sessions"`
 }
 
 type CreateAccountRequest struct {
@@ -260,4 +285,8 @@ type AccountUpdate struct {
 	Passphrase  *string `json:"passphrase,omitempty"`
 	Description *string `json:"description,omitempty"`
 	RequireMFA  *bool   `json:"require_mfa,omitempty"`
+	// RotationInterval schedules rotation ("30d", "12h"; "0" turns it off);
+	// RotateWith names the account that makes the change ("" for itself).
+	RotationInterval *string `json:"rotation_interval,omitempty"`
+	RotateWith       *string `json:"rotate_with,omitempty"`
 }

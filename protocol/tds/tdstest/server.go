@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/service"
@@ -28,6 +29,13 @@ type Server struct {
 	Addr string
 	// Logins are the SQL logins and their passwords; ALTER LOGIN changes them.
 	Logins map[string]string
+	// Sysadmins may change any login's password without its old one (they
+	// hold ALTER ANY LOGIN); others change only their own, giving the old.
+	Sysadmins map[string]bool
+	// CheckPolicy refuses new passwords that Windows' complexity rules
+	// refuse (SQL Server's CHECK_POLICY): at least 8 characters from three
+	// of upper case, lower case, digits and symbols.
+	CheckPolicy bool
 	// Encryption is what the server offers in PRELOGIN, as SQL Server does:
 	// EncryptNotSup (no TLS), EncryptOff (TLS for the login; the client may
 	// ask for more), EncryptOn or EncryptReq (TLS for the whole connection).
@@ -99,6 +107,7 @@ type conn struct {
 	s          *Server
 	packetSize int
 	database   string
+	user       string           // the SQL login, empty for Windows logins
 	doneToken  byte             // DONE, or DONEINPROC inside a procedure call
 	prepared   map[int32]string // sp_prepare handles
 }
@@ -161,6 +170,9 @@ func (s *Server) serve(nc net.Conn) {
 	case !known || want != login.Password || login.UserName == "":
 		c.loginFailed(login.UserName)
 		return
+	}
+	if login.OptionFlags2&tds.Flags2IntegratedSecurity == 0 {
+		c.user = login.UserName
 	}
 	if login.Database != "" {
 		c.database = login.Database
@@ -322,7 +334,12 @@ func (c *conn) batch(text string) []byte {
 		}
 		part, err := c.statement(stmt, status)
 		if err != nil {
-			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: 102, State: 1, Class: 15,
+			number := int32(102)
+			var se *sqlError
+			if errors.As(err, &se) {
+				number = se.number
+			}
+			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: number, State: 1, Class: 15,
 				Text: err.Error(), ServerName: "pamd-standin", Line: 1})
 			return tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)
 		}
@@ -357,13 +374,20 @@ func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
 		return tds.AppendDone(out, c.doneToken, status, 0, 0), nil
 	case alterLogin.MatchString(stmt):
 		m := alterLogin.FindStringSubmatch(stmt)
+		name, next, old := m[1], strings.ReplaceAll(m[2], "''", "'"), strings.ReplaceAll(m[3], "''", "'")
 		c.s.mu.Lock()
 		defer c.s.mu.Unlock()
-		cur, ok := c.s.Logins[m[1]]
-		if !ok || (m[3] != "" && strings.ReplaceAll(m[3], "''", "'") != cur) {
-			return nil, errors.New("Cannot alter the login '" + m[1] + "', because it does not exist or you do not have permission.")
+		cur, ok := c.s.Logins[name]
+		self := name == c.user && m[3] != ""
+		switch {
+		case !ok || !(self || c.s.Sysadmins[c.user]):
+			return nil, &sqlError{15151, "Cannot alter the login '" + name + "', because it does not exist or you do not have permission."}
+		case self && old != cur:
+			return nil, &sqlError{15151, "Cannot alter the login '" + name + "', because it does not exist or you do not have permission."}
+		case c.s.CheckPolicy && !complex(next):
+			return nil, &sqlError{15118, "Password validation failed. The password does not meet the operating system policy requirements because it is not complex enough."}
 		}
-		c.s.Logins[m[1]] = strings.ReplaceAll(m[2], "''", "'")
+		c.s.Logins[name] = next
 		return tds.AppendDone(nil, c.doneToken, status, 0, 0), nil
 	case selectTop.MatchString(stmt):
 		n, err := strconv.Atoi(selectTop.FindStringSubmatch(stmt)[1])
@@ -492,4 +516,48 @@ func unquote(v string) string {
 		v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
 	}
 	return v
+}
+
+// sqlError is a statement's failure with SQL Server's error number.
+type sqlError struct {
+	number int32
+	text   string
+}
+
+func (e *sqlError) Error() string { return e.text }
+
+// complex is Windows' password complexity rule as CHECK_POLICY applies it.
+func complex(pw string) bool {
+	var upper, lower, digit, other int
+	for _, r := range pw {
+		switch {
+		case unicode.IsUpper(r):
+			upper = 1
+		case unicode.IsLower(r):
+			lower = 1
+		case unicode.IsDigit(r):
+			digit = 1
+		default:
+			other = 1
+		}
+	}
+	return len([]rune(pw)) >= 8 && upper+lower+digit+other >= 3
+}
+
+// Password is a SQL login's current password, read under the server's lock.
+func (s *Server) Password(login string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Logins[login]
+}
+
+// AddLogin adds or replaces a SQL login; sysadmin grants ALTER ANY LOGIN.
+func (s *Server) AddLogin(login, password string, sysadmin bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Logins[login] = password
+	if s.Sysadmins == nil {
+		s.Sysadmins = map[string]bool{}
+	}
+	s.Sysadmins[login] = sysadmin
 }

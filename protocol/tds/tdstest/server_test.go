@@ -89,6 +89,32 @@ func TestGoMssqldb(t *testing.T) {
 	if err := open(t, s, "app", "App-Pass-1", "orders").PingContext(ctx); err == nil {
 		t.Fatal("the old password still works")
 	}
+	// As SQL Server: a login changes its own password only with the old
+	// one, another's only with ALTER ANY LOGIN, and CHECK_POLICY refuses
+	// simple passwords.
+	s.Logins["other"] = "Other-Pass-1"
+	for _, c := range []struct {
+		stmt   string
+		admin  bool
+		policy bool
+		number int32
+	}{
+		{"ALTER LOGIN app WITH PASSWORD = 'x-Pass-3'", false, false, 15151},
+		{"ALTER LOGIN app WITH PASSWORD = 'x-Pass-3' OLD_PASSWORD = 'wrong'", false, false, 15151},
+		{"ALTER LOGIN other WITH PASSWORD = 'x-Pass-3' OLD_PASSWORD = 'Other-Pass-1'", false, false, 15151},
+		{"ALTER LOGIN other WITH PASSWORD = 'alllowercase'", true, true, 15118},
+		{"ALTER LOGIN other WITH PASSWORD = 'Other-Pass-2'", true, true, 0},
+	} {
+		s.Sysadmins, s.CheckPolicy = map[string]bool{"app": c.admin}, c.policy
+		_, err := d.ExecContext(ctx, c.stmt)
+		var me mssql.Error
+		if c.number == 0 && err != nil || c.number != 0 && (!errors.As(err, &me) || me.Number != c.number) {
+			t.Errorf("%s (admin %v, policy %v): %v, want error %d", c.stmt, c.admin, c.policy, err, c.number)
+		}
+	}
+	if s.Logins["other"] != "Other-Pass-2" {
+		t.Errorf("the sysadmin's change did not take: %q", s.Logins["other"])
+	}
 	_ = fmt.Sprint
 }
 

@@ -1,0 +1,17 @@
+package proxy
+
+import (
+	"log/slog"
+	"os"
+)
+
+// PauseForTest stops the calling goroutine for good at the named step when
+// PAMD_TEST_PAUSE_ROTATION names it, so a test can kill the process right
+// there (a credential rotation's steps; see server/rotation.go).
+func PauseForTest(log *slog.Logger, step string) {
+	if os.Getenv("PAMD_TEST_PAUSE_ROTATION") != step {
+		return
+	}
+	log.Info("rotation paused for a test", "step", step)
+	select {}
+}

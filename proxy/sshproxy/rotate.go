@@ -1,0 +1,200 @@
+package sshproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+)
+
+// Login proves the descriptor's credential logs in to the target.
+func Login(ctx context.Context, d *tunnel.Descriptor) error {
+	c, err := dialTarget(ctx, d)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// ChangePassword sets the account's new password on the target: through
+// the rotation account with "sudo -n chpasswd", or as the account itself
+// by answering passwd's prompts.
+func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
+	if r.With != nil {
+		return runAs(ctx, r.With, "sudo -n chpasswd", r.Account.Username+":"+r.NewPassword+"\n")
+	}
+	return selfPasswd(ctx, &r.Account, r.NewPassword)
+}
+
+// AuthorizeKey adds the new public key to the account's authorized_keys,
+// keeping the old one: both log in until RemoveOldKey.
+func AuthorizeKey(ctx context.Context, r *tunnel.Rotation) error {
+	blob, err := keyBlob(r.NewPublicKey)
+	if err != nil {
+		return err
+	}
+	script := `set -e
+umask 077
+mkdir -p "$HOME/.ssh"
+f="$HOME/.ssh/authorized_keys"
+touch "$f"
+if ! grep -qF '` + blob + `' "$f"; then
+  [ -z "$(tail -c1 "$f")" ] || echo >> "$f"
+  printf '%s\n' '` + strings.TrimSpace(r.NewPublicKey) + `' >> "$f"
+fi
+`
+	return keyScript(ctx, r, &r.Account, script)
+}
+
+// RemoveOldKey removes the account's old public key from authorized_keys,
+// logging in with the new key, and refuses to leave a file without the
+// new one.
+func RemoveOldKey(ctx context.Context, r *tunnel.Rotation) error {
+	old, err := publicOf(&r.Account)
+	if err != nil {
+		return err
+	}
+	newBlob, err := keyBlob(r.NewPublicKey)
+	if err != nil {
+		return err
+	}
+	if old == newBlob {
+		return nil
+	}
+	script := `set -e
+f="$HOME/.ssh/authorized_keys"
+grep -vF '` + old + `' "$f" > "$f.pamd" || true
+if ! grep -qF '` + newBlob + `' "$f.pamd"; then rm -f "$f.pamd"; echo "the new key is not in authorized_keys; the old one stays" >&2; exit 1; fi
+cat "$f.pamd" > "$f"
+rm -f "$f.pamd"
+`
+	self := r.Account
+	self.PrivateKey, self.Passphrase = r.NewPrivateKey, ""
+	return keyScript(ctx, r, &self, script)
+}
+
+// keyScript runs a shell script as the account: logged in as it (self),
+// or through the rotation account with sudo.
+func keyScript(ctx context.Context, r *tunnel.Rotation, self *tunnel.Descriptor, script string) error {
+	if r.With != nil {
+		if !safeUser.MatchString(r.Account.Username) {
+			return fmt.Errorf("user name %q is not one pamd passes to sudo", r.Account.Username)
+		}
+		return runAs(ctx, r.With, "sudo -n -H -u "+r.Account.Username+" sh -s", script)
+	}
+	return runAs(ctx, self, "sh -s", script)
+}
+
+var safeUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*$`)
+
+// runAs logs in with d, runs command with stdin, and turns a failure into
+// an error that carries the command's own words (which never hold stdin).
+func runAs(ctx context.Context, d *tunnel.Descriptor, command, stdin string) error {
+	c, err := dialTarget(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	s, err := c.NewSession()
+	if err != nil {
+		return fmt.Errorf("open a session as %s: %v", d.Username, err)
+	}
+	defer s.Close()
+	s.Stdin = strings.NewReader(stdin)
+	out, err := s.CombinedOutput(command)
+	if err != nil {
+		return fmt.Errorf("%q as %s failed: %s", command, d.Username, lastLine(out, err))
+	}
+	return nil
+}
+
+// selfPasswd runs passwd on a terminal as the account and answers its
+// prompts: the current password first, then the new one twice.
+func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) error {
+	c, err := dialTarget(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	s, err := c.NewSession()
+	if err != nil {
+		return fmt.Errorf("open a session as %s: %v", d.Username, err)
+	}
+	defer s.Close()
+	if err := s.RequestPty("dumb", 24, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
+		return fmt.Errorf("terminal for passwd: %v", err)
+	}
+	in, _ := s.StdinPipe()
+	out, _ := s.StdoutPipe()
+	if err := s.Start("LC_ALL=C passwd"); err != nil {
+		return fmt.Errorf("start passwd: %v", err)
+	}
+	var seen bytes.Buffer
+	buf := make([]byte, 512)
+	answered := 0
+	for {
+		n, err := out.Read(buf)
+		seen.Write(buf[:n])
+		if prompt.Match(seen.Bytes()) {
+			answer := newPassword
+			if answered == 0 && bytes.Contains(bytes.ToLower(seen.Bytes()), []byte("current")) {
+				answer = d.Password
+			}
+			if answered++; answered > 4 {
+				return errors.New("passwd kept asking for a password")
+			}
+			in.Write([]byte(answer + "\n"))
+			seen.Reset()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := s.Wait(); err != nil {
+		return fmt.Errorf("passwd as %s failed: %s", d.Username, lastLine(seen.Bytes(), err))
+	}
+	return nil
+}
+
+var prompt = regexp.MustCompile(`(?i)password: *$`)
+
+// lastLine is the last non-empty line a command printed, or its error.
+func lastLine(out []byte, err error) string {
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(string(out), "\r", "")), "\n")
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return l
+	}
+	return err.Error()
+}
+
+// keyBlob is the base64 key of an authorized_keys line.
+func keyBlob(line string) (string, error) {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return "", fmt.Errorf("new public key: %v", err)
+	}
+	return base64.StdEncoding.EncodeToString(pub.Marshal()), nil
+}
+
+// publicOf is the base64 public key of the descriptor's private key.
+func publicOf(d *tunnel.Descriptor) (string, error) {
+	signer, err := accountSigner(d)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(signer.PublicKey().Marshal()), nil
+}
