@@ -4,10 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/pamd/pamd/protocol/tds"
 )
@@ -229,6 +237,275 @@ func TestRotationMSSQL(t *testing.T) {
 			if strings.Contains(text, pw) {
 				t.Fatalf("a password is in the %s", where)
 			}
+		}
+	}
+}
+
+// pingThrough opens a new session's client through pamd connect, pings
+// and closes it.
+func pingThrough(t *testing.T, e *env, target string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(mongoURI(t, e.connect(target))).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		return err
+	}
+	defer c.Disconnect(ctx)
+	return c.Ping(ctx, nil)
+}
+
+// directMongo logs in to FerretDB itself (not through pamd) and says
+// whether the credential works.
+func directMongo(f *ferret, user, password string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(f.uri).SetServerSelectionTimeout(5 * time.Second).
+		SetAuth(options.Credential{Username: user, Password: password, AuthSource: "admin"}))
+	if err != nil {
+		return err
+	}
+	defer c.Disconnect(ctx)
+	return c.Ping(ctx, nil)
+}
+
+func TestRotationMongoDB(t *testing.T) {
+	f := startFerret(t, false)
+	e := newEnv(t)
+	e.addMongo(f, "mdb") // mdb/app is FerretDB's admin user
+	admin, err := mongo.Connect(options.Client().ApplyURI(f.uri).SetAuth(options.Credential{Username: "admin", Password: mongoAdminPassword, AuthSource: "admin"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Disconnect(context.Background())
+	ctx := context.Background()
+	for _, u := range []string{"svc", "batch"} {
+		if err := admin.Database("admin").RunCommand(ctx, bson.D{{Key: "createUser", Value: u}, {Key: "pwd", Value: "Start-" + u + "-1"}, {Key: "roles", Value: bson.A{}}}).Err(); err != nil {
+			t.Fatalf("createUser %s: %v", u, err)
+		}
+		e.ok("Start-"+u+"-1\n", "accounts", "add", "mdb/"+u, "--username", u, "--password-stdin")
+	}
+
+	// A live session on svc, with a pooled client, across the rotation.
+	c := e.connect("mdb/svc")
+	client := mongoClient(t, mongoURI(t, c))
+	coll := client.Database("e2e").Collection("rot")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
+		t.Fatalf("insert before the rotation: %v", err)
+	}
+	out := e.ok("", "accounts", "rotate", "mdb/svc")
+	if !strings.Contains(out, "rotated mdb/svc") || !strings.Contains(out, "1 live session(s)") {
+		t.Fatalf("rotate said: %s", out)
+	}
+	if directMongo(f, "svc", "Start-svc-1") == nil {
+		t.Fatal("the old password still logs in to FerretDB")
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Fatalf("the live session's client after the rotation: %d %v", n, err)
+	}
+	if err := mongoClient(t, mongoURI(t, c)).Ping(ctx, nil); err != nil {
+		t.Fatalf("a new client in the live session after the rotation: %v", err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	client.Disconnect(dctx)
+	cancel()
+
+	// Through the admin account, on a schedule.
+	e.ok("", "accounts", "set", "mdb/batch", "--rotate-with", "mdb/app", "--rotation-interval", "2s")
+	e.waitRotated("mdb/batch", time.Now(), 20*time.Second)
+	e.ok("", "accounts", "set", "mdb/batch", "--rotation-interval", "off")
+	if directMongo(f, "batch", "Start-batch-1") == nil {
+		t.Fatal("batch's old password still logs in")
+	}
+
+	// A rotation account that cannot log in (its user was dropped): a
+	// readable failure, access kept.
+	if err := admin.Database("admin").RunCommand(ctx, bson.D{{Key: "createUser", Value: "gone"}, {Key: "pwd", Value: "Gone-Pass-1"}, {Key: "roles", Value: bson.A{}}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("Gone-Pass-1\n", "accounts", "add", "mdb/gone", "--username", "gone", "--password-stdin")
+	if err := admin.Database("admin").RunCommand(ctx, bson.D{{Key: "dropUser", Value: "gone"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("", "accounts", "set", "mdb/batch", "--rotate-with", "mdb/gone")
+	errOut := e.fails("", "accounts", "rotate", "mdb/batch")
+	if !strings.Contains(errOut, "refused the stored credential of account gone") || !strings.Contains(errOut, "keeps its old credential") {
+		t.Fatalf("wrong rotation account: %s", errOut)
+	}
+	if err := pingThrough(t, e, "mdb/batch"); err != nil {
+		t.Fatalf("batch after the failed rotation: %v", err)
+	}
+
+	// Killed at each step, then resumed.
+	for _, step := range []string{"sealed", "changed", "verified", "answered"} {
+		e.killAt("mdb/svc", step)
+		if err := pingThrough(t, e, "mdb/svc"); err != nil {
+			t.Fatalf("access after a kill at %s: %v", step, err)
+		}
+	}
+	if strings.Contains(e.allOutput(), mongoAdminPassword) {
+		t.Fatal("the admin password is in a process's output")
+	}
+}
+
+// rotationUsers makes the target's users for the SSH rotation test: each
+// with a password, key users with the given key authorized, and rotadm
+// allowed everything through sudo without a password.
+func rotationUsers(t *testing.T, keyLine string) {
+	_, err := exec.LookPath("sudo")
+	needPeers(t, "sudo", err == nil)
+	for _, u := range []string{"rotself", "rotsudo", "rotadm", "rotkey", "rotkey2"} {
+		if _, err := user.Lookup(u); err != nil {
+			if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", u).CombinedOutput(); err != nil {
+				t.Fatalf("useradd %s: %v %s", u, err, out)
+			}
+		}
+		cmd := exec.Command("chpasswd")
+		cmd.Stdin = strings.NewReader(u + ":Start-" + u + "-1\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("chpasswd: %v %s", err, out)
+		}
+		home, _ := user.Lookup(u)
+		os.RemoveAll(filepath.Join(home.HomeDir, ".ssh"))
+		if strings.HasPrefix(u, "rotkey") {
+			os.MkdirAll(filepath.Join(home.HomeDir, ".ssh"), 0o700)
+			os.WriteFile(filepath.Join(home.HomeDir, ".ssh", "authorized_keys"), []byte("# kept by the test\n"+keyLine), 0o600)
+			exec.Command("chown", "-R", u+":", filepath.Join(home.HomeDir, ".ssh")).Run()
+		}
+	}
+	if err := os.WriteFile("/etc/sudoers.d/pamd-e2e-rotation", []byte("rotadm ALL=(ALL) NOPASSWD: ALL\n"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// directSSH logs in to the sshd itself with a password.
+func directSSH(s *sshd, user, password string) error {
+	c, err := ssh.Dial("tcp", s.addr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func authorizedKeys(t *testing.T, u string) string {
+	home, _ := user.Lookup(u)
+	b, err := os.ReadFile(filepath.Join(home.HomeDir, ".ssh", "authorized_keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestRotationSSH(t *testing.T) {
+	s := startSSHD(t)
+	keyPEM, keyLine := newKey(t, "")
+	rotationUsers(t, keyLine)
+	e := newEnv(t)
+	e.addSSH(s, "box")
+	keyFile := filepath.Join(e.dir, "rotkey.pem")
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	for _, u := range []string{"rotself", "rotsudo", "rotadm"} {
+		e.ok("Start-"+u+"-1\n", "accounts", "add", "box/"+u, "--username", u, "--password-stdin")
+	}
+	for _, u := range []string{"rotkey", "rotkey2"} {
+		e.ok("", "accounts", "add", "box/"+u, "--username", u, "--auth", "key", "--private-key-file", keyFile)
+	}
+	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotadm")
+	e.ok("", "accounts", "set", "box/rotkey2", "--rotate-with", "box/rotadm")
+	whoami := func(target string) {
+		t.Helper()
+		if out, errOut, err := e.run("", "ssh", target, "--", "whoami"); err != nil || strings.TrimSpace(out) != strings.TrimPrefix(target, "box/") {
+			t.Fatalf("ssh %s: %q %q %v", target, out, errOut, err)
+		}
+	}
+
+	// A live session on rotself: one SSH connection stays open across the rotation.
+	c := e.connect("box/rotself")
+	live, err := ssh.Dial("tcp", c.addr(), &ssh.ClientConfig{User: "any", HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("ssh through connect: %v", err)
+	}
+	defer live.Close()
+	run := func(cl *ssh.Client) string {
+		t.Helper()
+		sess, err := cl.NewSession()
+		if err != nil {
+			t.Fatalf("session: %v", err)
+		}
+		defer sess.Close()
+		out, err := sess.Output("whoami")
+		if err != nil {
+			t.Fatalf("whoami: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run(live)
+
+	// Passwords: the account changes its own (passwd), or rotadm does (sudo chpasswd).
+	for _, u := range []string{"rotself", "rotsudo"} {
+		out := e.ok("", "accounts", "rotate", "box/"+u)
+		if !strings.Contains(out, "rotated box/"+u) {
+			t.Fatalf("rotate %s: %s", u, out)
+		}
+		if directSSH(s, u, "Start-"+u+"-1") == nil {
+			t.Fatalf("%s: the old password still logs in", u)
+		}
+		whoami("box/" + u)
+	}
+	if run(live) != "rotself" {
+		t.Fatal("the open connection after the rotation")
+	}
+	fresh, err := ssh.Dial("tcp", c.addr(), &ssh.ClientConfig{User: "any", HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+	if err != nil || run(fresh) != "rotself" {
+		t.Fatalf("a new connection of the live session after the rotation: %v", err)
+	}
+	fresh.Close()
+
+	// Keys: the new key is added, proven, and only then the old one removed.
+	oldBlob := strings.Fields(keyLine)[1]
+	for _, u := range []string{"rotkey", "rotkey2"} {
+		e.ok("", "accounts", "rotate", "box/"+u)
+		ak := authorizedKeys(t, u)
+		if strings.Contains(ak, oldBlob) || !strings.Contains(ak, "# kept by the test") || strings.Count(ak, "ssh-ed25519 ") != 1 || !strings.Contains(ak, "pamd_box/"+u) {
+			t.Fatalf("%s authorized_keys after the rotation:\n%s", u, ak)
+		}
+		whoami("box/" + u)
+	}
+
+	// Failures: a rotation account without sudo, and one whose password is wrong.
+	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotself")
+	errOut := e.fails("", "accounts", "rotate", "box/rotsudo")
+	if !strings.Contains(errOut, "sudo -n chpasswd") || !strings.Contains(errOut, "keeps its old credential") {
+		t.Fatalf("rotation account without sudo: %s", errOut)
+	}
+	e.ok("Wrong-Pass-0\n", "accounts", "add", "box/badadm", "--username", "rotadm", "--password-stdin")
+	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/badadm")
+	errOut = e.fails("", "accounts", "rotate", "box/rotsudo")
+	if !strings.Contains(errOut, "refused the stored password credential of account badadm") || !strings.Contains(errOut, "keeps its old credential") {
+		t.Fatalf("wrong rotation account: %s", errOut)
+	}
+	whoami("box/rotsudo")
+	if errOut := e.fails("", "accounts", "rotate", "box/cert"); !strings.Contains(errOut, "no stored credential to rotate") {
+		t.Fatalf("certificate account: %s", errOut)
+	}
+
+	// On a schedule, through rotadm.
+	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotadm", "--rotation-interval", "2s")
+	e.waitRotated("box/rotsudo", time.Now(), 20*time.Second)
+	e.ok("", "accounts", "set", "box/rotsudo", "--rotation-interval", "0")
+	whoami("box/rotsudo")
+
+	// Killed at each step: the key account ends with exactly one key, which works.
+	for _, step := range []string{"sealed", "changed", "verified", "answered"} {
+		e.killAt("box/rotkey", step)
+		if ak := authorizedKeys(t, "rotkey"); strings.Count(ak, "ssh-ed25519 ") != 1 {
+			t.Fatalf("after a kill at %s, authorized_keys:\n%s", step, ak)
+		}
+		whoami("box/rotkey")
+	}
+	for _, u := range []string{"rotself", "rotsudo", "rotadm"} {
+		if strings.Contains(e.allOutput(), "Start-"+u+"-1") {
+			t.Fatalf("%s's password is in a process's output", u)
 		}
 	}
 }

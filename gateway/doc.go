@@ -14,5 +14,7 @@
 //
 // Files: config.go (Config, identity files), enroll.go (token and
 // enrollment), gateway.go (Run, the connection loop, dispatch, probes,
-// session ends, record upload), spool.go (the record spool).
+// session ends, record upload), spool.go (the record spool), rotate.go
+// (credential rotation on targets: change, verify with the new credential,
+// retire the old one).
 package gateway

@@ -18,6 +18,9 @@
 //   - mongores.go: mongodb resources: connection strings, TLS settings, probes, resource tests.
 //   - records.go: session records from gateways, their API and asciicast rendering.
 //   - api_update.go: editing resources and accounts.
+//   - mssqlres.go: mssql resources and accounts, the client-facing certificate.
+//   - rotation.go: credential rotation: the sealed-first state machine, password
+//     policy, the schedule and resuming interrupted rotations, the rotate API.
 //   - uiauth.go: the web console's cookie sessions and CSRF tokens.
 //
 // Sub-packages: api (the JSON types), apiclient (the CLI's client).

@@ -30,6 +30,7 @@
 // change behind the same methods.
 //
 // Files: store.go (Open, master key, transactions), seal.go (AEAD and index
-// HMAC), records.go (entity types), tx.go (typed methods), audit.go (the hash
+// HMAC), records.go (entity types, an account's Rotation with its pending
+// credential), tx.go (typed methods), audit.go (the hash
 // chain), migrate.go (schema version and migrations).
 package store

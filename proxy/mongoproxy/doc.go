@@ -17,5 +17,6 @@
 // with long values cut, outcome and duration.
 //
 // Files: mongoproxy.go (Handle, relay), pool.go (topologies per session,
-// probe), docs.go (hello sanitising, error replies, command summaries).
+// probe, one-off commands), docs.go (hello sanitising, error replies,
+// command summaries), rotate.go (rotation with updateUser).
 package mongoproxy

@@ -21,5 +21,5 @@
 //
 // Files: mssqlproxy.go (Handle, the client side), login.go (the server
 // side), kerberos.go, relay.go (packets and the query log), refuse.go
-// (answering with an error).
+// (answering with an error), rotate.go (rotation with ALTER LOGIN).
 package mssqlproxy

@@ -16,5 +16,6 @@
 // operations (see protocol/sftp).
 //
 // Files: sshproxy.go (Handle, target login, client-facing server),
-// channel.go (channel relay and recording), probe.go (host key probe).
+// channel.go (channel relay and recording), probe.go (host key probe),
+// rotate.go (rotation: sudo chpasswd, passwd on a terminal, authorized_keys).
 package sshproxy

@@ -313,10 +313,20 @@ views.resource = async (m, [name]) => {
       h("p", { class: "muted" }, "Or run the setup script on the server (pamd resources ssh-ca " + r.name + " --setup-script | sudo bash):"));
   }
   const editArea = h("div", {});
-  parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Description", ""], (r.accounts || []).map((a) => [
-    a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", a.description || "",
+  parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Rotation", "Description", ""], (r.accounts || []).map((a) => [
+    a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", rotationText(a.rotation), a.description || "",
     isAdmin() ? h("div", { class: "actions" },
       h("button", { class: "secondary", type: "button", onclick: () => { fill(editArea, accountEditForm(r, a)); editArea.querySelector("input").focus(); } }, "Edit"),
+      r.type !== "tcp" && a.auth !== "certificate" ? h("button", { class: "secondary", type: "button", onclick: async (ev) => {
+        if (!confirm("Change the credential of " + r.name + "/" + a.name + " on the target now?")) return;
+        ev.target.disabled = true;
+        try {
+          const out = await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name) + "/rotate");
+          const rot = out.account.rotation || {};
+          alert(rot.result === "success" ? "Rotated: the new credential is set, verified and stored." + (out.live_sessions ? " " + out.live_sessions + " live session(s) keep their open connections." : "") : "Rotation failed: " + rot.error);
+        } catch (err) { alert(err.message); }
+        route();
+      } }, "Rotate") : null,
       h("button", { class: "danger", type: "button", onclick: async () => {
         if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
         try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
@@ -325,6 +335,19 @@ views.resource = async (m, [name]) => {
   if (isAdmin()) parts.push(accountForm(r), resourceEditForm(r));
   fill(m, ...parts);
 };
+
+// rotationText sums up an account's rotation: schedule, last outcome, reason.
+function rotationText(rot) {
+  if (!rot) return "–";
+  const parts = [];
+  if (rot.interval) parts.push("every " + rot.interval);
+  if (rot.rotate_with) parts.push("with " + rot.rotate_with);
+  if (rot.pending) parts.push("interrupted, resuming");
+  else if (rot.result) parts.push(rot.result + " " + new Date(rot.last_attempt).toLocaleString());
+  if (rot.error) parts.push(rot.error);
+  if (rot.next_run) parts.push("next " + new Date(rot.next_run).toLocaleString());
+  return parts.join("; ") || "–";
+}
 
 // accountEditForm changes an account; empty secret fields keep the stored ones.
 function accountEditForm(r, a) {
@@ -338,9 +361,14 @@ function accountEditForm(r, a) {
       field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" }))) : null,
     h("div", { class: "row" }, field("Description", input("description", { value: a.description || "" })),
       check("require_mfa", "Require MFA at access", a.require_mfa)),
+    h("div", { class: "row" }, field("Rotate every (30d, 12h; 0 for never)", input("rotation_interval", { value: (a.rotation && a.rotation.interval) || "" })),
+      field("Rotate with account (empty: itself)", input("rotate_with", { value: (a.rotation && a.rotation.rotate_with) || "" }))),
     h("p", {}, h("button", { type: "submit" }, "Save")),
   ], async (d) => {
     const req = { username: d.username, description: d.description, require_mfa: d.require_mfa };
+    const rot = a.rotation || {};
+    if ((d.rotation_interval || "") !== (rot.interval || "")) req.rotation_interval = d.rotation_interval || "0";
+    if ((d.rotate_with || "") !== (rot.rotate_with || "")) req.rotate_with = d.rotate_with;
     if (ssh) req.auth = d.auth;
     if (d.password) req.password = d.password;
     if (d.private_key) req.private_key = d.private_key;

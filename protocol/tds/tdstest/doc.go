@@ -11,7 +11,10 @@
 // literals and @@VERSION and with DONE for SET, USE and transaction
 // statements, and ATTENTION acknowledged; Kerberos service tickets
 // (SPNEGO or raw krb5) checked against a keytab; RPC (sp_executesql,
-// sp_prepare, sp_prepexec, sp_execute, sp_unprepare).
+// sp_prepare, sp_prepexec, sp_execute, sp_unprepare); ALTER LOGIN ... WITH
+// PASSWORD with SQL Server's rules: a login changes its own password only
+// with OLD_PASSWORD, another's only as a sysadmin (error 15151 otherwise),
+// and CheckPolicy refuses passwords Windows finds too simple (error 15118).
 //
 // Files: server.go, kdc.go (a real MIT KDC on a private realm for tests).
 package tdstest
