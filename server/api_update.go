@@ -117,17 +117,7 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	c := callerOf(r)
-	var (
-		res *store.Resource
-		a   *store.Account
-	)
-	err := s.st.View(func(tx *store.Tx) (err error) {
-		if res, err = tx.ResourceByName(r.PathValue("name")); err != nil {
-			return err
-		}
-		a, err = tx.AccountByName(res.ID, r.PathValue("account"))
-		return err
-	})
+	res, a, err := s.accountOfPath(r)
 	if err != nil {
 		return err
 	}
@@ -266,4 +256,16 @@ func (s *Server) updateRotation(res *store.Resource, a *store.Account, req *api.
 		}
 	}
 	return nil
+}
+
+// accountOfPath finds the resource and account a request's path names.
+func (s *Server) accountOfPath(r *http.Request) (res *store.Resource, a *store.Account, err error) {
+	err = s.st.View(func(tx *store.Tx) error {
+		if res, err = tx.ResourceByName(r.PathValue("name")); err != nil {
+			return err
+		}
+		a, err = tx.AccountByName(res.ID, r.PathValue("account"))
+		return err
+	})
+	return res, a, err
 }

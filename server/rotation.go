@@ -464,17 +464,7 @@ func (s *Server) rotateDue(ctx context.Context) {
 // handleRotateAccount rotates an account now and answers with its status.
 func (s *Server) handleRotateAccount(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	var (
-		res *store.Resource
-		a   *store.Account
-	)
-	err := s.st.View(func(tx *store.Tx) (err error) {
-		if res, err = tx.ResourceByName(r.PathValue("name")); err != nil {
-			return err
-		}
-		a, err = tx.AccountByName(res.ID, r.PathValue("account"))
-		return err
-	})
+	res, a, err := s.accountOfPath(r)
 	if err != nil {
 		return err
 	}

@@ -98,18 +98,11 @@ var safeUser = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*$`)
 // runAs logs in with d, runs command with stdin, and turns a failure into
 // an error that carries the command's own words (which never hold stdin).
 func runAs(ctx context.Context, d *tunnel.Descriptor, command, stdin string) error {
-	c, err := dialTarget(ctx, d)
+	s, done, err := sessionAs(ctx, d)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	s, err := c.NewSession()
-	if err != nil {
-		return fmt.Errorf("open a session as %s: %v", d.Username, err)
-	}
-	defer s.Close()
+	defer done()
 	s.Stdin = strings.NewReader(stdin)
 	out, err := s.CombinedOutput(command)
 	if err != nil {
@@ -118,23 +111,32 @@ func runAs(ctx context.Context, d *tunnel.Descriptor, command, stdin string) err
 	return nil
 }
 
+// sessionAs logs in with d and opens a session that ends with ctx; done
+// closes both.
+func sessionAs(ctx context.Context, d *tunnel.Descriptor) (s *ssh.Session, done func(), err error) {
+	c, err := dialTarget(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	if s, err = c.NewSession(); err != nil {
+		stop()
+		c.Close()
+		return nil, nil, fmt.Errorf("open a session as %s: %v", d.Username, err)
+	}
+	return s, func() { s.Close(); stop(); c.Close() }, nil
+}
+
 // selfPasswd runs passwd on a terminal as the account and answers its
 // prompts: the current password first, then the new one twice.
 func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) error {
-	c, err := dialTarget(ctx, d)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, done, err := sessionAs(ctx, d)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	s, err := c.NewSession()
-	if err != nil {
-		return fmt.Errorf("open a session as %s: %v", d.Username, err)
-	}
-	defer s.Close()
+	defer done()
 	if err := s.RequestPty("dumb", 24, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
 		return fmt.Errorf("terminal for passwd: %v", err)
 	}
