@@ -218,6 +218,12 @@ func TestRotationMSSQL(t *testing.T) {
 		}
 	}
 
+	// With checks an hour apart, the gateway coming back is what resumes.
+	e.killServer()
+	e.startServer("PAMD_ROTATION_CHECK=1h")
+	e.waitGatewayOnline("gw1", 15*time.Second)
+	e.killAt("sql/app", "changed")
+
 	// No password, old or new, anywhere a person or a log can see it.
 	var audit []struct{ Action, Outcome, Detail string }
 	e.json(&audit, "audit", "list", "-o", "json")

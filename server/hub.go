@@ -101,6 +101,7 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 	h.mu.Unlock()
 	h.touch(name, gc, true)
 	s.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
+	s.rot.poke()
 
 	// Gateways open record streams; anything else is refused.
 	go func() {

@@ -45,6 +45,17 @@ const rotationTimeout = 3 * time.Minute
 type rotations struct {
 	mu   sync.Mutex
 	busy map[string]bool
+	// wake asks the rotation loop to look now (a gateway came back, and
+	// with it maybe an interrupted rotation's target).
+	wake chan struct{}
+}
+
+// poke wakes the rotation loop without waiting for it.
+func (r *rotations) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (r *rotations) claim(accountID string) bool {
@@ -409,7 +420,8 @@ func rotationView(r *store.Rotation) *api.Rotation {
 }
 
 // runRotations resumes interrupted rotations and runs scheduled ones,
-// looking every cfg.RotationCheck, one rotation at a time.
+// looking every cfg.RotationCheck and whenever a gateway connects, one
+// rotation at a time.
 func (s *Server) runRotations(ctx context.Context) {
 	t := time.NewTicker(s.cfg.RotationCheck)
 	defer t.Stop()
@@ -418,8 +430,9 @@ func (s *Server) runRotations(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.rotateDue(ctx)
+		case <-s.rot.wake:
 		}
+		s.rotateDue(ctx)
 	}
 }
 

@@ -59,6 +59,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}}
+	s.rot.wake = make(chan struct{}, 1)
 	if s.ca, err = loadOrCreateCA(st); err != nil {
 		st.Close()
 		return nil, err
