@@ -98,6 +98,10 @@ func (e *env) killAt(target, step string) {
 	e.waitFor("rotation paused at "+step, 30*time.Second, func() bool {
 		return strings.Contains(paused.stderr.String(), "rotation paused for a test") && strings.Contains(paused.stderr.String(), "step="+step)
 	})
+	// Meanwhile the account cannot be changed under the rotation.
+	if errOut := e.fails("", "accounts", "set", target, "--description", "set during a rotation"); !strings.Contains(errOut, "is running") {
+		e.t.Fatalf("changing %s during a rotation: %s", target, errOut)
+	}
 	if paused == e.server {
 		e.killServer()
 		e.startServer()

@@ -121,6 +121,15 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	// A rotation settling meanwhile would be overwritten by this stale copy
+	// (losing a promoted credential): wait for none to run, then read again.
+	if !s.rot.claim(a.ID) {
+		return httpError(http.StatusConflict, "a rotation of %s/%s is running; change the account when it has ended", res.Name, a.Name)
+	}
+	defer s.rot.release(a.ID)
+	if res, a, err = s.accountOfPath(r); err != nil {
+		return err
+	}
 	var changed []string
 	set := func(dst *string, v *string, what string, secret bool) {
 		if v == nil || *v == *dst {
@@ -233,7 +242,7 @@ func (s *Server) updateRotation(res *store.Resource, a *store.Account, req *api.
 			}
 		}
 	}
-	if req.RotateWith != nil && *req.RotateWith != a.Rotation.With {
+	if req.RotateWith != nil {
 		with := strings.TrimPrefix(*req.RotateWith, res.Name+"/")
 		if with == a.Name {
 			with = ""

@@ -29,6 +29,11 @@ func Login(ctx context.Context, d *tunnel.Descriptor) error {
 // by answering passwd's prompts.
 func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	if r.With != nil {
+		// A newline or colon in the name would let the chpasswd line set
+		// another user's password.
+		if !safeUser.MatchString(r.Account.Username) {
+			return fmt.Errorf("user name %q is not one pamd passes to chpasswd", r.Account.Username)
+		}
 		return runAs(ctx, r.With, "sudo -n chpasswd", r.Account.Username+":"+r.NewPassword+"\n")
 	}
 	return selfPasswd(ctx, &r.Account, r.NewPassword)
