@@ -48,6 +48,7 @@ func roleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "master-key-file", Usage: "default DATA_DIR/master.key (PAMD_MASTER_KEY holds the key itself)", EnvVars: []string{"PAMD_MASTER_KEY_FILE"}},
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"PAMD_TLS_CERT"}},
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"PAMD_TLS_KEY"}},
+				&cli.DurationFlag{Name: "gateway-cert-lifetime", Value: 24 * time.Hour, Usage: "how long a gateway's certificate is valid; gateways renew it at half of that", EnvVars: []string{"PAMD_GATEWAY_CERT_LIFETIME"}},
 				rotationCheckFlag,
 				logFormatFlag,
 			},
@@ -61,6 +62,7 @@ func roleCommands() []*cli.Command {
 					MasterKeyFile: c.String("master-key-file"), MasterKey: os.Getenv("PAMD_MASTER_KEY"),
 					TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), AdminPassword: os.Getenv("PAMD_ADMIN_PASSWORD"),
 					Version: version, Logger: log, Out: c.App.Writer, RotationCheck: c.Duration("rotation-check"),
+					GatewayCertLifetime: c.Duration("gateway-cert-lifetime"),
 				}
 				return runServer(c.Context, cfg, nil)
 			},
@@ -123,7 +125,7 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	dataDir := c.String("data-dir")
-	cfg := server.Config{DataDir: dataDir, Listen: c.String("listen"), AdminPassword: c.String("admin-password"),
+	cfg := server.Config{DataDir: dataDir, Listen: c.String("listen"), AdminPassword: c.String("admin-password"), KeepAdminPassword: true,
 		Version: version, Logger: log, Out: c.App.ErrWriter, RotationCheck: c.Duration("rotation-check")}
 	return runServer(c.Context, cfg, func(srv *server.Server, addr net.Addr) {
 		if pw := c.String("admin-password"); pw != "" {
@@ -134,6 +136,9 @@ func runDev(c *cli.Context) error {
 		url := "https://" + dialable(addr.String())
 		gwDir := filepath.Join(dataDir, "gateway")
 		id, ok, err := gateway.LoadIdentity(gwDir)
+		if err == nil && ok && id.CheckExpiry(time.Now()) != nil {
+			ok = false // dev was stopped longer than a certificate lasts: enroll again
+		}
 		if err == nil && !ok {
 			id, err = enrollLocal(srv, url, gwDir)
 		}
@@ -322,7 +327,7 @@ func printMSSQLHelp(w io.Writer, port int, database, caFile string) {
 	fmt.Fprintf(w, "pamd: sqlcmd -S 127.0.0.1,%d%s\n", port, db)
 	fmt.Fprintf(w, "pamd: tsql -H 127.0.0.1 -p %d%s -U pamd -P \"\"\n", port, tsqlDB)
 	fmt.Fprintf(w, "pamd: GUI clients (SSMS, Azure Data Studio, DBeaver): server 127.0.0.1, port %d, database %s, SQL Server authentication, any user name; leave the password empty\n", port, orDefault(database))
-	fmt.Fprintf(w, "pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add %s to the client's trusted CAs\n", caFile)
+	fmt.Fprintf(w, "pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's resource CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add %s to the client's trusted CAs\n", caFile)
 }
 
 func orDefault(database string) string {
@@ -332,8 +337,10 @@ func orDefault(database string) string {
 	return database
 }
 
-// writeCAFile writes pamd's CA certificate where clients can be told to
-// trust it, and returns the path.
+// writeCAFile writes pamd's resource CA certificate (which signs what
+// gateways show SQL clients, never the server CA) where clients can be told
+// to trust it, and returns the path. The name is the one it had when it held
+// the server CA, so clients set up then trust the right CA now.
 func writeCAFile(c *cli.Context, caPEM string) string {
 	dir, err := apiclient.ConfigDir()
 	if err != nil {

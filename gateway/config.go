@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
 )
 
 // Config is everything a gateway needs; main fills it from flags.
@@ -57,23 +61,65 @@ type Identity struct {
 
 const (
 	identityFile = "gateway.json"
-	certFile     = "gateway.crt"
-	keyFile      = "gateway.key"
+	// pairFile holds the certificate and its key (PEM) in one file, so a
+	// renewal replaces both in one rename.
+	pairFile = "gateway.pem"
+	// Enrollments before renewal kept them apart; they are read, and removed
+	// at the first renewal.
+	legacyCertFile = "gateway.crt"
+	legacyKeyFile  = "gateway.key"
 )
 
-// Save writes the identity into dir; the key file is 0600.
+// Save writes the identity into dir, each file 0600 and replaced atomically.
 func (id *Identity) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("gateway: data dir: %w", err)
 	}
+	if err := id.saveCert(dir); err != nil {
+		return err
+	}
 	meta, _ := json.MarshalIndent(id, "", "  ")
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{keyFile, id.KeyPEM}, {certFile, id.CertPEM}, {identityFile, meta}} {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
-			return fmt.Errorf("gateway: write %s: %w", f.name, err)
+	return writeAtomic(dir, identityFile, meta)
+}
+
+// saveCert replaces the certificate and key in dir with id's.
+func (id *Identity) saveCert(dir string) error {
+	pair := append(append([]byte{}, id.CertPEM...), id.KeyPEM...)
+	if err := writeAtomic(dir, pairFile, pair); err != nil {
+		return err
+	}
+	for _, f := range []string{legacyCertFile, legacyKeyFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("gateway: remove the old %s: %w", f, err)
 		}
+	}
+	return nil
+}
+
+// writeAtomic writes data to dir/name through a synced temporary file and a
+// rename, so a crash leaves the old file or the new one, never half of one.
+func writeAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("gateway: write %s: %w", name, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("gateway: write %s: %w", name, err)
+	}
+	if d, err := os.Open(dir); err == nil { // the rename itself survives a crash
+		d.Sync()
+		d.Close()
 	}
 	return nil
 }
@@ -91,13 +137,37 @@ func LoadIdentity(dir string) (id *Identity, ok bool, err error) {
 	if err := json.Unmarshal(meta, id); err != nil {
 		return nil, false, fmt.Errorf("gateway: %s: %w", identityFile, err)
 	}
-	if id.CertPEM, err = os.ReadFile(filepath.Join(dir, certFile)); err != nil {
-		return nil, false, fmt.Errorf("gateway: %w", err)
-	}
-	if id.KeyPEM, err = os.ReadFile(filepath.Join(dir, keyFile)); err != nil {
+	pair, err := os.ReadFile(filepath.Join(dir, pairFile))
+	switch {
+	case err == nil:
+		id.CertPEM, id.KeyPEM = splitPair(pair)
+	case errors.Is(err, os.ErrNotExist):
+		if id.CertPEM, err = os.ReadFile(filepath.Join(dir, legacyCertFile)); err != nil {
+			return nil, false, fmt.Errorf("gateway: %w", err)
+		}
+		if id.KeyPEM, err = os.ReadFile(filepath.Join(dir, legacyKeyFile)); err != nil {
+			return nil, false, fmt.Errorf("gateway: %w", err)
+		}
+	default:
 		return nil, false, fmt.Errorf("gateway: %w", err)
 	}
 	return id, true, nil
+}
+
+// splitPair separates the certificate blocks of a pair file from the rest
+// (the key).
+func splitPair(pair []byte) (certPEM, keyPEM []byte) {
+	for rest := pair; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return certPEM, keyPEM
+		}
+		if b.Type == "CERTIFICATE" {
+			certPEM = append(certPEM, pem.EncodeToMemory(b)...)
+		} else {
+			keyPEM = append(keyPEM, pem.EncodeToMemory(b)...)
+		}
+	}
 }
 
 func (id *Identity) tlsCert() (tls.Certificate, error) {
@@ -106,4 +176,36 @@ func (id *Identity) tlsCert() (tls.Certificate, error) {
 		return c, fmt.Errorf("gateway: certificate in data dir: %w", err)
 	}
 	return c, nil
+}
+
+// Certificate parses the identity's client certificate.
+func (id *Identity) Certificate() (*x509.Certificate, error) {
+	c, err := pki.DecodeCert(id.CertPEM)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: certificate in data dir: %w", err)
+	}
+	return c, nil
+}
+
+// ErrCertificateExpired means the gateway's certificate expired (it was
+// offline for longer than the lifetime the server gives): only a new
+// enrollment brings it back.
+var ErrCertificateExpired = errors.New("gateway: certificate expired")
+
+// CheckExpiry returns an ErrCertificateExpired that says what to do when
+// the identity's certificate has expired by now.
+func (id *Identity) CheckExpiry(now time.Time) error {
+	c, err := id.Certificate()
+	if err != nil {
+		return err
+	}
+	return expiryError(id.Name, c.NotAfter, now)
+}
+
+func expiryError(name string, notAfter, now time.Time) error {
+	if !now.After(notAfter) {
+		return nil
+	}
+	return fmt.Errorf("%w at %s, while the gateway was offline: re-enroll it: pamd gateways token --name %s --replace, then pamd gateway --token TOKEN with this --data-dir",
+		ErrCertificateExpired, notAfter.UTC().Format(time.RFC3339), name)
 }

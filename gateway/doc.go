@@ -10,10 +10,19 @@
 //
 // Session records (terminal I/O, commands, file operations) go to an
 // encrypted spool on the gateway's disk before they are uploaded, so a
-// server outage or a gateway crash loses nothing.
+// server outage or a gateway crash loses nothing. Records are sized by their
+// JSON encoding: terminal data is split over records that fit, a record that
+// cannot be split is moved to a dead-letter file (the server gets a
+// "dropped" record in its place), and the backlog is reported to the server.
+//
+// Its client certificate is short-lived (the server's --gateway-cert-lifetime,
+// 24 h by default): once connected, and then at half of each certificate's
+// lifetime, the gateway sends a CSR for a new key on a renew stream and
+// replaces the pair in its data dir atomically (gateway.pem). A gateway
+// whose certificate expired while it was offline must enroll again.
 //
 // Files: config.go (Config, identity files), enroll.go (token and
-// enrollment), gateway.go (Run, the connection loop, dispatch, probes,
+// enrollment), renew.go (the current certificate and its renewal), gateway.go (Run, the connection loop, dispatch, probes,
 // session ends, record upload), spool.go (the record spool), rotate.go
 // (credential rotation on targets: change, verify with the new credential,
 // retire the old one).

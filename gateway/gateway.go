@@ -42,6 +42,16 @@ func Run(ctx context.Context, cfg Config) error {
 		if id, ok, err = LoadIdentity(cfg.DataDir); err != nil {
 			return err
 		}
+		if ok {
+			if err := id.CheckExpiry(time.Now()); err != nil {
+				if cfg.Token == "" {
+					cfg.Logger.Error("gateway cannot connect", "gateway", id.Name, "err", err)
+					return err
+				}
+				cfg.Logger.Warn("certificate expired; enrolling again with --token", "gateway", id.Name)
+				ok = false
+			}
+		}
 		if !ok {
 			if cfg.Token == "" {
 				return fmt.Errorf("gateway: %s holds no enrollment: start once with --token (from pamd gateways token)", cfg.DataDir)
@@ -83,6 +93,7 @@ type gateway struct {
 	log   *slog.Logger
 	addr  string
 	tls   *tls.Config
+	creds *credentials // the client certificate, renewed over the tunnel
 	wg    sync.WaitGroup
 	spool *spool
 	mongo *mongoproxy.Pool // a driver topology per MongoDB access session
@@ -107,17 +118,17 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "443")
 	}
-	cert, err := id.tlsCert()
+	creds, err := newCredentials(id)
 	if err != nil {
 		return nil, err
 	}
 	tc := pki.PinnedClientConfig(id.Fingerprint, pki.ALPNGateway)
-	tc.Certificates = []tls.Certificate{cert}
-	sp, err := openSpool(cfg.DataDir)
+	tc.GetClientCertificate = creds.clientCertificate
+	sp, err := openSpool(cfg.DataDir, cfg.Logger.With("gateway", id.Name))
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, spool: sp, mongo: mongoproxy.NewPool(),
+	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, mongo: mongoproxy.NewPool(),
 		sessions: map[string]map[*liveConn]bool{}}, nil
 }
 
@@ -130,6 +141,11 @@ func (g *gateway) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			g.wg.Wait()
 			return nil
+		}
+		if err := g.expired(); err != nil {
+			g.log.Error("gateway cannot connect", "err", err)
+			g.wg.Wait()
+			return err
 		}
 		if time.Since(start) > 10*time.Second {
 			wait = backoffMin // it was up for a while: this is a fresh outage
@@ -162,6 +178,7 @@ func (g *gateway) session(ctx context.Context) error {
 		return err
 	}
 	g.log.Info("connected to server", "server", g.addr)
+	go g.renewLoop(sess)
 	go g.sendRecords(sess)
 	go func() {
 		select {
@@ -360,26 +377,78 @@ func (g *gateway) endSession(session, reason string) {
 	}
 }
 
-// sendRecords uploads spooled records on a record stream until the
-// connection drops; what is not acknowledged stays in the spool.
+// uploadBackoffMax bounds the wait before a failed upload is retried.
+const uploadBackoffMax = 30 * time.Second
+
+// sendRecords uploads spooled records until the connection drops. After a
+// failure it logs, waits (with backoff) and opens a new record stream: what
+// is not acknowledged stays in the spool and goes again.
 func (g *gateway) sendRecords(sess *yamux.Session) {
+	wait := backoffMin
+	for {
+		progressed, err := g.uploadRecords(sess)
+		if sess.IsClosed() {
+			return
+		}
+		if progressed {
+			wait = backoffMin
+		}
+		b := g.spool.backlog()
+		g.log.Warn("record upload failed; retrying", "err", err, "in", wait, "backlog_records", b.Records, "backlog_bytes", b.Bytes)
+		select {
+		case <-time.After(wait):
+		case <-sess.CloseChan():
+			return
+		}
+		wait = min(wait*2, uploadBackoffMax)
+	}
+}
+
+// uploadRecords runs one record stream: it sends batches, each once the
+// last is acknowledged, and reports the spool's backlog whenever it
+// changed. It returns why it stopped, and whether any batch was stored.
+func (g *gateway) uploadRecords(sess *yamux.Session) (progressed bool, err error) {
 	st, err := sess.OpenStream()
 	if err != nil {
-		return
+		return false, fmt.Errorf("upload records: open stream: %w", err)
 	}
 	defer st.Close()
-	h, _ := tunnel.NewHeader(tunnel.KindRecord, tunnel.Hello{Name: g.id.Name, Version: g.cfg.Version})
-	if _, err := h.WriteTo(st); err != nil {
-		return
+	h, err := tunnel.NewHeader(tunnel.KindRecord, tunnel.Hello{Name: g.id.Name, Version: g.cfg.Version})
+	if err != nil {
+		return false, fmt.Errorf("upload records: %w", err)
 	}
-	if r, err := tunnel.ReadReply(st); err != nil || r.Err() != nil {
-		g.log.Warn("server refused the record stream", "err", err)
-		return
+	if _, err := h.WriteTo(st); err != nil {
+		return false, fmt.Errorf("upload records: %w", err)
+	}
+	st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r, err := tunnel.ReadReply(st)
+	if err == nil {
+		err = r.Err()
+	}
+	if err != nil {
+		return false, fmt.Errorf("upload records: server refused the record stream: %w", err)
+	}
+	st.SetReadDeadline(time.Time{})
+	var reported *tunnel.Backlog
+	report := func() error {
+		b := g.spool.backlog()
+		if reported != nil && *reported == b {
+			return nil
+		}
+		detail, _ := json.Marshal(b)
+		if _, err := (&tunnel.Message{Type: tunnel.MsgBacklog, Detail: detail}).WriteTo(st); err != nil {
+			return fmt.Errorf("upload records: report backlog: %w", err)
+		}
+		reported = &b
+		return nil
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		batch := g.spool.batch(512 << 10)
+		if err := report(); err != nil {
+			return progressed, err
+		}
+		batch := g.spool.batch(tunnel.MaxMessageBody)
 		if len(batch) == 0 {
 			select {
 			case <-g.spool.wake:
@@ -388,31 +457,39 @@ func (g *gateway) sendRecords(sess *yamux.Session) {
 				select {
 				case <-time.After(g.cfg.RecordBatchDelay):
 				case <-sess.CloseChan():
-					return
+					return progressed, errors.New("upload records: connection closed")
 				}
 			case <-tick.C:
 			case <-sess.CloseChan():
-				return
+				return progressed, errors.New("upload records: connection closed")
 			}
 			continue
 		}
 		detail, err := json.Marshal(batch)
 		if err != nil {
-			return
+			return progressed, fmt.Errorf("upload records: encode %d records: %w", len(batch), err)
 		}
 		if _, err := (&tunnel.Message{Type: tunnel.MsgRecords, Detail: detail}).WriteTo(st); err != nil {
-			return
+			return progressed, fmt.Errorf("upload records: send %d records (%d bytes): %w", len(batch), len(detail), err)
 		}
 		st.SetReadDeadline(time.Now().Add(30 * time.Second))
 		m, err := tunnel.ReadMessage(st)
 		st.SetReadDeadline(time.Time{})
-		if err != nil || m.Type != tunnel.MsgAck {
-			return
+		if err != nil {
+			return progressed, fmt.Errorf("upload records: acknowledgement of %d records: %w", len(batch), err)
 		}
-		var ack struct{ Seq uint64 }
-		json.Unmarshal(m.Detail, &ack)
+		if m.Type != tunnel.MsgAck {
+			return progressed, fmt.Errorf("upload records: server did not store %d records: %s %s", len(batch), m.Type, m.Reason)
+		}
+		var ack struct {
+			Seq uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(m.Detail, &ack); err != nil {
+			return progressed, fmt.Errorf("upload records: malformed acknowledgement: %w", err)
+		}
 		if err := g.spool.ack(ack.Seq); err != nil {
-			g.log.Warn("spool", "err", err)
+			g.log.Warn("spool: recording the acknowledgement failed", "err", err)
 		}
+		progressed = true
 	}
 }

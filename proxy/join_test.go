@@ -61,7 +61,7 @@ func tlsYamux(t *testing.T) (client, server interface {
 	caDER, _ := pki.NewCA("test", caKey, time.Hour)
 	ca, _ := x509.ParseCertificate(caDER)
 	key, _ := pki.NewKey()
-	der, _ := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "srv", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
+	der, _ := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "srv", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour, Server: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

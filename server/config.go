@@ -21,11 +21,17 @@ type Config struct {
 	TLSCert       string
 	TLSKey        string
 	AdminPassword string // first start only; random when empty
-	Version       string
+	// KeepAdminPassword makes a generated first password lasting instead
+	// of one-time: pamd dev prints it for evaluation.
+	KeepAdminPassword bool
+	Version           string
 	// RotationCheck is how often the server looks for due and interrupted
 	// credential rotations (default 30s).
 	RotationCheck time.Duration
-	Logger        *slog.Logger
+	// GatewayCertLifetime is how long a gateway's client certificate is
+	// valid (default 24h); gateways renew at half of it.
+	GatewayCertLifetime time.Duration
+	Logger              *slog.Logger
 	// Out receives the one-time first-start banner (the admin password).
 	Out io.Writer
 }
@@ -58,6 +64,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RotationCheck <= 0 {
 		c.RotationCheck = 30 * time.Second
+	}
+	if c.GatewayCertLifetime == 0 {
+		c.GatewayCertLifetime = 24 * time.Hour
+	}
+	if c.GatewayCertLifetime < 10*time.Second || c.GatewayCertLifetime > 366*24*time.Hour {
+		return fmt.Errorf("--gateway-cert-lifetime %s: want from 10s to 8784h", c.GatewayCertLifetime)
 	}
 	if c.Version == "" {
 		c.Version = "dev"

@@ -31,6 +31,15 @@ type gatewayConn struct {
 	remote  string
 	since   time.Time
 	sess    *yamux.Session
+	// serial is the newest certificate issued to this connection (its own,
+	// then each renewal's) and renewed when, guarded by hub.mu; expiry
+	// closes the connection when that certificate expires.
+	serial  string
+	renewed time.Time
+	expiry  *time.Timer
+	// backlog is what the gateway last reported its spool holds (on a
+	// record stream), guarded by hub.mu.
+	backlog *tunnel.Backlog
 }
 
 func newHub(s *Server) *hub { return &hub{s: s, gw: map[string]*gatewayConn{}} }
@@ -40,6 +49,26 @@ func (h *hub) online(name string) bool {
 	defer h.mu.Unlock()
 	g, ok := h.gw[name]
 	return ok && !g.sess.IsClosed()
+}
+
+// setBacklog keeps what the named gateway reports its spool still holds.
+func (h *hub) setBacklog(name string, b tunnel.Backlog) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.gw[name]; ok {
+		g.backlog = &b
+	}
+}
+
+// backlogOf returns the connected gateway's last reported backlog, or nil.
+func (h *hub) backlogOf(name string) *api.GatewayBacklog {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.gw[name]
+	if !ok || g.backlog == nil || g.sess.IsClosed() {
+		return nil
+	}
+	return &api.GatewayBacklog{Records: g.backlog.Records, Bytes: g.backlog.Bytes}
 }
 
 // open starts a stream to the named gateway.
@@ -61,15 +90,8 @@ func (h *hub) open(name string) (*yamux.Stream, error) {
 func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 	s := h.s
 	remote := c.RemoteAddr().String()
-	name := c.ConnectionState().PeerCertificates[0].Subject.CommonName
-	serial := c.ConnectionState().PeerCertificates[0].SerialNumber.String()
-	var g *store.Gateway
-	err := s.st.View(func(tx *store.Tx) (err error) { g, err = tx.GatewayByName(name); return })
-	if err != nil || g.CertSerial != serial {
-		s.log.Warn("gateway refused: certificate is not the current one for that name", "gateway", name, "remote", remote)
-		s.auditEvent("gateway:"+name, "gateway.connect", name, "failure", hostOf(remote), "certificate revoked or replaced")
-		return
-	}
+	leaf := c.ConnectionState().PeerCertificates[0]
+	name := leaf.Subject.CommonName
 	sess, err := proxy.YamuxServer(c)
 	if err != nil {
 		return
@@ -89,31 +111,56 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 		s.log.Warn("gateway hello malformed", "gateway", name, "err", err)
 		return
 	}
+	// Only the gateway's current certificate gets in; the refusal says why
+	// in the gateway's log.
+	if err := h.admit(name, leaf.SerialNumber.String()); err != nil {
+		s.log.Warn("gateway refused", "gateway", name, "remote", remote, "err", err)
+		s.auditEvent("gateway:"+name, "gateway.connect", name, "failure", hostOf(remote), err.Error())
+		tunnel.Refuse("pamd server: gateway %s refused: %v", name, err).WriteTo(st)
+		st.Close()
+		select { // until the gateway read it and hung up
+		case <-sess.CloseChan():
+		case <-time.After(2 * time.Second):
+		}
+		return
+	}
 	tunnel.OK().WriteTo(st)
 	st.Close()
 
-	gc := &gatewayConn{name: name, version: hello.Version, remote: remote, since: time.Now().UTC(), sess: sess}
+	gc := &gatewayConn{name: name, version: hello.Version, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(),
+		expiry: time.AfterFunc(time.Until(leaf.NotAfter), func() { sess.Close() })}
+	defer gc.expiry.Stop()
 	h.mu.Lock()
 	if old, ok := h.gw[name]; ok {
 		old.sess.Close() // a reconnect replaces a half-dead connection
 	}
 	h.gw[name] = gc
 	h.mu.Unlock()
+	h.recheck(name, "certificate revoked") // a revocation while this one was being admitted
 	h.touch(name, gc, true)
 	s.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
 	s.rot.poke()
 
 	// Gateways open record streams; anything else is refused.
 	go func() {
+		slots := make(chan struct{}, s.lim.gatewayStreams)
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {
 				return
 			}
+			if !takeSlot(slots, st) {
+				continue
+			}
 			go func() {
+				defer func() { <-slots }()
 				st.SetReadDeadline(time.Now().Add(10 * time.Second))
 				hdr, err := tunnel.ReadHeader(st)
 				st.SetReadDeadline(time.Time{})
+				if err == nil && hdr.Kind == tunnel.KindRenew {
+					h.serveRenew(gc, hdr, st)
+					return
+				}
 				if err != nil || hdr.Kind != tunnel.KindRecord {
 					tunnel.Refuse("pamd server: unexpected stream from gateway").WriteTo(st)
 					st.Close()
@@ -186,9 +233,11 @@ func (s *Server) handleListGateways(w http.ResponseWriter, r *http.Request) erro
 	err := s.st.View(func(tx *store.Tx) error {
 		all, err := tx.Gateways()
 		for _, g := range all {
-			v := api.Gateway{Name: g.Name, Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen, EnrolledAt: g.EnrolledAt}
+			v := api.Gateway{Name: g.Name, Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen, EnrolledAt: g.EnrolledAt,
+				CertExpiresAt: g.CertExpiresAt, RevokedAt: g.RevokedAt}
 			if s.hub.online(g.Name) {
 				v.Online, v.LastSeen = true, time.Now().UTC()
+				v.Backlog = s.hub.backlogOf(g.Name)
 			}
 			out = append(out, v)
 		}

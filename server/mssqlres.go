@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,7 +25,9 @@ import (
 //	tls_ca                   a CA certificate (PEM) to verify the server with
 //
 // Clients that ask pamd for encryption see a certificate for the resource
-// signed by the server's internal CA (kept as a secret, made on first use).
+// signed by the resource CA (kept as a secret, made on first use). Its key
+// goes to every gateway, so it never comes from the server CA: one made by
+// the server CA before the resource CA existed is replaced on first use.
 
 func validateMSSQLResource(res *store.Resource, req *api.Resource) ([]string, error) {
 	o := map[string]string{}
@@ -101,6 +105,9 @@ func (s *Server) mssqlCertificate(res *store.Resource) (string, string, error) {
 	var out []byte
 	// Every connection reads it; only the first use writes.
 	err := s.st.View(func(tx *store.Tx) (err error) { out, err = tx.Secret(name); return err })
+	if err == nil && !s.fromResourceCA(out) {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		err = s.st.Update(func(tx *store.Tx) error { return s.newMSSQLCertificate(tx, res, name, &out) })
 	}
@@ -114,10 +121,18 @@ func (s *Server) mssqlCertificate(res *store.Resource) (string, string, error) {
 	return cert, "-----BEGIN PRIVATE KEY-----" + key, nil
 }
 
+// fromResourceCA reports whether a stored certificate secret (chain and key,
+// PEM) was signed by the resource CA. The server wrote every such secret,
+// so the authority key id tells, without a signature check per connection.
+func (s *Server) fromResourceCA(secret []byte) bool {
+	c, err := pki.DecodeCert(secret)
+	return err == nil && len(c.AuthorityKeyId) > 0 && bytes.Equal(c.AuthorityKeyId, s.ca.resource.cert.SubjectKeyId)
+}
+
 // newMSSQLCertificate issues and stores the certificate (chain and key, PEM)
 // unless a concurrent first use stored one already.
 func (s *Server) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name string, out *[]byte) error {
-	if b, err := tx.Secret(name); err == nil {
+	if b, err := tx.Secret(name); err == nil && s.fromResourceCA(b) {
 		*out = b
 		return nil
 	}
@@ -125,9 +140,10 @@ func (s *Server) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name str
 	if err != nil {
 		return err
 	}
-	der, err := pki.Issue(s.ca.cert, s.ca.key, key.Public(), pki.Leaf{
+	der, err := pki.Issue(s.ca.resource.cert, s.ca.resource.key, key.Public(), pki.Leaf{
 		CommonName: "pamd " + res.Name, DNSNames: []string{"localhost"},
 		IPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		URIs:  []*url.URL{pki.ResourceIdentity(res.ID)},
 		Usage: x509.ExtKeyUsageServerAuth, Validity: 5 * 365 * 24 * time.Hour,
 	})
 	if err != nil {
@@ -137,6 +153,6 @@ func (s *Server) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name str
 	if err != nil {
 		return err
 	}
-	*out = append(append(pki.EncodeCert(der), s.ca.certPEM...), keyPEM...)
+	*out = append(append(pki.EncodeCert(der), s.ca.resource.certPEM...), keyPEM...)
 	return tx.PutSecret(name, *out)
 }

@@ -15,64 +15,112 @@ import (
 	"github.com/pamd/pamd/store"
 )
 
-// authority is the server's internal CA: it signs the server's own
-// certificate and every gateway's client certificate.
-type authority struct {
+// keyPair is one CA: its certificate (parsed and PEM) and key.
+type keyPair struct {
 	cert    *x509.Certificate
 	key     crypto.Signer
 	certPEM []byte
 }
 
+// authority is the server's internal PKI: separate CAs, each for one job.
+// The embedded server CA is what clients and gateways pin, and it signs only
+// the server's own certificate (the one with pki.ServerIdentity). Gateway
+// client certificates come from the gateway CA, and the certificates
+// gateways show SQL Server clients (whose keys travel to every gateway) from
+// the resource CA, so neither can ever pass for the server.
+type authority struct {
+	keyPair
+	gateway  keyPair
+	resource keyPair
+}
+
+// The store's secrets holding each CA; "ca" is the server CA, which data
+// dirs written before the split hold alone (the others are made at start).
+var caSecrets = []struct{ name, commonName string }{
+	{"ca", "pamd CA"},
+	{"gateway-ca", "pamd gateway CA"},
+	{"resource-ca", "pamd resource CA"},
+}
+
 func loadOrCreateCA(st *store.Store) (*authority, error) {
-	var a *authority
+	var a authority
 	err := st.Update(func(tx *store.Tx) error {
-		certPEM, err1 := tx.Secret("ca.cert")
-		keyPEM, err2 := tx.Secret("ca.key")
-		if err1 == nil && err2 == nil {
-			cert, err := pki.DecodeCert(certPEM)
-			if err != nil {
-				return err
+		for i, kp := range []*keyPair{&a.keyPair, &a.gateway, &a.resource} {
+			var err error
+			if *kp, err = loadOrCreateKeyPair(tx, caSecrets[i].name, caSecrets[i].commonName); err != nil {
+				return fmt.Errorf("%s: %w", caSecrets[i].commonName, err)
 			}
-			key, err := pki.DecodeKey(keyPEM)
-			if err != nil {
-				return err
-			}
-			a = &authority{cert: cert, key: key, certPEM: certPEM}
-			return nil
 		}
-		if !errors.Is(err1, store.ErrNotFound) {
-			return err1
-		}
-		key, err := pki.NewKey()
-		if err != nil {
-			return err
-		}
-		der, err := pki.NewCA("pamd CA", key, 10*365*24*time.Hour)
-		if err != nil {
-			return err
-		}
-		cert, _ := x509.ParseCertificate(der)
-		keyPEM, _ = pki.EncodeKey(key)
-		certPEM = pki.EncodeCert(der)
-		if err := tx.PutSecret("ca.cert", certPEM); err != nil {
-			return err
-		}
-		if err := tx.PutSecret("ca.key", keyPEM); err != nil {
-			return err
-		}
-		a = &authority{cert: cert, key: key, certPEM: certPEM}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: CA: %w", err)
 	}
-	return a, nil
+	return &a, nil
+}
+
+// loadOrCreateKeyPair reads the CA kept as secrets NAME.cert and NAME.key,
+// creating it when the store has none.
+func loadOrCreateKeyPair(tx *store.Tx, name, commonName string) (keyPair, error) {
+	certPEM, err1 := tx.Secret(name + ".cert")
+	keyPEM, err2 := tx.Secret(name + ".key")
+	if err1 == nil && err2 == nil {
+		cert, err := pki.DecodeCert(certPEM)
+		if err != nil {
+			return keyPair{}, err
+		}
+		key, err := pki.DecodeKey(keyPEM)
+		if err != nil {
+			return keyPair{}, err
+		}
+		return keyPair{cert: cert, key: key, certPEM: certPEM}, nil
+	}
+	for _, err := range []error{err1, err2} {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return keyPair{}, err
+		}
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		return keyPair{}, err
+	}
+	der, err := pki.NewCA(commonName, key, 10*365*24*time.Hour)
+	if err != nil {
+		return keyPair{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return keyPair{}, err
+	}
+	if keyPEM, err = pki.EncodeKey(key); err != nil {
+		return keyPair{}, err
+	}
+	certPEM = pki.EncodeCert(der)
+	if err := tx.PutSecret(name+".cert", certPEM); err != nil {
+		return keyPair{}, err
+	}
+	if err := tx.PutSecret(name+".key", keyPEM); err != nil {
+		return keyPair{}, err
+	}
+	return keyPair{cert: cert, key: key, certPEM: certPEM}, nil
+}
+
+// gatewayClientCAs is what a gateway's client certificate must chain to:
+// the gateway CA, and the server CA for certificates enrolled before the
+// gateway CA existed (they keep working until their gateway renews).
+func (a *authority) gatewayClientCAs() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(a.gateway.cert)
+	pool.AddCert(a.cert)
+	return pool
 }
 
 // serverCertificate returns the TLS certificate the port presents: the
 // operator's when given, else one issued now by the internal CA for every
-// name this server may be reached by. The chain includes the CA so clients
-// can pin it by fingerprint.
+// name this server may be reached by, and the only certificate carrying the
+// server identity (issued at every start, so a leaf from before the identity
+// existed is never served again). The chain includes the CA so clients can
+// pin it by fingerprint.
 func (a *authority) serverCertificate(cfg *Config) (tls.Certificate, string, error) {
 	if cfg.TLSCert != "" {
 		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -108,7 +156,7 @@ func (a *authority) serverCertificate(cfg *Config) (tls.Certificate, string, err
 		return tls.Certificate{}, "", err
 	}
 	der, err := pki.Issue(a.cert, a.key, key.Public(), pki.Leaf{
-		CommonName: "pamd server", DNSNames: names, IPs: ips,
+		CommonName: "pamd server", DNSNames: names, IPs: ips, Server: true,
 		Usage: x509.ExtKeyUsageServerAuth, Validity: 365 * 24 * time.Hour,
 	})
 	if err != nil {
@@ -117,15 +165,19 @@ func (a *authority) serverCertificate(cfg *Config) (tls.Certificate, string, err
 	return tls.Certificate{Certificate: [][]byte{der, a.cert.Raw}, PrivateKey: key}, pki.Fingerprint(a.cert.Raw), nil
 }
 
-// issueGateway signs a gateway's client certificate. The common name is the
-// gateway's name; the server trusts nothing else from it.
-func (a *authority) issueGateway(name string, pub crypto.PublicKey) ([]byte, *x509.Certificate, error) {
-	der, err := pki.Issue(a.cert, a.key, pub, pki.Leaf{
-		CommonName: name, Usage: x509.ExtKeyUsageClientAuth, Validity: 5 * 365 * 24 * time.Hour,
+// issueGateway signs a gateway's client certificate, from the gateway CA,
+// valid for lifetime (the gateway renews it over the tunnel). The common
+// name is the gateway's name; the server trusts nothing else from it.
+func (a *authority) issueGateway(name string, pub crypto.PublicKey, lifetime time.Duration) ([]byte, *x509.Certificate, error) {
+	der, err := pki.Issue(a.gateway.cert, a.gateway.key, pub, pki.Leaf{
+		CommonName: name, Usage: x509.ExtKeyUsageClientAuth, Validity: lifetime,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("gateway certificate: %w", err)
 	}
-	c, _ := x509.ParseCertificate(der)
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway certificate: %w", err)
+	}
 	return der, c, nil
 }

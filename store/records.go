@@ -31,18 +31,21 @@ func NewID() string {
 
 // User is a person (or robot) who logs in.
 type User struct {
-	ID                 string    `json:"id"`
-	Name               string    `json:"name"`
-	Roles              []string  `json:"roles"`
-	PasswordHash       string    `json:"password_hash"`
-	MustChangePassword bool      `json:"must_change_password,omitempty"`
-	MFASecret          string    `json:"mfa_secret,omitempty"`
-	MFAPending         string    `json:"mfa_pending,omitempty"`
-	MFALastStep        uint64    `json:"mfa_last_step,omitempty"`
-	Disabled           bool      `json:"disabled,omitempty"`
-	FailedLogins       int       `json:"failed_logins,omitempty"`
-	LockedUntil        time.Time `json:"locked_until,omitzero"`
-	CreatedAt          time.Time `json:"created_at"`
+	ID                 string   `json:"id"`
+	Name               string   `json:"name"`
+	Roles              []string `json:"roles"`
+	PasswordHash       string   `json:"password_hash"`
+	MustChangePassword bool     `json:"must_change_password,omitempty"`
+	MFASecret          string   `json:"mfa_secret,omitempty"`
+	MFAPending         string   `json:"mfa_pending,omitempty"`
+	MFALastStep        uint64   `json:"mfa_last_step,omitempty"`
+	Disabled           bool     `json:"disabled,omitempty"`
+	// FailedLogins and LockedUntil are no longer set: failures are
+	// throttled per source instead (an account lock let strangers lock an
+	// admin out). Kept so older stores still open.
+	FailedLogins int       `json:"failed_logins,omitempty"`
+	LockedUntil  time.Time `json:"locked_until,omitzero"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Role grants access to resource/account patterns.
@@ -61,20 +64,27 @@ type Role struct {
 type Token struct {
 	Hash      string    `json:"hash"`
 	UserID    string    `json:"user_id"`
+	Source    string    `json:"source,omitempty"` // the address that logged in
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Gateway is an enrolled gateway.
 type Gateway struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	CertSerial string    `json:"cert_serial,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
-	LastSeen   time.Time `json:"last_seen,omitzero"`
-	Version    string    `json:"version,omitempty"`
-	RemoteAddr string    `json:"remote_addr,omitempty"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	CertSerial string `json:"cert_serial,omitempty"`
+	// PrevSerial is the certificate the gateway held when it last renewed:
+	// accepted too until the gateway connects with CertSerial, since the
+	// answer to a renewal can be lost. Revoking clears both serials.
+	PrevSerial    string    `json:"prev_serial,omitempty"`
+	CertExpiresAt time.Time `json:"cert_expires_at,omitzero"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	CreatedAt     time.Time `json:"created_at"`
+	EnrolledAt    time.Time `json:"enrolled_at,omitzero"`
+	LastSeen      time.Time `json:"last_seen,omitzero"`
+	Version       string    `json:"version,omitempty"`
+	RemoteAddr    string    `json:"remote_addr,omitempty"`
 }
 
 // EnrollToken lets one gateway enroll once, keyed by the SHA-256 of its secret.
@@ -85,6 +95,9 @@ type EnrollToken struct {
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	UsedAt      time.Time `json:"used_at,omitzero"`
+	// Replace lets the token enroll a name that is already enrolled; the
+	// old certificate stops working when the new gateway enrolls.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // Resource is something reachable through a gateway.
@@ -180,6 +193,7 @@ type Connection struct {
 	ID         string    `json:"id"`
 	SessionID  string    `json:"session_id"`
 	ClientAddr string    `json:"client_addr,omitempty"`
+	Gateway    string    `json:"gateway,omitempty"` // the gateway that served it
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at,omitzero"`
 	BytesUp    int64     `json:"bytes_up"`

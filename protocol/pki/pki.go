@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,6 +46,29 @@ func NormalizeFingerprint(fp string) (string, error) {
 	return "SHA256:" + h, nil
 }
 
+// The identities pamd writes into its certificates as URI SANs. Only the
+// server's own certificate carries ServerIdentity; every client-facing
+// resource certificate (whose key lives on gateways) carries a URI starting
+// with ResourceIdentityPrefix.
+const (
+	ServerIdentity         = "urn:pamd:server"
+	ResourceIdentityPrefix = "urn:pamd:resource:"
+)
+
+// ResourceIdentity is the URI SAN of the client-facing certificate of the
+// resource with that id.
+func ResourceIdentity(id string) *url.URL {
+	return &url.URL{Scheme: "urn", Opaque: "pamd:resource:" + id}
+}
+
+// serverIdentity is ServerIdentity as a URL.
+func serverIdentity() *url.URL { return &url.URL{Scheme: "urn", Opaque: "pamd:server"} }
+
+// ErrNotServer means the chain verifies but its leaf is not the pamd
+// server's own certificate (for example a resource certificate, whose key a
+// gateway holds).
+var ErrNotServer = errors.New("pki: the certificate is not the pamd server's own (no " + ServerIdentity + " identity)")
+
 // ErrPinMismatch means no certificate in the server's chain has the pinned
 // fingerprint.
 var ErrPinMismatch = errors.New("pki: the server's certificate chain does not match the pinned CA fingerprint")
@@ -52,6 +77,13 @@ var ErrPinMismatch = errors.New("pki: the server's certificate chain does not ma
 // accepts a server chain when one certificate in it has the fingerprint and
 // the leaf verifies against that certificate for server authentication. The
 // host name is not checked: the pin, not the name, identifies the server.
+//
+// A leaf carrying a resource identity is always refused. When the pinned
+// certificate is one pamd made (organisation "pamd", the internal server
+// CA), the leaf must also carry ServerIdentity: certificates that CA signed
+// before it signed only the server's (resource certificates, whose keys
+// travelled to gateways) lack it. An operator's own CA (--tls-cert) never
+// signed anything pamd hands out, so its leaves need no marker.
 func VerifyPinned(fingerprint string) func([][]byte, [][]*x509.Certificate) error {
 	return func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 {
@@ -86,8 +118,26 @@ func VerifyPinned(fingerprint string) func([][]byte, [][]*x509.Certificate) erro
 		if err != nil {
 			return fmt.Errorf("pki: server certificate does not verify against the pinned CA: %w", err)
 		}
-		return nil
+		return checkServerIdentity(leaf, root)
 	}
+}
+
+// checkServerIdentity applies VerifyPinned's identity rule to a leaf that
+// verified against root.
+func checkServerIdentity(leaf, root *x509.Certificate) error {
+	server := false
+	for _, u := range leaf.URIs {
+		switch s := u.String(); {
+		case strings.HasPrefix(s, ResourceIdentityPrefix):
+			return fmt.Errorf("%w: it is the resource certificate %s", ErrNotServer, s)
+		case s == ServerIdentity:
+			server = true
+		}
+	}
+	if !server && slices.Contains(root.Subject.Organization, "pamd") {
+		return ErrNotServer
+	}
+	return nil
 }
 
 // PinnedClientConfig is a TLS client configuration trusting only the pinned
@@ -140,8 +190,12 @@ type Leaf struct {
 	CommonName string
 	DNSNames   []string
 	IPs        []net.IP
+	URIs       []*url.URL
 	Usage      x509.ExtKeyUsage
 	Validity   time.Duration
+	// Server marks the certificate as the pamd server's own (ServerIdentity).
+	// Only the server's certificate, from the server CA, may set it.
+	Server bool
 }
 
 // Issue signs a certificate for pub under the CA.
@@ -156,6 +210,15 @@ func Issue(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, l Le
 		ExtKeyUsage:  []x509.ExtKeyUsage{l.Usage},
 		DNSNames:     l.DNSNames,
 		IPAddresses:  l.IPs,
+		URIs:         l.URIs,
+	}
+	for _, u := range l.URIs {
+		if u.String() == ServerIdentity {
+			return nil, fmt.Errorf("pki: issue %s: the server identity is set with Leaf.Server, never as a URI", l.CommonName)
+		}
+	}
+	if l.Server {
+		tmpl.URIs = append(slices.Clone(l.URIs), serverIdentity())
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
 	if err != nil {

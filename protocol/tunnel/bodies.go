@@ -1,6 +1,10 @@
 package tunnel
 
-import "time"
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Access opens an access or control stream from pamd connect. Credential is
 // the secret the server issued with the access session; it proves the stream
@@ -64,6 +68,30 @@ type Descriptor struct {
 	ServerTLSKey  string `json:"server_tls_key,omitempty"`
 }
 
+// Secrets returns the descriptor's credentials, for scrubbing what targets
+// say (Scrub).
+func (d *Descriptor) Secrets() []string {
+	if d == nil {
+		return nil
+	}
+	return []string{d.Password, d.PrivateKey, d.Passphrase, d.ServerHostKey, d.ServerTLSKey}
+}
+
+// MinScrub is the shortest secret Scrub removes: a shorter one would match
+// too much ordinary text.
+const MinScrub = 4
+
+// Scrub replaces each secret of at least MinScrub characters in text with
+// "[redacted]"; targets' messages may echo what they were given.
+func Scrub(text string, secrets ...string) string {
+	for _, s := range secrets {
+		if utf8.RuneCountInString(s) >= MinScrub {
+			text = strings.ReplaceAll(text, s, "[redacted]")
+		}
+	}
+	return text
+}
+
 // String describes the descriptor without any credential, for logs.
 func (d *Descriptor) String() string {
 	return d.Protocol + " " + d.Resource + "/" + d.Account + " → " + d.Target + " (session " + d.SessionID + ")"
@@ -91,15 +119,24 @@ type Ended struct {
 //	shell                                   an interactive shell started
 //	exec       Command                      a command started
 //	subsystem  Command (the subsystem name)
-//	o, i       Data                         terminal output, input
+//	o, i, e    Data                         a session channel's output, input,
+//	                                        stderr (with a terminal or without)
 //	r          Width, Height                the terminal was resized
 //	exit       Status                       the command or shell exited
 //	file       Op, Path, Size               an SFTP or SCP file operation
 //	forward    Path (host:port)             a port forwarding channel
 //	command    Database, Collection, Command (the name), Data (the command
 //	           document as JSON, long values cut), Status (1 ok, 0 error),
-//	           Error, Code, Docs (returned or affected), DurationMS
+//	           Error, Code, Docs (returned or affected), DurationMS, Truncated
+//	sql, rpc   Database, Command (the batch; the procedures), Data (rpc: the
+//	           parameters), Status, Error, Code, Rows, Affected, DurationMS,
+//	           Truncated
 //	error      Data                         the target could not be used
+//	dropped    Op (the type), Size (its     a record too large to upload even
+//	           encoded bytes), Data (why)   when split; the gateway keeps it
+//
+// A record is at most MaxRecordBody bytes encoded: the gateway splits
+// stream data (o, i, e) over several records of the same type and time.
 type Record struct {
 	Seq          uint64    `json:"seq"` // per gateway, increasing; the server drops repeats
 	SessionID    string    `json:"session_id"`
@@ -125,6 +162,41 @@ type Record struct {
 	// SQL Server: rows returned and rows affected by a batch or RPC.
 	Rows     int64 `json:"rows,omitempty"`
 	Affected int64 `json:"affected,omitempty"`
+	// Truncated is set on sql, rpc and command records when a text was too
+	// long to keep whole: see Cut.
+	Truncated *Cut `json:"truncated,omitempty"`
+}
+
+// Cut describes what a record left out of a long text. The text kept is
+// its head and its tail around a "…[pamd: cut …]…" marker; Length and
+// SHA256 are those of the whole text (its UTF-8), so that a copy of the
+// statement can be matched to the record. Values inside a text (an RPC
+// parameter, a MongoDB string) are cut the same way in place, each marker
+// giving its value's length and hash.
+type Cut struct {
+	// Field is the field cut as a whole ("command" or "data"), empty when
+	// only values inside were cut.
+	Field  string `json:"field,omitempty"`
+	Length int64  `json:"length,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Values is how many values inside were cut in place.
+	Values int `json:"values,omitempty"`
+	// Unread is set when the request was longer than pamd reads for its
+	// log (an RPC request past 1 MiB): Length and SHA256 are then those of
+	// the whole request as sent, and its end is not in the record.
+	Unread bool `json:"unread,omitempty"`
+}
+
+// MaxRecordBody bounds one Record's JSON encoding, so that a batch of them
+// fits in one message however the data escapes (in JSON '<', '>', '&',
+// control bytes and invalid UTF-8 take 6 bytes each).
+const MaxRecordBody = 256 << 10
+
+// Backlog is the detail of a backlog message: the records a gateway has
+// spooled that the server has not acknowledged, and their encoded size.
+type Backlog struct {
+	Records int   `json:"records"`
+	Bytes   int64 `json:"bytes"`
 }
 
 // Rotation asks a gateway to change an account's credential on its target.
@@ -145,6 +217,12 @@ type Rotation struct {
 	Resume bool `json:"resume,omitempty"`
 }
 
+// Secrets returns every credential the rotation holds: the account's, the
+// rotation account's and the new one.
+func (r *Rotation) Secrets() []string {
+	return append(append(r.Account.Secrets(), r.With.Secrets()...), r.NewPassword, r.NewPrivateKey)
+}
+
 // RotationResult is the detail of a rotation_result message. Its texts are
 // readable and never hold a credential.
 type RotationResult struct {
@@ -157,4 +235,22 @@ type RotationResult struct {
 	// Warning is something left undone after a verified change (an old key
 	// still authorized, say).
 	Warning string `json:"warning,omitempty"`
+}
+
+// Renewal asks the server for a new client certificate for the gateway that
+// opened the stream. CSR is a PEM certificate request for a new key (only
+// its key is used: the certificate names the gateway the connection
+// authenticated); Serial is the certificate the gateway holds now, which
+// stays valid until the gateway connects with the new one, in case this
+// answer is lost.
+type Renewal struct {
+	CSR    string `json:"csr"`
+	Serial string `json:"serial"`
+}
+
+// RenewalResult is the detail of a certificate message: the new client
+// certificate (PEM) and when it expires.
+type RenewalResult struct {
+	Certificate string    `json:"certificate"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }

@@ -12,6 +12,14 @@
 // On both tunnel connections hashicorp/yamux runs on top of TLS. The side that
 // dialled is the yamux client; either side may open streams.
 //
+// A pamd-tunnel/1 connection authenticates with its first stream (pamd
+// connect opens its control stream and waits for the reply): that stream's
+// header must arrive and its session credential check out within 5 seconds
+// of the handshake. Until then the client may open no second stream; a
+// second stream, a refused first stream or the deadline ends the
+// connection. After it, a refused stream ends only that stream, and the
+// server bounds the streams open at once on the connection.
+//
 // # Stream header
 //
 // The opener of a stream writes one header before anything else:
@@ -20,8 +28,14 @@
 //	0      4     magic "PAMD"
 //	4      1     version, currently 1
 //	5      1     kind (see below)
-//	6      4     body length N, big endian, at most MaxBody
+//	6      4     body length N, big endian, at most the kind's limit (below)
 //	10     N     body: one JSON object whose fields depend on kind
+//
+// The kinds the server opens (dial, probe, notice, rotate) may carry up to
+// MaxBody (64 KiB): descriptors hold keys and certificates. All others
+// (access, control, hello, record, renew) carry at most MaxSmallBody (4 KiB); a
+// reader checks the limit of the kind before it allocates the body, so a
+// peer that has not authenticated yet cannot make it allocate more.
 //
 // Kinds and their bodies:
 //
@@ -34,10 +48,15 @@
 //	6 notice   server → gateway   Message "ended" with the session in detail: the gateway
 //	                              tells that session's clients why and cuts them
 //	7 record   gateway → server   Hello; then Messages "records" (a batch of Records) answered
-//	                              by "ack" with the highest seq stored
+//	                              by "ack" with the highest seq stored, or by "refused" (the
+//	                              server then closes the stream); and unanswered "backlog"
+//	                              Messages whose detail is a Backlog
 //	8 rotate   server → gateway   Rotation; the gateway changes the account's credential on
 //	                              the target and answers one Message "rotation_result"
 //	                              whose detail is a RotationResult
+//	9 renew    gateway → server   Renewal{csr, serial}; the server issues the gateway a new
+//	                              client certificate for the CSR's key and answers one
+//	                              Message "certificate" whose detail is a RenewalResult
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.

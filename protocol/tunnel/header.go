@@ -11,9 +11,16 @@ import (
 // Version is the header and reply version this package writes and reads.
 const Version = 1
 
-// MaxBody bounds a header body and a message, so a reader never allocates
-// more than this for a peer's say-so.
-const MaxBody = 64 << 10
+// MaxBody bounds the header body of the kinds the server opens (dial,
+// probe, notice, rotate), whose descriptors may carry keys and
+// certificates. MaxSmallBody bounds the others (access, control, hello,
+// record, renew): their bodies are a few names, a credential or a CSR, and
+// a peer that has not authenticated yet opens some of them, so a reader
+// must not allocate more than this for such a peer's say-so.
+const (
+	MaxBody      = 64 << 10
+	MaxSmallBody = 4 << 10
+)
 
 // Kind says what a stream is for.
 type Kind uint8
@@ -28,6 +35,7 @@ const (
 	KindNotice  Kind = 6
 	KindRecord  Kind = 7
 	KindRotate  Kind = 8
+	KindRenew   Kind = 9
 )
 
 func (k Kind) String() string {
@@ -48,8 +56,19 @@ func (k Kind) String() string {
 		return "record"
 	case KindRotate:
 		return "rotate"
+	case KindRenew:
+		return "renew"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// MaxBody is the largest header body a stream of kind k may carry.
+func (k Kind) MaxBody() int {
+	switch k {
+	case KindDial, KindProbe, KindNotice, KindRotate:
+		return MaxBody
+	}
+	return MaxSmallBody
 }
 
 var magic = [4]byte{'P', 'A', 'M', 'D'}
@@ -80,7 +99,7 @@ func NewHeader(kind Kind, v any) (*Header, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: encode %s body: %w", kind, err)
 	}
-	if len(body) > MaxBody {
+	if len(body) > kind.MaxBody() {
 		return nil, fmt.Errorf("tunnel: encode %s body: %d bytes: %w", kind, len(body), ErrTooLarge)
 	}
 	return &Header{Kind: kind, Body: body}, nil
@@ -99,12 +118,13 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindRotate {
+	if kind < KindAccess || kind > KindRenew {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
+	// The limit depends on the kind, and is checked before allocating.
 	n := binary.BigEndian.Uint32(fixed[6:10])
-	if n < 2 || n > MaxBody {
-		return nil, fmt.Errorf("tunnel: header body of %d bytes: %w", n, ErrTooLarge)
+	if n < 2 || n > uint32(kind.MaxBody()) {
+		return nil, fmt.Errorf("tunnel: %s header body of %d bytes: %w", kind, n, ErrTooLarge)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {

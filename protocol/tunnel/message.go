@@ -17,10 +17,18 @@ const (
 	MsgProbeResult = "probe_result"
 	// MsgRotationResult, gateway → server: the answer to a rotation.
 	MsgRotationResult = "rotation_result"
+	// MsgCertificate, server → gateway: the answer to a renewal, whose
+	// detail is a RenewalResult.
+	MsgCertificate = "certificate"
 	// MsgRecords, gateway → server: a batch of Records; MsgAck, server →
-	// gateway: every record up to Detail's seq is stored.
+	// gateway: every record up to Detail's seq is stored; MsgRefused,
+	// server → gateway: the batch was not stored (Reason says why) and the
+	// server closes the stream. MsgBacklog, gateway → server: what its
+	// spool still holds (Detail is a Backlog); not answered.
 	MsgRecords = "records"
 	MsgAck     = "ack"
+	MsgRefused = "refused"
+	MsgBacklog = "backlog"
 )
 
 // MaxMessageBody bounds one message, a batch of records at most.

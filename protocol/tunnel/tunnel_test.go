@@ -108,6 +108,60 @@ func TestReadHeaderRejects(t *testing.T) {
 	}
 }
 
+// countingReader counts what ReadHeader consumed.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func TestHeaderBodyLimitPerKind(t *testing.T) {
+	claim := func(kind Kind, n int) []byte {
+		b := append([]byte("PAMD"), Version, byte(kind))
+		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		return append(b, bytes.Repeat([]byte{' '}, n)...) // the body follows in full
+	}
+	tests := []struct {
+		kind Kind
+		n    int
+		ok   bool
+	}{
+		{KindAccess, MaxSmallBody, true},
+		{KindAccess, MaxSmallBody + 1, false},
+		{KindAccess, MaxBody, false},
+		{KindControl, MaxBody, false},
+		{KindHello, MaxSmallBody + 1, false},
+		{KindRecord, MaxSmallBody + 1, false},
+		{KindRenew, MaxSmallBody + 1, false},
+		{KindDial, MaxBody, true},
+		{KindProbe, MaxBody, true},
+		{KindNotice, MaxBody, true},
+		{KindRotate, MaxBody, true},
+		{KindDial, MaxBody + 1, false},
+	}
+	for _, tt := range tests {
+		in := claim(tt.kind, tt.n)
+		in[headerLen], in[len(in)-1] = '{', '}'
+		r := &countingReader{r: bytes.NewReader(in)}
+		_, err := ReadHeader(r)
+		if tt.ok != (err == nil) {
+			t.Errorf("%s body of %d bytes: err = %v", tt.kind, tt.n, err)
+		}
+		if !tt.ok && (!errors.Is(err, ErrTooLarge) || r.n != headerLen) {
+			t.Errorf("%s body of %d bytes: read %d bytes before refusing (%v); want the fixed header only", tt.kind, tt.n, r.n, err)
+		}
+	}
+	// The writer keeps to the reader's limit.
+	if _, err := NewHeader(KindAccess, Access{SessionID: "s", Credential: strings.Repeat("x", MaxSmallBody)}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("NewHeader of an oversized access body: %v", err)
+	}
+}
+
 func TestReply(t *testing.T) {
 	long := strings.Repeat("é", MaxMessage) // 2 bytes a rune: must be cut on a rune boundary
 	for _, r := range []*Reply{OK(), Refuse("session %s expired", "x"), {Status: StatusRefused, Message: long}} {

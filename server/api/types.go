@@ -7,6 +7,9 @@ type Error struct {
 	Status  int    `json:"status"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"error"`
+	// RetryAfter, in seconds, comes with CodeThrottled (and the
+	// Retry-After header).
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -15,6 +18,7 @@ func (e *Error) Error() string { return e.Message }
 const (
 	CodeMFARequired  = "mfa_required"
 	CodeTokenExpired = "token_expired"
+	CodeThrottled    = "throttled"
 )
 
 type LoginRequest struct {
@@ -55,6 +59,26 @@ type ChangePasswordRequest struct {
 	New     string `json:"new"`
 }
 
+// MFAEnrollRequest starts an MFA enrolment; it needs the password.
+type MFAEnrollRequest struct {
+	Password string `json:"password"`
+}
+
+// TokenInfo is one of a user's API tokens, without its secret.
+type TokenInfo struct {
+	ID        string    `json:"id"`
+	Source    string    `json:"source,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Current   bool      `json:"current,omitempty"` // the token of the request
+}
+
+// RevokeTokensResponse says what a revocation ended.
+type RevokeTokensResponse struct {
+	Revoked       int `json:"revoked"`
+	SessionsEnded int `json:"sessions_ended"`
+}
+
 type MFAEnrollResponse struct {
 	Secret string `json:"secret"`
 	URI    string `json:"uri"`
@@ -81,11 +105,28 @@ type Gateway struct {
 	RemoteAddr string    `json:"remote_addr,omitempty"`
 	LastSeen   time.Time `json:"last_seen,omitzero"`
 	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
+	// CertExpiresAt is when the gateway's current certificate expires (it
+	// renews it over the tunnel); RevokedAt is set once it was revoked.
+	CertExpiresAt time.Time `json:"cert_expires_at,omitzero"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	// Backlog is what an online gateway last reported its spool holds that
+	// the server has not stored yet; absent while unknown.
+	Backlog *GatewayBacklog `json:"backlog,omitempty"`
+}
+
+// GatewayBacklog counts a gateway's session records not yet uploaded, and
+// their encoded size.
+type GatewayBacklog struct {
+	Records int   `json:"records"`
+	Bytes   int64 `json:"bytes"`
 }
 
 type GatewayTokenRequest struct {
 	Name string `json:"name"`
 	TTL  string `json:"ttl,omitempty"` // default 1h, at most 24h
+	// Replace must be set to enroll a name that is already enrolled: the
+	// current gateway's certificate is revoked when the new one enrolls.
+	Replace bool `json:"replace,omitempty"`
 }
 
 type GatewayTokenResponse struct {
@@ -266,6 +307,9 @@ type AuditVerify struct {
 type Info struct {
 	Version       string `json:"version"`
 	CAFingerprint string `json:"ca_fingerprint"`
+	// ResourceCA (PEM) signs the certificates the gateways show SQL clients
+	// that ask for encryption: what those clients trust (never the server CA).
+	ResourceCA string `json:"resource_ca,omitempty"`
 }
 
 // ResourceUpdate changes what is set; options merge into the resource's.
