@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -37,6 +39,82 @@ func YamuxClient(conn net.Conn) (*yamux.Session, error) {
 
 func YamuxServer(conn net.Conn) (*yamux.Session, error) {
 	return yamux.Server(batched(conn), YamuxConfig())
+}
+
+// YamuxServerGated is YamuxServer for a peer that proves who it is on its
+// first stream (pamd connect): until the caller opens the gate, a second
+// stream from the peer is a protocol error that ends the session before
+// yamux allocates anything for it.
+func YamuxServerGated(conn net.Conn) (*yamux.Session, *StreamGate, error) {
+	g := &StreamGate{}
+	sess, err := yamux.Server(&gatedConn{Conn: batched(conn), gate: g}, YamuxConfig())
+	return sess, g, err
+}
+
+// ErrStreamBeforeAuth ends a gated session whose peer opened a second
+// stream before the first one authenticated it.
+var ErrStreamBeforeAuth = errors.New("proxy: peer opened a second stream before authenticating")
+
+// StreamGate reads the yamux frame headers a peer sends, under the session.
+// yamux itself queues up to AcceptBacklog streams per session, each with a
+// 256 KiB receive window, whether or not anyone accepts them: the gate is
+// what keeps an unauthenticated peer to one.
+type StreamGate struct {
+	open atomic.Bool
+	// Parse state, touched only by the session's single reader.
+	hdr  [yamuxHeaderSize]byte
+	n    int    // header bytes held
+	body uint32 // bytes of the current data frame's body still to pass
+	syns int
+}
+
+// Open lets the peer open further streams.
+func (g *StreamGate) Open() { g.open.Store(true) }
+
+const yamuxFlagSYN = 1
+
+// scan follows the frames in p, the next bytes the peer sent; it fails at
+// the first stream the peer may not open.
+func (g *StreamGate) scan(p []byte) error {
+	for len(p) > 0 {
+		if g.body > 0 {
+			k := min(uint32(len(p)), g.body)
+			p, g.body = p[k:], g.body-k
+			continue
+		}
+		k := copy(g.hdr[g.n:], p)
+		p, g.n = p[k:], g.n+k
+		if g.n < yamuxHeaderSize {
+			return nil
+		}
+		g.n = 0
+		typ, flags := g.hdr[1], binary.BigEndian.Uint16(g.hdr[2:4])
+		if typ == yamuxTypeData {
+			g.body = binary.BigEndian.Uint32(g.hdr[8:12])
+		}
+		// A SYN on a data or window update frame opens a stream; on a ping
+		// or go-away the flags mean something else.
+		if typ <= yamuxTypeWindowUpdate && flags&yamuxFlagSYN != 0 {
+			g.syns++
+			if g.syns > 1 && !g.open.Load() {
+				return ErrStreamBeforeAuth
+			}
+		}
+	}
+	return nil
+}
+
+type gatedConn struct {
+	net.Conn
+	gate *StreamGate
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if gerr := c.gate.scan(p[:n]); gerr != nil {
+		return 0, gerr // yamux ends the session on a read error
+	}
+	return n, err
 }
 
 func batched(conn net.Conn) net.Conn {
@@ -122,8 +200,9 @@ type frameConn struct {
 }
 
 const (
-	yamuxHeaderSize = 12
-	yamuxTypeData   = 0
+	yamuxHeaderSize       = 12
+	yamuxTypeData         = 0
+	yamuxTypeWindowUpdate = 1
 )
 
 func (c *frameConn) Write(p []byte) (int, error) {

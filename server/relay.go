@@ -18,47 +18,101 @@ import (
 
 // serveClient runs one pamd connect tunnel: a yamux session whose streams
 // are either a session's control stream or one proxied connection each.
-func (s *Server) serveClient(ctx context.Context, c net.Conn) {
-	sess, err := proxy.YamuxServer(c)
+//
+// The first stream authenticates the connection (pamd connect opens its
+// control stream and waits for the answer before anything else). It must
+// do so within lim.authTimeout of the handshake; until it has, the gate
+// lets the client open no other stream, and a connection whose first
+// stream is refused is closed. authenticated gives back the connection's
+// unauthenticated slot (see dispatch).
+func (s *Server) serveClient(ctx context.Context, c net.Conn, authenticated func()) {
+	remote := c.RemoteAddr().String()
+	deadline := time.Now().Add(s.lim.authTimeout)
+	sess, gate, err := proxy.YamuxServerGated(c)
 	if err != nil {
 		return
 	}
 	defer sess.Close()
-	go func() { <-ctx.Done(); sess.Close() }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			sess.Close()
+		case <-sess.CloseChan():
+		}
+	}()
+	first, err := acceptWithin(sess, s.lim.authTimeout)
+	if err != nil {
+		s.log.Debug("tunnel connection opened no stream in time; closed", "remote", remote, "err", err)
+		return
+	}
+	first.SetReadDeadline(deadline)
+	kind, ss, ls, ok := s.authStream(first, remote)
+	if !ok {
+		first.Close()
+		return
+	}
+	gate.Open()
+	authenticated()
+
+	slots := make(chan struct{}, s.lim.clientStreams)
+	slots <- struct{}{}
+	go func() {
+		defer func() { <-slots }()
+		s.serveStream(ctx, first, kind, ss, ls, remote)
+	}()
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
 			return
 		}
-		go s.clientStream(ctx, st, c.RemoteAddr().String())
+		if !takeSlot(slots, st) {
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			st.SetReadDeadline(time.Now().Add(10 * time.Second))
+			kind, ss, ls, ok := s.authStream(st, remote)
+			if !ok {
+				st.Close()
+				return
+			}
+			s.serveStream(ctx, st, kind, ss, ls, remote)
+		}()
 	}
 }
 
-func (s *Server) clientStream(ctx context.Context, st *yamux.Stream, remote string) {
-	defer st.Close()
-	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+// authStream reads a client stream's header, under the read deadline the
+// caller set, and checks its session. When it fails it has refused the
+// stream.
+func (s *Server) authStream(st *yamux.Stream, remote string) (tunnel.Kind, *store.Session, *liveSession, bool) {
 	hdr, err := tunnel.ReadHeader(st)
 	if err != nil {
 		s.log.Warn("malformed tunnel header; stream closed", "remote", remote, "err", err)
 		tunnel.Refuse("pamd: malformed stream header: %v", err).WriteTo(st)
-		return
+		return 0, nil, nil, false
 	}
 	st.SetReadDeadline(time.Time{})
 	if hdr.Kind != tunnel.KindAccess && hdr.Kind != tunnel.KindControl {
 		tunnel.Refuse("pamd: a client cannot open a %s stream", hdr.Kind).WriteTo(st)
-		return
+		return 0, nil, nil, false
 	}
 	var a tunnel.Access
 	if err := hdr.Decode(&a); err != nil {
 		tunnel.Refuse("pamd: malformed access header").WriteTo(st)
-		return
+		return 0, nil, nil, false
 	}
 	sess, ls, refusal := s.authSession(&a)
 	if refusal != "" {
 		tunnel.Refuse("%s", refusal).WriteTo(st)
-		return
+		return 0, nil, nil, false
 	}
-	if hdr.Kind == tunnel.KindControl {
+	return hdr.Kind, sess, ls, true
+}
+
+// serveStream serves an authenticated control or access stream.
+func (s *Server) serveStream(ctx context.Context, st *yamux.Stream, kind tunnel.Kind, sess *store.Session, ls *liveSession, remote string) {
+	defer st.Close()
+	if kind == tunnel.KindControl {
 		s.control(ctx, st, sess, ls)
 		return
 	}
@@ -136,7 +190,7 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 		tunnel.Refuse("pamd: the resource or account of this session was removed").WriteTo(st)
 		return
 	}
-	conn := &store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, StartedAt: time.Now().UTC()}
+	conn := &store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
 	gw, err := s.hub.open(res.Gateway)
 	if err != nil {
 		s.recordConnection(conn, 0, 0, err)

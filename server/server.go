@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +32,8 @@ type Server struct {
 	rot   rotations
 	http  *http.Server
 	conns chan net.Conn // handshaken HTTP connections for http.Server
+	lim   limits
+	srcs  *sourceLimiter // connections not yet authenticated, per source
 
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -40,6 +41,10 @@ type Server struct {
 	closing  bool
 	dummyPwd string // hashed against for unknown users, so timing does not tell
 	csrfKey  []byte
+	// throttle slows down failed logins and MFA codes; hashSlots caps the
+	// password hashes running at once.
+	throttle  *throttle
+	hashSlots hashSlots
 }
 
 // New opens (or initialises) the data dir. It does not listen yet.
@@ -58,8 +63,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}, throttle: newThrottle(), hashSlots: newHashSlots()}
 	s.rot.wake = make(chan struct{}, 1)
+	s.lim = defaultLimits()
 	if s.ca, err = loadOrCreateCA(st); err != nil {
 		st.Close()
 		return nil, err
@@ -118,8 +124,6 @@ func (s *Server) CAFingerprint() string { return s.pin }
 func (s *Server) Store() *store.Store { return s.st }
 
 func (s *Server) tlsConfig() *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(s.ca.cert)
 	base := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{s.cert},
@@ -127,7 +131,7 @@ func (s *Server) tlsConfig() *tls.Config {
 	}
 	gw := base.Clone()
 	gw.ClientAuth = tls.RequireAndVerifyClientCert
-	gw.ClientCAs = pool
+	gw.ClientCAs = s.ca.gatewayClientCAs()
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -146,11 +150,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	tlsLn := &batchListener{Listener: ln, cfg: s.tlsConfig()}
 	s.conns = make(chan net.Conn)
 	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
-	s.http = &http.Server{
-		Handler:           s.routes(ui.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	s.srcs = newSourceLimiter(s.lim.perSource)
+	s.http = s.newHTTPServer(s.routes(ui.Handler()))
 	go s.http.Serve(hl)
 	go s.live.run(ctx)
 	go s.runRotations(ctx)
@@ -168,7 +169,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			go s.dispatch(ctx, c.(*tls.Conn))
+			release, ok := s.srcs.acquire(c.RemoteAddr())
+			if !ok {
+				s.log.Debug("connection refused: too many unauthenticated connections from its source", "remote", c.RemoteAddr().String(), "limit", s.lim.perSource)
+				c.Close()
+				continue
+			}
+			go s.dispatch(ctx, c.(*tls.Conn), release)
 		}
 	}()
 	s.log.Info("pamd server listening", "addr", ln.Addr().String(), "ca_fingerprint", s.pin, "version", s.cfg.Version)
@@ -191,8 +198,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return s.st.Close()
 }
 
+// newHTTPServer is the API and console's server with its limits.
+// ReadTimeout bounds reading a request's header and body (bodies are at
+// most 1 MiB); the server lifts it once the body is read, so a handler that
+// runs for minutes after (a rotation waits for its gateway) is not cut.
+// There is no WriteTimeout for the same reason: it would run from the end of
+// the request to the end of the response.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.lim.httpReadHeader,
+		ReadTimeout:       s.lim.httpRead,
+		IdleTimeout:       s.lim.httpIdle,
+		MaxHeaderBytes:    s.lim.httpMaxHeader,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
 // dispatch finishes the handshake and hands the connection to its role.
-func (s *Server) dispatch(ctx context.Context, c *tls.Conn) {
+// release gives back the connection's unauthenticated slot: after the
+// handshake for HTTP (each request authenticates) and gateways (mutual
+// TLS), once the first stream authenticates for pamd connect.
+func (s *Server) dispatch(ctx context.Context, c *tls.Conn, release func()) {
+	defer release()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := c.HandshakeContext(ctx); err != nil {
 		s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
@@ -202,10 +230,12 @@ func (s *Server) dispatch(ctx context.Context, c *tls.Conn) {
 	c.SetDeadline(time.Time{})
 	switch c.ConnectionState().NegotiatedProtocol {
 	case pki.ALPNTunnel:
-		s.track(c, func() { s.serveClient(ctx, c) })
+		s.track(c, func() { s.serveClient(ctx, c, release) })
 	case pki.ALPNGateway:
+		release()
 		s.track(c, func() { s.hub.serveGateway(ctx, c) })
 	default:
+		release()
 		select {
 		case s.conns <- c:
 		case <-ctx.Done():

@@ -18,13 +18,15 @@ import (
 )
 
 // The web console authenticates with a cookie holding an API token
-// (HttpOnly, Secure, SameSite=Strict). Because a browser sends cookies on
-// its own, every state change made with the cookie must also carry the
-// X-CSRF-Token header, an HMAC of the token that the page learns only from
-// the login answer or /api/v1/ui/session.
+// (HttpOnly, Secure, SameSite=Strict). Its name has the __Host- prefix, so
+// a browser takes it only when it is Secure, has Path=/ and no Domain: a
+// neighbouring subdomain or a plain-HTTP page cannot plant or shadow it.
+// Because a browser sends cookies on its own, every state change made with
+// the cookie must also carry the X-CSRF-Token header, an HMAC of the token
+// that the page learns only from the login answer or /api/v1/ui/session.
 
 const (
-	sessionCookie = "pamd_session"
+	sessionCookie = "__Host-pamd_session"
 	csrfHeader    = "X-CSRF-Token"
 )
 
