@@ -3,9 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -97,6 +99,11 @@ type queryRecord struct {
 	Status                               *int
 	Rows, Affected                       int64
 	DurationMS                           float64 `json:"duration_ms"`
+	Truncated                            *struct {
+		Field  string
+		Length int64
+		SHA256 string
+	}
 }
 
 // tap is a TCP forwarder that keeps every byte the client receives.
@@ -248,7 +255,12 @@ func TestMSSQLGoClientThroughConnect(t *testing.T) {
 	if r := find(func(r queryRecord) bool { return strings.HasPrefix(r.Command, "SELECT TOP (100000)") }); r == nil || r.Rows != 100000 {
 		t.Fatalf("100,000-row log: %+v", r)
 	}
-	if r := find(func(r queryRecord) bool { return strings.HasPrefix(r.Command, "SELECT LEN(") }); r == nil || len(r.Command) > 70<<10 || !strings.Contains(r.Command, "(batch of ") {
+	// The 10 MB batch: its head and end, its length and hash.
+	bigStmt := "SELECT LEN(N'" + big + "')"
+	bigSum := sha256.Sum256([]byte(bigStmt))
+	if r := find(func(r queryRecord) bool { return strings.HasPrefix(r.Command, "SELECT LEN(") }); r == nil || len(r.Command) > 130<<10 ||
+		!strings.HasSuffix(r.Command, "yyy')") || r.Truncated == nil || r.Truncated.Field != "command" ||
+		r.Truncated.Length != int64(len(bigStmt)) || r.Truncated.SHA256 != hex.EncodeToString(bigSum[:]) {
 		t.Fatalf("10 MB batch log: %v", r != nil)
 	}
 	if r := find(func(r queryRecord) bool { return r.Command == "DROP TABLE nothing" }); r == nil || *r.Status != 0 || r.Code != 102 {
@@ -258,7 +270,8 @@ func TestMSSQLGoClientThroughConnect(t *testing.T) {
 		t.Fatalf("no cancel in the log")
 	}
 	text := e.ok("", "sessions", "logs", c.SessionID)
-	if !strings.Contains(text, "SELECT TOP (100000) n, label FROM numbers") || !strings.Contains(text, "100000 rows") {
+	if !strings.Contains(text, "SELECT TOP (100000) n, label FROM numbers") || !strings.Contains(text, "100000 rows") ||
+		!strings.Contains(text, "[truncated: command of "+strconv.Itoa(len(bigStmt))+" bytes, sha256 "+hex.EncodeToString(bigSum[:])) {
 		t.Fatalf("sessions logs:\n%.2000s", text)
 	}
 
@@ -276,6 +289,79 @@ func TestMSSQLGoClientThroughConnect(t *testing.T) {
 			if strings.Contains(s, string(form)) {
 				t.Fatalf("the stored password is in the %s", name)
 			}
+		}
+	}
+}
+
+// TestMSSQLCraftedLogin7: a client sends, through pamd connect, a LOGIN7
+// whose HostName, AppName and CltIntName are sized so that pamd's
+// re-encoding (16-bit offsets) would point Database at the injected
+// password, which the server then names back in ENVCHANGE and INFO. The
+// client gets a pamd error, and no byte it receives holds the password in
+// any form (plain, UTF-16LE, or obfuscated as LOGIN7 carries it).
+func TestMSSQLCraftedLogin7(t *testing.T) {
+	s, caFile := standin(t, tds.EncryptOff)
+	e := newEnv(t)
+	e.addMSSQL("sql1", s, "--tls-ca-file", caFile)
+	e.ok(sqlPassword+"\n", "accounts", "add", "sql1/app", "--auth", "sql", "--username", "app", "--password-stdin")
+	c := e.connectMSSQL("sql1/app")
+
+	// pamd sends user "app", the password and ServerName "127.0.0.1"
+	// between HostName and Database: AppName and CltIntName fill the rest
+	// of 64 Ki bytes, so Database's offset wraps to the password's.
+	ac := (0x10000 - 2*len(sqlPassword) - 2*len("127.0.0.1")) / 2
+	fields := []string{strings.Repeat("h", 20000), "anyone", "", strings.Repeat("a", ac/2), "srv", "",
+		strings.Repeat("c", ac-ac/2), "", strings.Repeat("d", len(sqlPassword))}
+	login := make([]byte, 94)
+	put16 := func(at, v int) { login[at], login[at+1] = byte(v), byte(v>>8) }
+	put32 := func(at, v int) { put16(at, v&0xFFFF); put16(at+2, v>>16) }
+	put32(4, 0x74000004)
+	put32(8, 4096)
+	login[24], login[25] = 0xE0, 0x03
+	for i, f := range fields {
+		put16(36+4*i, len(login))
+		put16(38+4*i, len(f))
+		login = append(login, utf16le(f)...)
+	}
+	for _, at := range []int{78, 82, 86} { // SSPI, AtchDBFile, ChangePassword: empty
+		put16(at, len(login))
+	}
+	put32(0, len(login))
+
+	conn, err := net.Dial("tcp", c.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	pre := tds.Prelogin{tds.PreloginVersion: {0, 1, 0, 0, 0, 0}, tds.PreloginEncryption: {tds.EncryptNotSup}}
+	if err := tds.WriteMessage(conn, tds.TypePrelogin, pre.Append(nil), 4096); err != nil {
+		t.Fatal(err)
+	}
+	var received bytes.Buffer
+	if _, err := tds.ReadMessage(io.TeeReader(conn, &received), 4096); err != nil {
+		t.Fatalf("PRELOGIN reply: %v", err)
+	}
+	if err := tds.WriteMessage(conn, tds.TypeLogin7, login, 4096); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(&received, conn) // everything until pamd closes
+
+	obfuscated := utf16le(sqlPassword)
+	for i, b := range obfuscated {
+		obfuscated[i] = (b<<4 | b>>4) ^ 0xA5
+	}
+	for _, form := range [][]byte{[]byte(sqlPassword), utf16le(sqlPassword), obfuscated} {
+		if bytes.Contains(received.Bytes(), form) {
+			t.Fatalf("the stored password reached the client (as % x)", form)
+		}
+	}
+	if !bytes.Contains(received.Bytes(), utf16le("pamd: the client's LOGIN7 was refused")) {
+		t.Fatalf("the client got no pamd error: %q", received.Bytes())
+	}
+	for _, l := range s.LoginsSeen() {
+		if l.UserName == "app" && len(l.HostName) > 128 {
+			t.Fatal("the crafted LOGIN7 reached the server")
 		}
 	}
 }

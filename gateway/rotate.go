@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -95,17 +94,5 @@ func (g *gateway) notVerified(ctx context.Context, ops targetOps, r *tunnel.Rota
 
 // scrub removes the rotation's credentials from a text.
 func scrub(text string, r *tunnel.Rotation) string {
-	for _, secret := range []string{r.NewPassword, r.Account.Password, r.Account.Passphrase, withPassword(r.With)} {
-		if len(secret) >= 4 {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
-	}
-	return text
-}
-
-func withPassword(d *tunnel.Descriptor) string {
-	if d == nil {
-		return ""
-	}
-	return d.Password
+	return tunnel.Scrub(text, r.Secrets()...)
 }

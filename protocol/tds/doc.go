@@ -11,6 +11,9 @@
 //     flags and offset/length pairs into the variable part, where strings
 //     are UTF-16LE and the password is obfuscated (nibbles swapped, then
 //     XOR 0xA5). The SSPI blob may be longer than 64 KiB (cbSSPILong).
+//     Strings are at most 128 characters (AtchDBFile 260); ParseLogin7
+//     refuses longer ones and fields that overlap, Append refuses them and
+//     any offset or length past 16 bits, so no field can wrap onto another.
 //
 // Readers check every length against the bytes that hold it before using
 // it, and never allocate more than a message's bound.
@@ -21,7 +24,8 @@
 //   - 2.2.6.6 RPC requests: rpc.go (ParseRPC).
 //
 // Files: packet.go (Header, ReadPacket, ReadMessage, WriteMessage),
-// prelogin.go (Prelogin), login7.go (Login7, WithoutFeatures), tlsconn.go
+// prelogin.go (Prelogin), login7.go (Login7, WithoutFeatures,
+// SecretForms), tlsconn.go
 // (TLS inside PRELOGIN), tokens.go (token writers, BatchText), types.go,
 // scan.go, rpc.go, fuzz_test.go.
 package tds

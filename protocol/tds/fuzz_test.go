@@ -2,6 +2,7 @@ package tds
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -30,21 +31,64 @@ func FuzzReadMessage(f *testing.F) {
 
 func FuzzParseLogin7(f *testing.F) {
 	f.Add(specLogin7[HeaderLen:])
-	f.Add((&Login7{UserName: "u", Password: "p", SSPI: []byte{1, 2}, FeatureExt: []byte{0xFF}}).Append(nil))
+	seed, _ := (&Login7{UserName: "u", Password: "p", SSPI: []byte{1, 2}, FeatureExt: []byte{0xFF}}).Append(nil)
+	f.Add(seed)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		l, err := ParseLogin7(in)
 		if err != nil {
 			return
 		}
-		// What was accepted encodes and decodes to the same strings.
-		back, err := ParseLogin7(l.Append(nil))
+		// What was accepted encodes and decodes to the same login.
+		enc, err := l.Append(nil)
+		if err != nil {
+			t.Fatalf("an accepted LOGIN7 does not encode: %v", err)
+		}
+		back, err := ParseLogin7(enc)
 		if err != nil {
 			t.Fatalf("re-encoded LOGIN7 does not parse: %v", err)
 		}
-		if back.UserName != l.UserName || back.Database != l.Database || !bytes.Equal(back.SSPI, l.SSPI) {
-			t.Fatal("re-encoding changed the login")
-		}
+		sameLogin(t, l, back)
 	})
+}
+
+// FuzzLogin7Append: whatever the fields, Append either refuses them or
+// writes a LOGIN7 that reads back the same; no field lands on another's bytes.
+func FuzzLogin7Append(f *testing.F) {
+	f.Add("host", "app", "client", "orders", "", uint16(0), uint16(0), []byte{0xFF})
+	f.Add(strings.Repeat("h", 30000), strings.Repeat("a", 2000), strings.Repeat("c", 736), "x", "", uint16(0), uint16(0), []byte(nil))
+	f.Add(strings.Repeat("h", 128), strings.Repeat("a", 128), strings.Repeat("c", 128), strings.Repeat("d", 128), strings.Repeat("f", 260), uint16(0xFFFF), uint16(3), []byte{0x0A, 1, 0, 0, 0, 1, 0xFF})
+	f.Fuzz(func(t *testing.T, host, app, clt, db, atch string, sspiLen, sspiMore uint16, feat []byte) {
+		if len(feat) == 0 {
+			feat = nil
+		}
+		// What Append is given as UTF-8 it sends as UTF-16: invalid bytes
+		// become U+FFFD, as a []rune conversion makes them.
+		host, app, clt, db, atch = norm(host), norm(app), norm(clt), norm(db), norm(atch)
+		l := &Login7{TDSVersion: 0x74000004, HostName: host, UserName: "app", Password: "Stored-Secret-1", AppName: app,
+			CltIntName: clt, Database: db, AtchDBFile: atch, ChangePassword: "Next-Secret-2",
+			SSPI: bytes.Repeat([]byte{0x60}, int(sspiLen)+int(sspiMore)), FeatureExt: feat}
+		enc, err := l.Append(nil)
+		if err != nil {
+			return
+		}
+		back, err := ParseLogin7(enc)
+		if err != nil {
+			t.Fatalf("encoded LOGIN7 does not parse: %v", err)
+		}
+		sameLogin(t, l, back)
+	})
+}
+
+func norm(s string) string { return string([]rune(s)) }
+
+func sameLogin(t *testing.T, a, b *Login7) {
+	t.Helper()
+	if a.HostName != b.HostName || a.UserName != b.UserName || a.Password != b.Password || a.AppName != b.AppName ||
+		a.ServerName != b.ServerName || a.CltIntName != b.CltIntName || a.Language != b.Language || a.Database != b.Database ||
+		a.AtchDBFile != b.AtchDBFile || a.ChangePassword != b.ChangePassword || !bytes.Equal(a.SSPI, b.SSPI) ||
+		!bytes.Equal(a.FeatureExt, b.FeatureExt) {
+		t.Fatalf("re-encoding changed the login: %+v → %+v", a, b)
+	}
 }
 
 func FuzzParsePrelogin(f *testing.F) {

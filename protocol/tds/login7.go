@@ -42,22 +42,19 @@ type Login7 struct {
 	FeatureExt []byte
 }
 
-// the order of the offset/length pairs in the fixed part.
-type strField int
-
+// Field limits of MS-TDS 2.2.6.4, in characters (UTF-16 code units): every
+// string is at most 128 characters but AtchDBFile, at most 260.
 const (
-	fHost strField = iota
-	fUser
-	fPassword
-	fApp
-	fServer
-	fExtension
-	fCltInt
-	fLanguage
-	fDatabase
+	MaxLogin7Chars      = 128
+	MaxLogin7AtchDBFile = 260
 )
 
-// ParseLogin7 decodes a LOGIN7 payload.
+// span is the part of a LOGIN7 a field takes; fields must not overlap.
+type span struct{ off, n int }
+
+// ParseLogin7 decodes a LOGIN7 payload. It refuses strings longer than
+// MS-TDS allows and fields that overlap: a field read through another's
+// bytes could carry one field's content (the password) into another.
 func ParseLogin7(b []byte) (*Login7, error) {
 	if len(b) < login7Fixed70 || len(b) > maxLogin7 {
 		return nil, fmt.Errorf("%w: LOGIN7 of %d bytes", ErrLength, len(b))
@@ -78,60 +75,87 @@ func ParseLogin7(b []byte) (*Login7, error) {
 	if fixed < login7Fixed70 || fixed > len(b) {
 		return nil, fmt.Errorf("%w: LOGIN7 variable part at %d", ErrMalformed, fixed)
 	}
-	pair := func(i int) (int, int) { return int(le.Uint16(b[36+4*i:])), int(le.Uint16(b[38+4*i:])) }
-	str := func(i int) (string, error) {
-		off, cch := pair(i)
-		if cch == 0 {
-			return "", nil
+	var used []span
+	// claim checks that n bytes at off lie in the variable part and overlap
+	// no field claimed before.
+	claim := func(what string, off, n int) error {
+		if n == 0 {
+			return nil
 		}
-		if off < fixed || off+2*cch > len(b) {
-			return "", fmt.Errorf("%w: LOGIN7 string %d outside the message", ErrMalformed, i)
+		if off < fixed || off+n > len(b) {
+			return fmt.Errorf("%w: LOGIN7 %s outside the message", ErrMalformed, what)
 		}
-		return decodeUTF16(b[off : off+2*cch]), nil
+		for _, u := range used {
+			if off < u.off+u.n && u.off < off+n {
+				return fmt.Errorf("%w: LOGIN7 %s overlaps another field", ErrMalformed, what)
+			}
+		}
+		used = append(used, span{off, n})
+		return nil
 	}
-	var err error
-	fields := []*string{fHost: &l.HostName, fUser: &l.UserName, fPassword: &l.Password, fApp: &l.AppName, fServer: &l.ServerName,
-		fCltInt: &l.CltIntName, fLanguage: &l.Language, fDatabase: &l.Database}
-	for i, dst := range fields {
-		if dst == nil {
-			continue
+	// str reads the string whose offset and length are at the fixed part's at.
+	str := func(what string, at, max int) ([]byte, error) {
+		off, cch := int(le.Uint16(b[at:])), int(le.Uint16(b[at+2:]))
+		if cch > max {
+			return nil, fmt.Errorf("%w: LOGIN7 %s of %d characters (at most %d)", ErrLength, what, cch, max)
 		}
-		if *dst, err = str(i); err != nil {
+		if cch == 0 {
+			return nil, nil // an empty field's offset may point anywhere
+		}
+		if err := claim(what, off, 2*cch); err != nil {
 			return nil, err
 		}
+		return b[off : off+2*cch], nil
 	}
-	if l.Password != "" { // undo the obfuscation, byte by byte
-		off, cch := pair(int(fPassword))
-		l.Password = decodeUTF16(deobfuscate(b[off : off+2*cch]))
+	strs := []struct {
+		what    string
+		at, max int
+		secret  bool
+		dst     *string
+		version int // the fixed part's size that has it
+	}{
+		{"HostName", 36, MaxLogin7Chars, false, &l.HostName, login7Fixed70},
+		{"UserName", 40, MaxLogin7Chars, false, &l.UserName, login7Fixed70},
+		{"Password", 44, MaxLogin7Chars, true, &l.Password, login7Fixed70},
+		{"AppName", 48, MaxLogin7Chars, false, &l.AppName, login7Fixed70},
+		{"ServerName", 52, MaxLogin7Chars, false, &l.ServerName, login7Fixed70},
+		{"CltIntName", 60, MaxLogin7Chars, false, &l.CltIntName, login7Fixed70},
+		{"Language", 64, MaxLogin7Chars, false, &l.Language, login7Fixed70},
+		{"Database", 68, MaxLogin7Chars, false, &l.Database, login7Fixed70},
+		{"AtchDBFile", 82, MaxLogin7AtchDBFile, false, &l.AtchDBFile, login7Fixed70},
+		{"ChangePassword", 86, MaxLogin7Chars, true, &l.ChangePassword, login7Fixed},
+	}
+	for _, f := range strs {
+		if fixed < f.version {
+			continue
+		}
+		v, err := str(f.what, f.at, f.max)
+		if err != nil {
+			return nil, err
+		}
+		if f.secret { // undo the obfuscation, byte by byte
+			v = deobfuscate(v)
+		}
+		*f.dst = decodeUTF16(v)
 	}
 	copy(l.ClientID[:], b[72:78])
 	sspiOff, sspiLen := int(le.Uint16(b[78:])), int(le.Uint16(b[80:]))
-	l.AtchDBFile, err = strAt(b, fixed, int(le.Uint16(b[82:])), int(le.Uint16(b[84:])))
-	if err != nil {
+	if fixed >= login7Fixed && sspiLen == 0xFFFF {
+		sspiLen = int(le.Uint32(b[90:]))
+	}
+	if err := claim("SSPI", sspiOff, sspiLen); err != nil {
 		return nil, err
 	}
-	if fixed >= login7Fixed {
-		off, cch := int(le.Uint16(b[86:])), int(le.Uint16(b[88:]))
-		if _, err = strAt(b, fixed, off, cch); err != nil {
-			return nil, err
-		}
-		if cch > 0 { // obfuscated like the password
-			l.ChangePassword = decodeUTF16(deobfuscate(b[off : off+2*cch]))
-		}
-		if sspiLen == 0xFFFF {
-			sspiLen = int(le.Uint32(b[90:]))
-		}
-	}
 	if sspiLen > 0 {
-		if sspiOff < fixed || sspiOff+sspiLen > len(b) {
-			return nil, fmt.Errorf("%w: LOGIN7 SSPI outside the message", ErrMalformed)
-		}
 		l.SSPI = append([]byte(nil), b[sspiOff:sspiOff+sspiLen]...)
 	}
 	if l.OptionFlags3&Flags3Extension != 0 {
-		off, n := pair(int(fExtension))
-		if n < 4 || off < fixed || off+4 > len(b) {
+		off, n := int(le.Uint16(b[56:])), int(le.Uint16(b[58:]))
+		if n < 4 {
 			return nil, fmt.Errorf("%w: LOGIN7 extension pointer", ErrMalformed)
+		}
+		if err := claim("extension pointer", off, 4); err != nil {
+			return nil, err
 		}
 		feat := int(le.Uint32(b[off:]))
 		if feat < fixed || feat >= len(b) {
@@ -141,19 +165,12 @@ func ParseLogin7(b []byte) (*Login7, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := claim("FeatureExt", feat, end); err != nil {
+			return nil, err
+		}
 		l.FeatureExt = append([]byte(nil), b[feat:feat+end]...)
 	}
 	return l, nil
-}
-
-func strAt(b []byte, fixed, off, cch int) (string, error) {
-	if cch == 0 {
-		return "", nil
-	}
-	if off < fixed || off+2*cch > len(b) {
-		return "", fmt.Errorf("%w: LOGIN7 string outside the message", ErrMalformed)
-	}
-	return decodeUTF16(b[off : off+2*cch]), nil
 }
 
 // featureExtEnd returns the length of a FeatureExt block, terminator
@@ -176,20 +193,36 @@ func featureExtEnd(b []byte) (int, error) {
 	return 0, fmt.Errorf("%w: LOGIN7 FeatureExt not terminated", ErrMalformed)
 }
 
-// Append encodes the LOGIN7 onto b (always in the TDS 7.2+ layout).
-func (l *Login7) Append(b []byte) []byte {
+// Append encodes the LOGIN7 onto b (always in the TDS 7.2+ layout). It
+// refuses strings longer than MS-TDS allows and anything whose offset or
+// length does not fit the fixed part's 16 bits: a wrapped offset would point
+// a field at another's bytes (Database at the password, say).
+func (l *Login7) Append(b []byte) ([]byte, error) {
 	le := binary.LittleEndian
 	fixed := make([]byte, login7Fixed)
 	var data []byte
+	var err error
 	// put appends bytes to the variable part and records offset and count
 	// (characters for strings, bytes otherwise) at the fixed part's at.
-	put := func(at int, v []byte, count int) {
-		le.PutUint16(fixed[at:], uint16(login7Fixed+len(data)))
+	put := func(what string, at int, v []byte, count int) {
+		off := login7Fixed + len(data)
+		if err == nil && (off > 0xFFFF || count > 0xFFFF) {
+			err = fmt.Errorf("%w: LOGIN7 %s at offset %d, count %d, past 16 bits", ErrLength, what, off, count)
+		}
+		le.PutUint16(fixed[at:], uint16(off))
 		le.PutUint16(fixed[at+2:], uint16(count))
 		data = append(data, v...)
 	}
-	str := func(at int, s string) { e := encodeUTF16(s); put(at, e, len(e)/2) }
-	secret := func(at int, s string) { e := encodeUTF16(s); put(at, obfuscate(e), len(e)/2) }
+	str := func(what string, at int, s string, max int, secret bool) {
+		e := encodeUTF16(s)
+		if err == nil && len(e)/2 > max {
+			err = fmt.Errorf("%w: LOGIN7 %s of %d characters (at most %d)", ErrLength, what, len(e)/2, max)
+		}
+		if secret {
+			e = obfuscate(e)
+		}
+		put(what, at, e, len(e)/2)
+	}
 
 	le.PutUint32(fixed[4:], l.TDSVersion)
 	le.PutUint32(fixed[8:], l.PacketSize)
@@ -200,38 +233,61 @@ func (l *Login7) Append(b []byte) []byte {
 	fixed[27] = l.OptionFlags3 &^ Flags3Extension
 	le.PutUint32(fixed[28:], uint32(l.ClientTimeZone))
 	le.PutUint32(fixed[32:], l.ClientLCID)
-	str(36, l.HostName)
-	str(40, l.UserName)
-	secret(44, l.Password)
-	str(48, l.AppName)
-	str(52, l.ServerName)
+	str("HostName", 36, l.HostName, MaxLogin7Chars, false)
+	str("UserName", 40, l.UserName, MaxLogin7Chars, false)
+	str("Password", 44, l.Password, MaxLogin7Chars, true)
+	str("AppName", 48, l.AppName, MaxLogin7Chars, false)
+	str("ServerName", 52, l.ServerName, MaxLogin7Chars, false)
 	extPtr := -1
 	if l.FeatureExt != nil {
 		fixed[27] |= Flags3Extension
 		extPtr = len(data)
-		put(56, make([]byte, 4), 4) // a DWORD: where FeatureExt starts, filled in below
+		put("extension", 56, make([]byte, 4), 4) // a DWORD: where FeatureExt starts, filled in below
 	} else {
-		put(56, nil, 0)
+		put("extension", 56, nil, 0)
 	}
-	str(60, l.CltIntName)
-	str(64, l.Language)
-	str(68, l.Database)
+	str("CltIntName", 60, l.CltIntName, MaxLogin7Chars, false)
+	str("Language", 64, l.Language, MaxLogin7Chars, false)
+	str("Database", 68, l.Database, MaxLogin7Chars, false)
 	copy(fixed[72:78], l.ClientID[:])
-	str(82, l.AtchDBFile)
-	secret(86, l.ChangePassword)
+	str("AtchDBFile", 82, l.AtchDBFile, MaxLogin7AtchDBFile, false)
+	str("ChangePassword", 86, l.ChangePassword, MaxLogin7Chars, true)
 	// Offsets are 16 bits: a long SSPI blob goes after everything they reach.
 	if len(l.SSPI) >= 0xFFFF {
-		put(78, l.SSPI, 0xFFFF)
+		put("SSPI", 78, l.SSPI, 0xFFFF)
 		le.PutUint32(fixed[90:], uint32(len(l.SSPI)))
 	} else {
-		put(78, l.SSPI, len(l.SSPI))
+		put("SSPI", 78, l.SSPI, len(l.SSPI))
 	}
 	if extPtr >= 0 {
+		if end, ferr := featureExtEnd(l.FeatureExt); err == nil && (ferr != nil || end != len(l.FeatureExt)) {
+			err = fmt.Errorf("%w: LOGIN7 FeatureExt is not one terminated block", ErrMalformed)
+		}
 		le.PutUint32(data[extPtr:], uint32(login7Fixed+len(data)))
 		data = append(data, l.FeatureExt...)
 	}
+	if err == nil && login7Fixed+len(data) > maxLogin7 {
+		err = fmt.Errorf("%w: LOGIN7 of %d bytes (at most %d)", ErrLength, login7Fixed+len(data), maxLogin7)
+	}
+	if err != nil {
+		return b, fmt.Errorf("encode LOGIN7: %w", err)
+	}
 	le.PutUint32(fixed[0:], uint32(login7Fixed+len(data)))
-	return append(append(b, fixed...), data...)
+	return append(append(b, fixed...), data...), nil
+}
+
+// SecretForms returns the forms in which a server could repeat a secret
+// that a LOGIN7 carried: as text, plain and as the obfuscated password
+// would read if a field pointed at it; as bytes, those two in UTF-8 and in
+// UTF-16LE. Callers scrub texts and refuse replies holding any of them.
+func SecretForms(secret string) (texts []string, raw [][]byte) {
+	if secret == "" {
+		return nil, nil
+	}
+	u := encodeUTF16(secret)
+	o := obfuscate(u)
+	scrambled := decodeUTF16(o)
+	return []string{secret, scrambled}, [][]byte{[]byte(secret), u, o, []byte(scrambled)}
 }
 
 // obfuscate applies LOGIN7's password scrambling: swap nibbles, XOR 0xA5.

@@ -2,6 +2,7 @@ package tds
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -51,7 +52,7 @@ func TestSpecLogin7(t *testing.T) {
 		t.Fatalf("decoded %+v", l)
 	}
 	// Our encoding of the same fields is the spec's bytes.
-	if got := l.Append(nil); !bytes.Equal(got, m.Payload) {
+	if got, err := l.Append(nil); err != nil || !bytes.Equal(got, m.Payload) {
 		t.Fatalf("re-encoded LOGIN7 differs from the spec's:\n%x\n%x", got, m.Payload)
 	}
 }
@@ -61,7 +62,11 @@ func TestLogin7RoundTrip(t *testing.T) {
 		HostName: "laptop", UserName: "app", Password: "pä$$wörd-😀", AppName: "sqlcmd", ServerName: "db",
 		Language: "us_english", Database: "orders", SSPI: bytes.Repeat([]byte{0x60}, 70000), ChangePassword: "next",
 		FeatureExt: []byte{0x0A, 1, 0, 0, 0, 1, 0xFF}}
-	out, err := ParseLogin7(in.Append(nil))
+	enc, err := in.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ParseLogin7(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +75,84 @@ func TestLogin7RoundTrip(t *testing.T) {
 		t.Fatalf("round trip: password %q change %q database %q sspi %d bytes feature %x", out.Password, out.ChangePassword, out.Database, len(out.SSPI), out.FeatureExt)
 	}
 	// The password is not in the encoding in the clear.
-	if bytes.Contains(in.Append(nil), encodeUTF16(in.Password)) {
+	if bytes.Contains(enc, encodeUTF16(in.Password)) {
 		t.Fatal("password encoded in the clear")
+	}
+}
+
+// TestLogin7Limits: fields at MS-TDS's limits round-trip; one character
+// more, or a field sized to wrap a 16-bit offset, is refused by the
+// encoder, so no offset can wrap onto the password.
+func TestLogin7Limits(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("é", n) }
+	full := &Login7{TDSVersion: 0x74000004, PacketSize: 4096, HostName: long(128), UserName: long(128), Password: long(127) + "p",
+		AppName: long(128), ServerName: long(128), CltIntName: long(128), Language: long(128), Database: long(128),
+		AtchDBFile: long(260), ChangePassword: long(128), SSPI: bytes.Repeat([]byte{7}, 120<<10), FeatureExt: []byte{0x0A, 1, 0, 0, 0, 1, 0xFF}}
+	enc, err := full.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseLogin7(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.HostName != full.HostName || back.UserName != full.UserName || back.Password != full.Password || back.AppName != full.AppName ||
+		back.ServerName != full.ServerName || back.CltIntName != full.CltIntName || back.Language != full.Language ||
+		back.Database != full.Database || back.AtchDBFile != full.AtchDBFile || back.ChangePassword != full.ChangePassword ||
+		!bytes.Equal(back.SSPI, full.SSPI) || !bytes.Equal(back.FeatureExt, full.FeatureExt) {
+		t.Fatal("fields at the limits changed on the way")
+	}
+	for name, mut := range map[string]func(l *Login7){
+		"HostName":       func(l *Login7) { l.HostName = long(129) },
+		"AppName":        func(l *Login7) { l.AppName = long(40000) },
+		"Password":       func(l *Login7) { l.Password = long(129) },
+		"Database":       func(l *Login7) { l.Database = long(129) },
+		"AtchDBFile":     func(l *Login7) { l.AtchDBFile = long(261) },
+		"ChangePassword": func(l *Login7) { l.ChangePassword = long(129) },
+		"SSPI":           func(l *Login7) { l.SSPI = make([]byte, 128<<10) },
+		// The attack: sizes that wrap Database's offset onto the password.
+		"wrap": func(l *Login7) {
+			l.HostName, l.AppName, l.CltIntName, l.Database = long(30000), long(2000), long(736), "x"
+		},
+	} {
+		l := &Login7{TDSVersion: 0x74000004, UserName: "app", Password: "Stored-Secret-1"}
+		mut(l)
+		if out, err := l.Append(nil); err == nil {
+			t.Errorf("%s: encoded %d bytes", name, len(out))
+		} else if !errors.Is(err, ErrLength) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestLogin7RejectsOversizeAndOverlap: the reader refuses a string longer
+// than MS-TDS allows and fields that share bytes.
+func TestLogin7RejectsOversizeAndOverlap(t *testing.T) {
+	ok, err := (&Login7{TDSVersion: 0x74000004, UserName: "app", Password: "secret-pw", Database: "orders"}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseLogin7(ok); err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	mutate := func(f func(b []byte)) []byte { b := append([]byte(nil), ok...); f(b); return b }
+	for name, b := range map[string][]byte{
+		// Database pointed at the password's bytes.
+		"overlap": mutate(func(b []byte) { copy(b[68:70], b[44:46]); copy(b[70:72], b[46:48]) }),
+		// Database given 129 characters (the message is padded to hold them).
+		"oversize": func() []byte {
+			b := mutate(func(b []byte) { le.PutUint16(b[68:], uint16(len(b))); le.PutUint16(b[70:], 129) })
+			b = append(b, make([]byte, 258)...)
+			le.PutUint32(b, uint32(len(b)))
+			return b
+		}(),
+		// SSPI over the user name.
+		"sspi": mutate(func(b []byte) { copy(b[78:80], b[40:42]); le.PutUint16(b[80:], 2) }),
+	} {
+		if l, err := ParseLogin7(b); err == nil {
+			t.Errorf("%s: accepted, database %q", name, l.Database)
+		}
 	}
 }
 

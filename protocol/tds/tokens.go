@@ -182,16 +182,27 @@ func AppendRow(b []byte, cols []Column, values []any) ([]byte, error) {
 // BatchText decodes a SQL batch payload: ALL_HEADERS (TDS 7.2+) when the
 // payload starts with their total length, then UTF-16LE text.
 func BatchText(payload []byte) (string, error) {
-	if len(payload) >= 4 {
-		total := int(binary.LittleEndian.Uint32(payload))
-		if total >= 4 && total <= len(payload) && total < 1<<16 && looksLikeHeaders(payload[:total]) {
-			payload = payload[total:]
-		}
-	}
+	payload = payload[BatchTextStart(payload):]
 	if len(payload)%2 != 0 {
 		return "", fmt.Errorf("%w: SQL batch text of odd length", ErrMalformed)
 	}
 	return decodeUTF16(payload), nil
+}
+
+// MaxAllHeaders bounds the ALL_HEADERS a batch or RPC request starts with.
+const MaxAllHeaders = 1<<16 - 1
+
+// BatchTextStart is where a SQL batch's text starts in its payload: after
+// ALL_HEADERS (2.2.5.3) when it begins with them. Given a payload's first
+// MaxAllHeaders bytes or more, it answers for the whole payload.
+func BatchTextStart(payload []byte) int {
+	if len(payload) >= 4 {
+		total := int(binary.LittleEndian.Uint32(payload))
+		if total >= 4 && total <= len(payload) && total <= MaxAllHeaders && looksLikeHeaders(payload[:total]) {
+			return total
+		}
+	}
+	return 0
 }
 
 // looksLikeHeaders checks ALL_HEADERS: each header's length fits.

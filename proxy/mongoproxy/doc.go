@@ -14,7 +14,9 @@
 // replies with a readable message.
 //
 // Each command is recorded: database, collection, name, the command document
-// with long values cut, outcome and duration.
+// with long values cut, outcome and duration. Strings past
+// proxy.LogValueMax and commands past proxy.LogTextMax keep their head and
+// tail with the whole's length and SHA-256; the record is marked truncated.
 //
 // Files: mongoproxy.go (Handle, relay), pool.go (topologies per session,
 // probe, one-off commands), docs.go (hello sanitising, error replies,

@@ -1,6 +1,7 @@
 package mongoproxy
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/pamd/pamd/protocol/mongowire"
+	"github.com/pamd/pamd/protocol/tunnel"
+	pamdproxy "github.com/pamd/pamd/proxy"
 )
 
 // helloDropped are the hello/isMaster reply fields a pamd client must not
@@ -84,13 +87,14 @@ func replyTo(req *mongowire.Message, doc bsoncore.Document) []byte {
 	return m.Append(nil)
 }
 
-// maxValue is the longest value kept whole in a logged command document.
-const maxValue = 1024
-
-// summarize renders a command for the log: JSON with long values cut, and
-// document sequences counted rather than copied.
-func summarize(body bsoncore.Document, seqs []mongowire.Sequence) string {
-	cut := cutLong(body)
+// summarize renders a command for the log: JSON with long values cut in
+// place and document sequences counted rather than copied (the first one
+// shown), the whole within proxy.LogTextMax. Cut values keep their head
+// and tail with their length and SHA-256 (proxy.Clip); the Cut says what
+// was cut, or is nil.
+func summarize(body bsoncore.Document, seqs []mongowire.Sequence) (string, *tunnel.Cut) {
+	values := 0
+	cut := cutLong(body, pamdproxy.LogValueMax, &values)
 	var sb strings.Builder
 	js, err := bson.MarshalExtJSON(bson.Raw(cut), false, false)
 	if err != nil {
@@ -101,21 +105,32 @@ func summarize(body bsoncore.Document, seqs []mongowire.Sequence) string {
 	for _, s := range seqs {
 		fmt.Fprintf(&sb, " +%s: %d documents", s.Identifier, len(s.Documents))
 		if len(s.Documents) > 0 {
-			if first, err := bson.MarshalExtJSON(bson.Raw(cutLong(s.Documents[0])), false, false); err == nil && len(first) <= 4*maxValue {
-				fmt.Fprintf(&sb, ", first %s", first)
+			// Its values get a quarter of the bound, so that their own
+			// markers (length, hash) survive the document's.
+			if first, err := bson.MarshalExtJSON(bson.Raw(cutLong(s.Documents[0], pamdproxy.LogValueMax/4, &values)), false, false); err == nil {
+				text, c := pamdproxy.Clip(string(first), pamdproxy.LogValueMax)
+				if c != nil {
+					values++
+				}
+				fmt.Fprintf(&sb, ", first %s", text)
 			}
 		}
 	}
-	out := sb.String()
-	if len(out) > 16*maxValue {
-		out = out[:16*maxValue] + "…(cut)"
+	out, whole := pamdproxy.Clip(sb.String(), pamdproxy.LogTextMax)
+	switch {
+	case whole != nil:
+		whole.Field, whole.Values = "data", values
+	case values > 0:
+		whole = &tunnel.Cut{Values: values}
 	}
-	return out
+	return out, whole
 }
 
-// cutLong copies doc with strings and binaries over maxValue replaced by a
-// note of their size, recursing into documents and arrays.
-func cutLong(doc bsoncore.Document) bsoncore.Document {
+// cutLong copies doc with strings over max JSON bytes cut (head, tail,
+// length and hash) and binaries over half of it (base64 makes them longer)
+// replaced by their size and hash, recursing into documents and arrays;
+// values counts what it cut.
+func cutLong(doc bsoncore.Document, max int, values *int) bsoncore.Document {
 	elems, err := doc.Elements()
 	if err != nil {
 		return bsoncore.NewDocumentBuilder().AppendString("$pamd", "unreadable document").Build()
@@ -126,20 +141,22 @@ func cutLong(doc bsoncore.Document) bsoncore.Document {
 		key := e.Key()
 		switch v.Type {
 		case bsoncore.TypeString:
-			if s := v.StringValue(); len(s) > maxValue {
-				out = bsoncore.AppendStringElement(out, key, fmt.Sprintf("%s…(%d bytes)", s[:maxValue], len(s)))
+			if s, cut := pamdproxy.Clip(v.StringValue(), max); cut != nil {
+				*values++
+				out = bsoncore.AppendStringElement(out, key, s)
 				continue
 			}
 		case bsoncore.TypeBinary:
-			if _, data := v.Binary(); len(data) > maxValue {
-				out = bsoncore.AppendStringElement(out, key, fmt.Sprintf("(binary, %d bytes)", len(data)))
+			if _, data := v.Binary(); len(data) > max/2 {
+				*values++
+				out = bsoncore.AppendStringElement(out, key, fmt.Sprintf("(binary, %d bytes, sha256 %x)", len(data), sha256.Sum256(data)))
 				continue
 			}
 		case bsoncore.TypeEmbeddedDocument:
-			out = bsoncore.AppendDocumentElement(out, key, cutLong(v.Document()))
+			out = bsoncore.AppendDocumentElement(out, key, cutLong(v.Document(), max, values))
 			continue
 		case bsoncore.TypeArray:
-			out = bsoncore.AppendArrayElement(out, key, bsoncore.Array(cutLong(bsoncore.Document(v.Array()))))
+			out = bsoncore.AppendArrayElement(out, key, bsoncore.Array(cutLong(bsoncore.Document(v.Array()), max, values)))
 			continue
 		}
 		out = append(out, e...)

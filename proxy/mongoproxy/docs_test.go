@@ -1,12 +1,18 @@
 package mongoproxy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/pamd/pamd/protocol/mongowire"
+	pamdproxy "github.com/pamd/pamd/proxy"
 )
 
 func TestSanitizeHello(t *testing.T) {
@@ -32,16 +38,48 @@ func TestSanitizeHello(t *testing.T) {
 }
 
 func TestSummarizeCutsLongValues(t *testing.T) {
-	big := strings.Repeat("z", 5000)
+	big := strings.Repeat("z", 100<<10)
 	body := bsoncore.NewDocumentBuilder().AppendString("insert", "c").
-		AppendDocument("nested", bsoncore.NewDocumentBuilder().AppendString("s", big).Build()).
+		AppendDocument("nested", bsoncore.NewDocumentBuilder().AppendString("s", big+"; evil").Build()).
+		AppendBinary("bin", 0, make([]byte, 40<<10)).
 		AppendString("$db", "d").Build()
-	seq := []mongowire.Sequence{{Identifier: "documents", Documents: [][]byte{bsoncore.NewDocumentBuilder().AppendString("blob", big).Build()}}}
-	s := summarize(body, seq)
-	if strings.Contains(s, strings.Repeat("z", 1100)) || !strings.Contains(s, "…(5000 bytes)") || !strings.Contains(s, "+documents: 1 documents") {
+	seq := []mongowire.Sequence{{Identifier: "documents", Documents: [][]byte{bsoncore.NewDocumentBuilder().AppendString("blob", "q"+big).Build()}}}
+	s, cut := summarize(body, seq)
+	if strings.Contains(s, strings.Repeat("z", 70<<10)) || !strings.Contains(s, fmt.Sprintf(" of %d bytes; sha256 %s", len(big)+6, sum(big+"; evil"))) ||
+		!strings.Contains(s, "z; evil") || !strings.Contains(s, "(binary, 40960 bytes, sha256 ") || !strings.Contains(s, `+documents: 1 documents, first {"blob":"qzzz`) || !strings.Contains(s, fmt.Sprintf(" of %d bytes; sha256 %s", len(big)+1, sum("q"+big))) {
 		t.Fatalf("summary: %.300s", s)
 	}
+	if cut == nil || cut.Values != 3 || cut.Field != "" {
+		t.Fatalf("cut: %+v", cut)
+	}
 }
+
+// TestSummarizePaddedCommand: a command padded past the log's bound with
+// many values, each under the value bound, keeps its end (the operator
+// that matters) and the whole summary's length and hash.
+func TestSummarizePaddedCommand(t *testing.T) {
+	arr := bsoncore.NewArrayBuilder()
+	for i := 0; i < 64; i++ {
+		arr.AppendString(strings.Repeat("p", 60<<10))
+	}
+	body := bsoncore.NewDocumentBuilder().AppendString("update", "users").
+		AppendArray("pad", arr.Build()).
+		AppendDocument("u", bsoncore.NewDocumentBuilder().AppendDocument("$set", bsoncore.NewDocumentBuilder().AppendString("role", "root").Build()).Build()).
+		Build()
+	s, cut := summarize(body, nil)
+	if !strings.HasPrefix(s, `{"update":"users","pad":["ppp`) || !strings.HasSuffix(s, `"u":{"$set":{"role":"root"}}}`) {
+		t.Fatalf("summary: %.80q … %q", s, s[len(s)-80:])
+	}
+	whole, _ := bson.MarshalExtJSON(bson.Raw(body), false, false)
+	if cut == nil || cut.Field != "data" || cut.Length != int64(len(whole)) || cut.SHA256 != sum(string(whole)) {
+		t.Fatalf("cut: %+v (want length %d)", cut, len(whole))
+	}
+	if js, _ := json.Marshal(s); len(js) > pamdproxy.LogTextMax {
+		t.Fatalf("%d JSON bytes", len(js))
+	}
+}
+
+func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func TestOutcome(t *testing.T) {
 	cursor := bsoncore.NewDocumentBuilder().AppendDocument("cursor", bsoncore.NewDocumentBuilder().

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/mongowire"
 	"github.com/pamd/pamd/protocol/tunnel"
+	pamdproxy "github.com/pamd/pamd/proxy"
 )
 
 // Recorder receives each command; it must not block for long.
@@ -95,6 +96,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 		name, db, coll string
 		hello          bool
 		summary        string
+		summaryCut     *tunnel.Cut
 		moreToCome     bool
 	)
 	switch m.Header.OpCode {
@@ -107,7 +109,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 		name, coll = commandName(body)
 		db, _ = body.Lookup("$db").StringValueOK()
 		moreToCome = msg.Flags&mongowire.FlagMoreToCome != 0
-		summary = summarize(body, msg.Sequences)
+		summary, summaryCut = summarize(body, msg.Sequences)
 		if isHello(name) {
 			msg.Body = without(body, helloRequestDropped)
 		}
@@ -125,7 +127,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 		}
 		name, coll = commandName(q.Query)
 		db, _, _ = strings.Cut(q.Collection, ".")
-		summary = summarize(q.Query, nil)
+		summary, summaryCut = summarize(q.Query, nil)
 		if isHello(name) {
 			q.Query = without(q.Query, helloRequestDropped)
 			m = &mongowire.Message{Header: m.Header, Body: q.AppendBody(nil)}
@@ -201,11 +203,12 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 	if hello {
 		return nil // handshakes and monitoring: not worth a log line each
 	}
-	r := tunnel.Record{Time: start.UTC(), Database: db, Collection: coll, Command: name, Data: summary,
+	r := tunnel.Record{Time: start.UTC(), Database: db, Collection: coll, Command: name, Data: summary, Truncated: summaryCut,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 	if last != nil {
 		ok, errmsg, code, docs := outcome(last)
-		r.Status, r.Error, r.Code, r.Docs = ptr(boolInt(ok && errmsg == "")), errmsg, code, docs
+		r.Status, r.Code, r.Docs = ptr(boolInt(ok && errmsg == "")), code, docs
+		r.Error, _ = pamdproxy.Clip(errmsg, pamdproxy.LogNoteMax)
 	}
 	p.record(r)
 	return nil

@@ -15,7 +15,12 @@
 // packets are relayed as they come, ATTENTION included.
 //
 // Every SQL batch and RPC call is logged with its outcome, read from the
-// reply token stream as it passes (tds.ReplyScanner). Failures a client
+// reply token stream as it passes (tds.ReplyScanner). A batch longer than
+// proxy.LogTextMax, or an RPC parameter longer than proxy.LogValueMax, is
+// kept as its head and tail with the whole's length and SHA-256, and the
+// record is marked truncated (tunnel.Cut). The login reply passes to the
+// client only when it holds no credential of the account in any form
+// (tds.SecretForms); texts pamd builds from the server's are scrubbed. Failures a client
 // would otherwise see as a dropped connection reach it as a TDS ERROR token
 // whose message starts with "pamd:".
 //

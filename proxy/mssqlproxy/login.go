@@ -1,12 +1,14 @@
 package mssqlproxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/microsoft/go-mssqldb/integratedauth/ntlm"
 
@@ -75,7 +77,11 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 	if login.SSPI != nil {
 		login.OptionFlags2 |= tds.Flags2IntegratedSecurity
 	}
-	if err := tds.WriteMessage(conn, tds.TypeLogin7, login.Append(nil), 4096); err != nil {
+	msg, err := login.Append(nil)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("the client's login options do not fit a LOGIN7: %w", err)
+	}
+	if err := tds.WriteMessage(conn, tds.TypeLogin7, msg, 4096); err != nil {
 		return nil, nil, "", fmt.Errorf("send LOGIN7: %w", err)
 	}
 	for round := 0; round < 8; round++ {
@@ -86,6 +92,11 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 		if m.Type != tds.TypeReply {
 			return nil, nil, "", fmt.Errorf("%w: login reply of type %#x", tds.ErrMalformed, m.Type)
 		}
+		// Whatever the reply says goes to the client (ENVCHANGE, INFO,
+		// ERROR texts): one that repeats a credential goes nowhere.
+		if repeatsSecret(m.Payload, d) {
+			return nil, nil, "", fmt.Errorf("the server's login reply repeats a credential of account %s; pamd does not pass it on", d.Account)
+		}
 		out, kept, sspi, err := tds.ReadReply(m.Payload, true)
 		switch {
 		case err != nil:
@@ -94,7 +105,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 			return conn, kept, out.Database, nil
 		case len(out.Errors) > 0:
 			e := out.Errors[0]
-			return nil, nil, "", &loginRefused{Number: e.Number, Account: d.Account, Text: e.Text}
+			return nil, nil, "", &loginRefused{Number: e.Number, Account: d.Account, Text: scrubText(e.Text, d)}
 		case sspi != nil && next != nil:
 			resp, err := next(sspi)
 			if err != nil {
@@ -109,6 +120,33 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 		}
 	}
 	return nil, nil, "", errors.New("the server's login went on too long")
+}
+
+// repeatsSecret reports whether b holds one of d's credentials in any form
+// a server could repeat it in (tds.SecretForms).
+func repeatsSecret(b []byte, d *tunnel.Descriptor) bool {
+	for _, secret := range d.Secrets() {
+		if utf8.RuneCountInString(secret) < tunnel.MinScrub {
+			continue
+		}
+		_, forms := tds.SecretForms(secret)
+		for _, f := range forms {
+			if bytes.Contains(b, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scrubText removes d's credentials, in every form tds.SecretForms names,
+// from a text that came from the server.
+func scrubText(text string, d *tunnel.Descriptor) string {
+	for _, secret := range d.Secrets() {
+		forms, _ := tds.SecretForms(secret)
+		text = tunnel.Scrub(text, forms...)
+	}
+	return text
 }
 
 // preloginServer sends PRELOGIN with the resource's encryption setting

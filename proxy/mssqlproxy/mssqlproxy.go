@@ -55,11 +55,17 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Reco
 
 	client, login, err := acceptClient(stream, cert)
 	if err != nil {
+		if client != nil { // a LOGIN7 pamd will not pass on: say why
+			msg := "pamd: the client's LOGIN7 was refused: " + err.Error()
+			l.error(msg)
+			sendError(client, 50000, msg)
+		}
 		return fmt.Errorf("client login: %w", err)
 	}
 	server, reply, database, err := loginServer(raw, d, login)
 	if err != nil {
-		msg := "pamd: " + err.Error()
+		// What pamd says may quote the server: no credential leaves.
+		msg := "pamd: " + scrubText(err.Error(), d)
 		l.error(msg)
 		var refused *loginRefused
 		number := int32(50000)
@@ -77,7 +83,8 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Reco
 }
 
 // acceptClient answers the client's PRELOGIN (with TLS inside it when the
-// client asks for encryption) and reads its LOGIN7.
+// client asks for encryption) and reads its LOGIN7. A LOGIN7 that does not
+// parse comes with the connection, so the client can be told why.
 func acceptClient(c net.Conn, cert *tls.Certificate) (net.Conn, *tds.Login7, error) {
 	c.SetDeadline(time.Now().Add(LoginTimeout))
 	defer c.SetDeadline(time.Time{})
@@ -104,7 +111,10 @@ func acceptClient(c net.Conn, cert *tls.Certificate) (net.Conn, *tds.Login7, err
 		return nil, nil, fmt.Errorf("%w: message type %#x instead of LOGIN7", tds.ErrMalformed, m.Type)
 	}
 	login, err := tds.ParseLogin7(m.Payload)
-	return conn, login, err
+	if err != nil {
+		return conn, nil, err
+	}
+	return conn, login, nil
 }
 
 // answerPrelogin replies as a server that encrypts only when the client

@@ -36,7 +36,7 @@ func serve(t *testing.T, d *tunnel.Descriptor) string {
 				return
 			}
 			a, b := net.Pipe()
-			go Handle(context.Background(), a, d, nil)
+			go func() { Handle(context.Background(), a, d, nil); a.Close() }() // as the gateway does
 			go func() {
 				defer c.Close()
 				defer b.Close()

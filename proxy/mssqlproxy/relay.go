@@ -3,25 +3,29 @@ package mssqlproxy
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
 
-const (
-	// batchTextMax bounds the SQL text kept in the log per batch.
-	batchTextMax = 64 << 10
-	// paramValueMax bounds each RPC parameter value in the log.
-	paramValueMax = 1 << 10
-	// rpcKeepMax bounds the part of an RPC request read for its log entry.
-	rpcKeepMax = 1 << 20
-)
+// rpcKeepMax bounds the part of an RPC request read for its log entry; a
+// longer request is logged from that part, with the whole's length and
+// hash. SQL batches stream through a proxy.Clipper whatever their length.
+// The text bounds (proxy.LogTextMax, LogValueMax) are in JSON bytes.
+const rpcKeepMax = 1 << 20
 
 // logger turns requests and their outcomes into records.
 type logger struct {
@@ -95,18 +99,28 @@ func (l *logger) upstream(pending chan<- request) func(typ, status byte, payload
 		size  int
 		start time.Time
 		open  bool
+		batch *batchLog
+		whole hash.Hash // of an RPC request, for when it is longer than buf
 	)
 	return func(typ, status byte, payload []byte) {
 		if !open {
-			open, start, size, buf = true, time.Now(), 0, buf[:0]
+			open, start, size, buf, batch, whole = true, time.Now(), 0, buf[:0], nil, nil
+			switch typ {
+			case tds.TypeSQLBatch:
+				batch = &batchLog{}
+			case tds.TypeRPC:
+				whole = sha256.New()
+			}
 		}
 		size += len(payload)
-		keep := rpcKeepMax
-		if typ == tds.TypeSQLBatch {
-			keep = 8 + 2*batchTextMax + 64 // headers and the text kept
-		}
-		if room := keep - len(buf); room > 0 {
-			buf = append(buf, payload[:min(room, len(payload))]...)
+		switch {
+		case batch != nil:
+			batch.feed(payload)
+		case whole != nil:
+			whole.Write(payload)
+			if room := rpcKeepMax - len(buf); room > 0 {
+				buf = append(buf, payload[:min(room, len(payload))]...)
+			}
 		}
 		if status&tds.StatusEOM == 0 {
 			return
@@ -116,14 +130,19 @@ func (l *logger) upstream(pending chan<- request) func(typ, status byte, payload
 		switch typ {
 		case tds.TypeSQLBatch:
 			r.rec.Type = "sql"
-			text, err := tds.BatchText(buf[:len(buf)&^1])
-			if err != nil {
-				text = "(unreadable batch: " + err.Error() + ")"
-			}
-			r.rec.Command = clipText(text, size)
+			r.rec.Command, r.rec.Truncated = batch.finish()
 		case tds.TypeRPC:
 			r.rec.Type = "rpc"
-			r.rec.Command, r.rec.Data = describeRPC(buf)
+			r.rec.Command, r.rec.Data, r.rec.Truncated = describeRPC(buf)
+			if size > len(buf) {
+				// The end was not read: say how long the request was, and
+				// its hash, so it can be matched to a copy.
+				if r.rec.Truncated == nil {
+					r.rec.Truncated = &tunnel.Cut{}
+				}
+				t := r.rec.Truncated
+				t.Field, t.Length, t.SHA256, t.Unread = "data", int64(size), hex.EncodeToString(whole.Sum(nil)), true
+			}
 		case tds.TypeAttention:
 			r.attention = true
 			r.rec.Type, r.rec.Command = "attention", "cancel"
@@ -134,6 +153,83 @@ func (l *logger) upstream(pending chan<- request) func(typ, status byte, payload
 		}
 		pending <- r
 	}
+}
+
+// batchLog follows a SQL batch as its packets pass: it steps over
+// ALL_HEADERS and decodes the UTF-16LE text into a proxy.Clipper, as
+// tds.BatchText would (an unpaired surrogate reads as U+FFFD).
+type batchLog struct {
+	pre     []byte // the payload's start, until where the text starts is known
+	text    *proxy.Clipper
+	odd     []byte // a byte of a code unit split across packets
+	hi      rune   // a high surrogate waiting for its pair, or 0
+	scratch []byte
+}
+
+func (b *batchLog) feed(p []byte) {
+	if b.text != nil {
+		b.decode(p)
+		return
+	}
+	b.pre = append(b.pre, p...)
+	if len(b.pre) >= tds.MaxAllHeaders {
+		b.begin()
+	}
+}
+
+func (b *batchLog) begin() {
+	b.text = proxy.NewClipper(proxy.LogTextMax)
+	pre := b.pre
+	b.pre = nil
+	b.decode(pre[tds.BatchTextStart(pre):])
+}
+
+func (b *batchLog) decode(p []byte) {
+	if len(b.odd) > 0 {
+		p = append(b.odd, p...)
+		b.odd = nil
+	}
+	out := b.scratch[:0]
+	for i := 0; i+1 < len(p); i += 2 {
+		u := rune(binary.LittleEndian.Uint16(p[i:]))
+		if b.hi != 0 {
+			r := utf16.DecodeRune(b.hi, u)
+			b.hi = 0
+			if r != unicode.ReplacementChar {
+				out = utf8.AppendRune(out, r)
+				continue
+			}
+			out = utf8.AppendRune(out, unicode.ReplacementChar)
+		}
+		switch {
+		case u >= 0xD800 && u < 0xDC00:
+			b.hi = u
+		case utf16.IsSurrogate(u):
+			out = utf8.AppendRune(out, unicode.ReplacementChar)
+		default:
+			out = utf8.AppendRune(out, u)
+		}
+	}
+	if len(p)%2 == 1 {
+		b.odd = []byte{p[len(p)-1]}
+	}
+	b.text.Write(out)
+	b.scratch = out
+}
+
+// finish returns the text to log and, for a long one, what was cut.
+func (b *batchLog) finish() (string, *tunnel.Cut) {
+	if b.text == nil {
+		b.begin()
+	}
+	if b.hi != 0 {
+		b.text.WriteString(string(unicode.ReplacementChar))
+	}
+	text, cut := b.text.Text()
+	if cut != nil {
+		cut.Field = "command"
+	}
+	return text, cut
 }
 
 // downstream follows the server's replies and logs each request's outcome.
@@ -176,7 +272,8 @@ func (l *logger) done(r request, out tds.Outcome) {
 	ok := 1
 	if len(out.Errors) > 0 {
 		ok = 0
-		rec.Code, rec.Error = int(out.Errors[0].Number), out.Errors[0].Text
+		rec.Code = int(out.Errors[0].Number)
+		rec.Error, _ = proxy.Clip(out.Errors[0].Text, proxy.LogNoteMax)
 	}
 	if out.Attention && !r.attention {
 		ok, rec.Error = 0, "cancelled by the client"
@@ -188,13 +285,15 @@ func (l *logger) done(r request, out tds.Outcome) {
 	l.rec(rec)
 }
 
-// describeRPC names the procedures called and their parameters.
-func describeRPC(payload []byte) (string, string) {
-	calls, err := tds.ParseRPC(payload, paramValueMax)
+// describeRPC names the procedures called and their parameters, each value
+// and the whole list cut to the log's bounds (proxy.Clip).
+func describeRPC(payload []byte) (string, string, *tunnel.Cut) {
+	calls, err := tds.ParseRPC(payload, rpcKeepMax)
 	if err != nil {
-		return "(unreadable RPC)", err.Error()
+		return "(unreadable RPC)", err.Error(), nil
 	}
 	var names, params []string
+	values := 0
 	for _, c := range calls {
 		names = append(names, c.Proc)
 		for _, p := range c.Params {
@@ -205,23 +304,23 @@ func describeRPC(payload []byte) (string, string) {
 			if p.Output {
 				name += " OUTPUT"
 			}
-			params = append(params, name+" = "+p.Value)
+			v, cut := proxy.Clip(p.Value, proxy.LogValueMax)
+			if cut != nil {
+				values++
+			}
+			params = append(params, name+" = "+v)
 		}
 		if c.Incomplete {
 			params = append(params, "…")
 		}
 	}
-	return strings.Join(names, "; "), strings.Join(params, ", ")
-}
-
-// clipText keeps the start of a long batch and says how long it was.
-func clipText(text string, payloadBytes int) string {
-	if payloadBytes <= 8+2*batchTextMax+64 && len([]rune(text)) <= batchTextMax {
-		return text
+	procs, _ := proxy.Clip(strings.Join(names, "; "), proxy.LogNoteMax)
+	data, cut := proxy.Clip(strings.Join(params, ", "), proxy.LogTextMax)
+	switch {
+	case cut != nil:
+		cut.Field, cut.Values = "data", values
+	case values > 0:
+		cut = &tunnel.Cut{Values: values}
 	}
-	r := []rune(text)
-	if len(r) > batchTextMax {
-		r = r[:batchTextMax]
-	}
-	return string(r) + fmt.Sprintf("… (batch of %d bytes)", payloadBytes)
+	return procs, data, cut
 }

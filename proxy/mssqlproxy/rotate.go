@@ -53,7 +53,8 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	}
 	if len(out.Errors) > 0 {
 		e := out.Errors[0]
-		return fmt.Errorf("ALTER LOGIN %s as %s refused (error %d: %s)", r.Account.Username, who.Username, e.Number, e.Text)
+		text := tunnel.Scrub(scrubText(scrubText(e.Text, &r.Account), r.With), r.NewPassword)
+		return fmt.Errorf("ALTER LOGIN %s as %s refused (error %d: %s)", r.Account.Username, who.Username, e.Number, text)
 	}
 	return nil
 }
