@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,19 +91,28 @@ func sessionRecordingCommands() []*cli.Command {
 			if jsonOutput(c) {
 				return printJSON(c.App.Writer, recs)
 			}
-			w := c.App.Writer
+			// Each Fprintf below is one line; the writer escapes what the
+			// records' fields hold (commands, paths, errors, SQL text).
+			w := logLines{c.App.Writer}
 			var out, in int
+			lines := newStreamLines(w)
 			for _, r := range recs {
 				where := fmt.Sprintf("%s  %s#%d  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID), r.Channel)
 				if r.Type == "command" || r.Type == "sql" || r.Type == "rpc" || r.Type == "attention" || (r.Type == "error" && r.Channel == 0 && r.Term == "") {
 					where = fmt.Sprintf("%s  %s  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID))
 				}
+				ch := r.ConnectionID + "#" + strconv.Itoa(r.Channel)
 				switch r.Type {
-				case "o":
-					out += len(r.Data)
-				case "i":
-					in += len(r.Data)
+				case "o", "i", "e":
+					if !lines.terminal[ch] { // no terminal: the lines themselves, each stream marked
+						lines.add(ch, where, r.Type, r.Data)
+					} else if r.Type == "i" {
+						in += len(r.Data)
+					} else {
+						out += len(r.Data)
+					}
 				case "pty":
+					lines.terminal[ch] = true
 					fmt.Fprintf(w, "%sterminal %s %dx%d\n", where, r.Term, r.Width, r.Height)
 				case "r":
 					fmt.Fprintf(w, "%sresize %dx%d\n", where, r.Width, r.Height)
@@ -113,6 +123,7 @@ func sessionRecordingCommands() []*cli.Command {
 				case "subsystem":
 					fmt.Fprintf(w, "%ssubsystem %s\n", where, r.Command)
 				case "exit":
+					lines.flush(ch)
 					fmt.Fprintf(w, "%sexit status %d\n", where, *r.Status)
 				case "file":
 					fmt.Fprintf(w, "%sfile %s %s (%d bytes)\n", where, r.Op, r.Path, r.Size)
@@ -120,8 +131,10 @@ func sessionRecordingCommands() []*cli.Command {
 					fmt.Fprintf(w, "%sport forward to %s\n", where, r.Path)
 				case "error":
 					fmt.Fprintf(w, "%serror: %s\n", where, r.Data)
+				case "dropped":
+					fmt.Fprintf(w, "%snot recorded: %s\n", where, r.Data)
 				case "sql", "rpc", "attention":
-					fmt.Fprintf(w, "%s[%s] %s  %s  %.1f ms\n", where, r.Database, sqlSummary(r), sqlOutcome(r), r.DurationMS)
+					fmt.Fprintf(w, "%s[%s] %s  %s  %.1f ms%s\n", where, r.Database, sqlSummary(r), sqlOutcome(r), r.DurationMS, truncatedNote(r))
 				case "command":
 					ns := r.Database
 					if r.Collection != "" {
@@ -131,9 +144,10 @@ func sessionRecordingCommands() []*cli.Command {
 					if r.Status != nil && *r.Status == 0 {
 						result = fmt.Sprintf("error %d: %s", r.Code, r.Error)
 					}
-					fmt.Fprintf(w, "%s%s %s  %s  %.1f ms  %s\n", where, r.Command, ns, result, r.DurationMS, clip(r.Data, 160))
+					fmt.Fprintf(w, "%s%s %s  %s  %.1f ms  %s%s\n", where, r.Command, ns, result, r.DurationMS, headTail(r.Data, 160), truncatedNote(r))
 				}
 			}
+			lines.flushAll()
 			if out+in > 0 {
 				fmt.Fprintf(w, "terminal: %d bytes output, %d bytes input (pamd sessions play %s)\n", out, in, id)
 			}
@@ -203,6 +217,78 @@ func sessionRecordingCommands() []*cli.Command {
 	}
 }
 
+// streamLines prints what channels without a terminal read and wrote as
+// lines, each marked with its stream and quoted (Go syntax), so that no
+// recorded byte can act on the reader's terminal. A line is printed with
+// the time and place of the record that ends it.
+type streamLines struct {
+	w        io.Writer
+	terminal map[string]bool // channels that had a pty: summed up, replayed with play
+	pending  map[string]*pendingLine
+	order    []string // channel#stream keys with pending text, in first-seen order
+}
+
+type pendingLine struct {
+	where, stream string
+	text          []byte
+}
+
+// maxLogLine bounds a printed line (and what is held for one).
+const maxLogLine = 4096
+
+var streamNames = map[string]string{"i": "stdin ", "o": "stdout", "e": "stderr"}
+
+func newStreamLines(w io.Writer) *streamLines {
+	return &streamLines{w: w, terminal: map[string]bool{}, pending: map[string]*pendingLine{}}
+}
+
+func (l *streamLines) add(ch, where, stream, data string) {
+	key := ch + "/" + stream
+	p := l.pending[key]
+	if p == nil {
+		p = &pendingLine{stream: stream}
+		l.pending[key] = p
+		l.order = append(l.order, key)
+	}
+	p.where = where
+	for data != "" {
+		line, rest, full := strings.Cut(data, "\n")
+		p.text = append(p.text, line[:min(len(line), max(0, maxLogLine-len(p.text)))]...)
+		data = rest
+		if !full {
+			break
+		}
+		l.print(p)
+	}
+}
+
+func (l *streamLines) print(p *pendingLine) {
+	text := strings.TrimSuffix(string(p.text), "\r")
+	cut := ""
+	if len(p.text) >= maxLogLine {
+		cut = " (line cut)"
+	}
+	fmt.Fprintf(l.w, "%s%s %s%s\n", p.where, streamNames[p.stream], strconv.Quote(text), cut)
+	p.text = p.text[:0]
+}
+
+// flush prints the unfinished lines of one channel.
+func (l *streamLines) flush(ch string) {
+	for _, key := range l.order {
+		if p := l.pending[key]; strings.HasPrefix(key, ch+"/") && len(p.text) > 0 {
+			l.print(p)
+		}
+	}
+}
+
+func (l *streamLines) flushAll() {
+	for _, key := range l.order {
+		if p := l.pending[key]; len(p.text) > 0 {
+			l.print(p)
+		}
+	}
+}
+
 func fetchCast(c *cli.Context, id string) (string, error) {
 	var raw []byte
 	err := call(c, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/asciicast", nil, &raw)
@@ -230,7 +316,32 @@ func sqlSummary(r tunnel.Record) string {
 	if r.Type == "rpc" {
 		text = "EXEC " + text + " " + r.Data
 	}
-	return clip(text, 200)
+	return headTail(text, 200)
+}
+
+// headTail shortens s to about n characters keeping its start and its end:
+// what a padded statement ends with is what matters.
+func headTail(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n*3/5]) + " … " + string(r[len(r)-n*2/5:])
+}
+
+// truncatedNote says what pamd cut from a long statement (tunnel.Cut);
+// -o json shows the head and tail it kept.
+func truncatedNote(r tunnel.Record) string {
+	t := r.Truncated
+	switch {
+	case t == nil:
+		return ""
+	case t.Unread:
+		return fmt.Sprintf("  [truncated: request of %d bytes, sha256 %s; its end was not read]", t.Length, t.SHA256)
+	case t.Field != "":
+		return fmt.Sprintf("  [truncated: %s of %d bytes, sha256 %s; head and tail kept]", t.Field, t.Length, t.SHA256)
+	}
+	return fmt.Sprintf("  [truncated: %d long values cut, each with its length and sha256]", t.Values)
 }
 
 func sqlOutcome(r tunnel.Record) string {

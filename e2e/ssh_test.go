@@ -492,3 +492,97 @@ func TestResourceAndAccountUpdates(t *testing.T) {
 		t.Fatalf("empty update: %q", errOut)
 	}
 }
+
+// TestSSHWithoutTerminalIsRecorded: shells and commands without a pty
+// (pamd ssh with a pipe, ssh -T with a script, ssh host 'cmd') have their
+// input, output and stderr recorded, and the log and replay show them;
+// an exec'd sftp-server has its file operations recorded.
+func TestSSHWithoutTerminalIsRecorded(t *testing.T) {
+	s := startSSHD(t)
+	e := newEnv(t)
+	e.addSSH(s, "box")
+	sessionByReason := func(reason string) string {
+		var sessions []sessionDetail
+		e.json(&sessions, "sessions", "list", "-o", "json")
+		for _, ss := range sessions {
+			if ss.Reason == reason {
+				return ss.ID
+			}
+		}
+		t.Fatalf("no session with reason %q", reason)
+		return ""
+	}
+	logsWith := func(id string, want ...string) string {
+		t.Helper()
+		var logs string
+		e.waitFor("the records of session "+id, 10*time.Second, func() bool {
+			logs = e.ok("", "sessions", "logs", id)
+			return strings.Contains(logs, "exit status")
+		})
+		for _, w := range want {
+			if !strings.Contains(logs, w) {
+				t.Errorf("session log lacks %q:\n%s", w, logs)
+			}
+		}
+		return logs
+	}
+
+	// printf 'echo hi\n' | pamd ssh R/A: a shell reading a pipe.
+	if out, errOut, err := e.run("echo hi-$((6*7))\necho oops-on-stderr >&2\n", "ssh", "box/key", "--reason", "piped-shell"); err != nil || !strings.HasSuffix(out, "\nhi-42\n") || !strings.Contains(errOut, "oops-on-stderr") {
+		t.Fatalf("piped shell: %v %q %q", err, out, errOut)
+	}
+	piped := sessionByReason("piped-shell")
+	logsWith(piped, "shell", `stdin  "echo hi-$((6*7))"`, `stdout "hi-42"`, `stderr "oops-on-stderr"`)
+
+	// ssh host 'echo out; echo err >&2'
+	if out, _, err := e.run("", "ssh", "box/key", "--reason", "exec-streams", "--", "echo out-line; echo err-line >&2"); err != nil || out != "out-line\n" {
+		t.Fatalf("exec: %v %q", err, out)
+	}
+	logsWith(sessionByReason("exec-streams"), "exec echo out-line; echo err-line >&2", `stdout "out-line"`, `stderr "err-line"`)
+
+	// OpenSSH's ssh -T with a script on stdin, and an exec'd sftp-server,
+	// through pamd connect.
+	c := e.connect("box/key")
+	kh := knownHosts(t, c)
+	cmd := exec.Command("ssh", append([]string{"-T"}, sshArgs(c, kh)...)...)
+	cmd.Stdin = strings.NewReader("echo script-out\necho script-err >&2\nexit 5\n")
+	if out, err := cmd.CombinedOutput(); exitCode(err) != 5 || !strings.Contains(string(out), "script-out") {
+		t.Fatalf("ssh -T: exit %d %q", exitCode(err), out)
+	}
+	local := filepath.Join(e.dir, "exec-sftp.txt")
+	os.WriteFile(local, []byte("uploaded through an exec'd sftp-server\n"), 0o600)
+	remote := fmt.Sprintf("/tmp/pamd-e2e-exec-sftp-%d", os.Getpid())
+	defer os.Remove(remote)
+	batch := filepath.Join(e.dir, "exec-sftp.batch")
+	os.WriteFile(batch, []byte(fmt.Sprintf("put %s %s\n", local, remote)), 0o600)
+	if out, err := exec.Command("sftp", append(sshOpts(kh), "-s", "/usr/lib/openssh/sftp-server", "-P", fmt.Sprint(c.Port), "-b", batch, sshUser+"@127.0.0.1")...).CombinedOutput(); err != nil {
+		t.Fatalf("sftp -s sftp-server: %v\n%s", err, out)
+	}
+	var logs string
+	e.waitFor("the exec'd sftp-server's file operation", 10*time.Second, func() bool {
+		logs = e.ok("", "sessions", "logs", c.SessionID)
+		return strings.Contains(logs, "file upload "+remote)
+	})
+	for _, w := range []string{`stdin  "echo script-out"`, `stdout "script-out"`, `stderr "script-err"`, "exit status 5",
+		"exec /usr/lib/openssh/sftp-server", "file upload " + remote + " (39 bytes)"} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("connect session log lacks %q:\n%s", w, logs)
+		}
+	}
+	if strings.Contains(logs, "uploaded through") {
+		t.Errorf("the trusted sftp-server's file contents were recorded as bytes:\n%s", logs)
+	}
+
+	// The replay of a channel without a terminal shows its lines readably:
+	// LF as CRLF, input echoed, stderr in red; it is valid asciicast v2.
+	cast := e.ok("", "sessions", "export", piped, "--format", "asciicast")
+	if _, events, err := asciicast.Read(strings.NewReader(cast)); err != nil || len(events) == 0 {
+		t.Fatalf("export of a shell without a terminal: %v, %d events\n%s", err, len(events), cast)
+	}
+	played := e.ok("", "sessions", "play", piped, "--speed", "50")
+	for _, w := range []string{"echo hi-$((6*7))\r\n", "hi-42\r\n", "\x1b[31moops-on-stderr\r\n"} {
+		if !strings.Contains(played, w) {
+			t.Errorf("play lacks %q: %q", w, played)
+		}
+	}
+}

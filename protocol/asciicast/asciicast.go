@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // Header is the first line of a recording.
@@ -84,6 +85,7 @@ func Read(r io.Reader) (*Header, []Event, error) {
 	if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Version != 2 {
 		return nil, nil, ErrVersion
 	}
+	h.Width, h.Height = ClampSize(h.Width), ClampSize(h.Height)
 	var events []Event
 	last := 0.0
 	for sc.Scan() {
@@ -106,4 +108,45 @@ func Read(r io.Reader) (*Header, []Event, error) {
 		return nil, nil, fmt.Errorf("asciicast: read: %w", err)
 	}
 	return &h, events, nil
+}
+
+// MinSize and MaxSize bound a terminal dimension (columns or rows) that pamd
+// records or replays: a client may claim any uint32, and a player asked for
+// a terminal of four billion columns allocates until it falls over.
+const (
+	MinSize = 1
+	MaxSize = 1000
+)
+
+// ClampSize bounds a terminal dimension to MinSize..MaxSize.
+func ClampSize(n int) int { return min(max(n, MinSize), MaxSize) }
+
+// Streams of a channel without a terminal, for Plain.
+const (
+	Stdin  = "i"
+	Stdout = "o"
+	Stderr = "e"
+)
+
+// Plain renders what a command without a terminal read or wrote as "o"
+// event data, so that a terminal player shows it readably: a lone LF
+// becomes CRLF (no terminal driver did it), and stderr is shown in red
+// (SGR 31) to keep it apart from stdout. Input is rendered like output, as
+// a terminal's echo would have shown it.
+func Plain(stream, data string) string {
+	var b strings.Builder
+	b.Grow(len(data) + len(data)/8 + 16)
+	if stream == Stderr {
+		b.WriteString("\x1b[31m")
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] == '\n' && (i == 0 || data[i-1] != '\r') {
+			b.WriteByte('\r')
+		}
+		b.WriteByte(data[i])
+	}
+	if stream == Stderr {
+		b.WriteString("\x1b[0m")
+	}
+	return b.String()
 }

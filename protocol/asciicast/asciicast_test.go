@@ -62,3 +62,28 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestClampSize(t *testing.T) {
+	for in, want := range map[int]int{-5: 1, 0: 1, 1: 1, 80: 80, 1000: 1000, 1001: 1000, 1 << 40: 1000} {
+		if got := ClampSize(in); got != want {
+			t.Errorf("ClampSize(%d) = %d, want %d", in, got, want)
+		}
+	}
+	h, _, err := Read(strings.NewReader("{\"version\":2,\"width\":4294967295,\"height\":0}\n"))
+	if err != nil || h.Width != MaxSize || h.Height != MinSize {
+		t.Fatalf("header read as %+v, %v", h, err)
+	}
+}
+
+func TestPlain(t *testing.T) {
+	for _, tc := range []struct{ stream, in, want string }{
+		{Stdout, "a\nb\r\nc", "a\r\nb\r\nc"},
+		{Stdin, "\necho hi\n", "\r\necho hi\r\n"},
+		{Stderr, "oops\n", "\x1b[31moops\r\n\x1b[0m"},
+		{Stdout, "", ""},
+	} {
+		if got := Plain(tc.stream, tc.in); got != tc.want {
+			t.Errorf("Plain(%q, %q) = %q, want %q", tc.stream, tc.in, got, tc.want)
+		}
+	}
+}

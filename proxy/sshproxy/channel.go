@@ -1,6 +1,7 @@
 package sshproxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/pamd/pamd/protocol/asciicast"
+	"github.com/pamd/pamd/protocol/sftp"
 	"github.com/pamd/pamd/protocol/tunnel"
 )
 
@@ -64,7 +67,7 @@ func (c *conn) relay(nc ssh.NewChannel, id int) {
 		tch.Close()
 		return
 	}
-	ch := &channel{conn: c, id: id, client: cch, target: tch}
+	ch := &channel{conn: c, id: id, client: cch, target: tch, session: kind == "session"}
 	if kind == "direct-tcpip" {
 		var fwd struct {
 			Host       string
@@ -95,16 +98,26 @@ func (c *conn) relay(nc ssh.NewChannel, id int) {
 }
 
 // channel relays one channel and observes its requests.
+//
+// Every byte of a session channel's stdin, stdout and stderr is recorded
+// (records "i", "o", "e"), with or without a terminal. The one exception is
+// a trusted file transfer: the sftp subsystem, or an exec of nothing but
+// scp -t/-f, sftp-server or rsync --server (see transferCommand), whose
+// data is file contents: it is recorded as file operations, and whatever
+// the tracker cannot parse is recorded as bytes from there on.
 type channel struct {
-	conn   *conn
-	id     int
-	client ssh.Channel
-	target ssh.Channel
+	conn    *conn
+	id      int
+	client  ssh.Channel
+	target  ssh.Channel
+	session bool // a session channel; else a port forward, not recorded byte by byte
 
 	mu       sync.Mutex
-	terminal bool        // a pty was requested: record output and input
+	terminal bool        // a pty was requested
+	transfer bool        // a trusted file transfer: stdin and stdout are not recorded as bytes
 	files    fileTracker // SFTP or SCP is running
-
+	sniffed  bool        // the first input was checked for an SFTP INIT
+	held     []byte      // first input, held until it is known whether it starts SFTP
 }
 
 func (ch *channel) record(r tunnel.Record) {
@@ -115,6 +128,9 @@ func (ch *channel) record(r tunnel.Record) {
 func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	started := make(chan struct{}) // closed when a shell, command or subsystem starts
 	var startOnce sync.Once
+	if !ch.session {
+		startOnce.Do(func() { close(started) }) // a forward starts at once
+	}
 	// Replies owed to the client: the channel is not closed before they are
 	// sent. A fast command's output, EOF and close can overtake the reply to
 	// its own exec request, and the client then sees EOF instead of success.
@@ -138,7 +154,8 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 				startOnce.Do(func() { close(started) })
 			}
 		}
-		ch.target.Close() // the client closed its channel
+		startOnce.Do(func() { close(started) }) // never started: let the copies end
+		ch.target.Close()                       // the client closed its channel
 	}()
 	reqsDone := make(chan struct{})
 	go func() { // target → client requests (exit-status, exit-signal, eow@openssh.com)
@@ -158,9 +175,13 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 		}
 	}()
 
+	// The data waits until the request that starts the channel has been
+	// observed, so that what records it (bytes, or a file tracker) is known
+	// before the first byte.
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { // stdin
+		<-started
 		io.Copy(writerFunc(func(p []byte) (int, error) {
 			ch.tap(p, "i")
 			return ch.target.Write(p)
@@ -169,6 +190,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	}()
 	go func() { // stdout
 		defer wg.Done()
+		<-started
 		io.Copy(writerFunc(func(p []byte) (int, error) {
 			ch.tap(p, "o")
 			return ch.client.Write(p)
@@ -176,7 +198,11 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	}()
 	go func() { // stderr
 		defer wg.Done()
-		io.Copy(ch.client.Stderr(), ch.target.Stderr())
+		<-started
+		io.Copy(writerFunc(func(p []byte) (int, error) {
+			ch.tap(p, "e")
+			return ch.client.Stderr().Write(p)
+		}), ch.target.Stderr())
 	}()
 	wg.Wait()
 	<-reqsDone // the target closed the channel; its exit status has been passed on
@@ -184,22 +210,52 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	ch.client.CloseWrite()
 	ch.client.Close()
 	ch.mu.Lock()
+	if len(ch.held) > 0 { // input too short to tell
+		ch.record(tunnel.Record{Type: "i", Data: string(ch.held)})
+		ch.held = nil
+	}
 	if ch.files != nil {
 		ch.files.finish()
 	}
 	ch.mu.Unlock()
 }
 
-// tap records terminal traffic and feeds SFTP traffic to its tracker.
-func (ch *channel) tap(p []byte, dir string) {
-	ch.mu.Lock()
-	terminal, files := ch.terminal, ch.files
-	ch.mu.Unlock()
-	if terminal {
-		ch.record(tunnel.Record{Type: dir, Data: string(p)})
+// sftpInitPrefix is how an SFTP INIT packet starts: a length of 5 (no
+// extensions) and type 1; the version follows.
+var sftpInitPrefix = []byte{0, 0, 0, 5, sftp.TypeInit}
+
+// tap records a channel's bytes and feeds file transfers to their tracker.
+// It holds ch.mu throughout, so the records of one channel keep the order
+// the streams were seen in.
+func (ch *channel) tap(p []byte, stream string) {
+	if !ch.session {
+		return
 	}
-	if files != nil {
-		files.feed(dir == "i", p)
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if stream == "e" {
+		ch.record(tunnel.Record{Type: "e", Data: string(p)})
+		return
+	}
+	if stream == "i" && !ch.sniffed && ch.files == nil && !ch.transfer {
+		// An exec that is not a trusted transfer may still speak SFTP
+		// (sudo sftp-server, say): its file operations are parsed too,
+		// and its bytes recorded as for any command.
+		ch.held = append(ch.held, p...)
+		if len(ch.held) < len(sftpInitPrefix) && bytes.HasPrefix(sftpInitPrefix, ch.held) {
+			return // too short to tell yet
+		}
+		ch.sniffed = true
+		p, ch.held = ch.held, nil
+		if bytes.HasPrefix(p, sftpInitPrefix) {
+			ch.files = newSFTPTracker(ch.record, nil)
+		}
+	}
+	if !ch.transfer {
+		ch.record(tunnel.Record{Type: stream, Data: string(p)})
+	}
+	if ch.files != nil {
+		ch.files.feed(stream == "i", p)
 	}
 }
 
@@ -216,12 +272,12 @@ func (ch *channel) observe(r *ssh.Request) {
 			ch.mu.Lock()
 			ch.terminal = true
 			ch.mu.Unlock()
-			ch.record(tunnel.Record{Type: "pty", Term: pty.Term, Width: int(pty.Columns), Height: int(pty.Rows)})
+			ch.record(tunnel.Record{Type: "pty", Term: pty.Term, Width: asciicast.ClampSize(int(pty.Columns)), Height: asciicast.ClampSize(int(pty.Rows))})
 		}
 	case "window-change":
 		var wc struct{ Columns, Rows, Wpx, Hpx uint32 }
 		if ssh.Unmarshal(r.Payload, &wc) == nil {
-			ch.record(tunnel.Record{Type: "r", Width: int(wc.Columns), Height: int(wc.Rows)})
+			ch.record(tunnel.Record{Type: "r", Width: asciicast.ClampSize(int(wc.Columns)), Height: asciicast.ClampSize(int(wc.Rows))})
 		}
 	case "shell":
 		ch.record(tunnel.Record{Type: "shell"})
@@ -229,21 +285,40 @@ func (ch *channel) observe(r *ssh.Request) {
 		var ex struct{ Command string }
 		if ssh.Unmarshal(r.Payload, &ex) == nil {
 			ch.record(tunnel.Record{Type: "exec", Command: ex.Command})
-			if t := newSCPTracker(ex.Command, ch.record); t != nil {
-				ch.mu.Lock()
-				ch.files = t
-				ch.mu.Unlock()
+			ch.mu.Lock()
+			defer ch.mu.Unlock()
+			// On a terminal a transfer program is typed at: record it all.
+			trusted := transferCommand(ex.Command)
+			if ch.terminal {
+				trusted = ""
+			}
+			var fallback func(tunnel.Record)
+			if trusted != "" {
+				ch.transfer, fallback = true, ch.record
+			}
+			switch trusted {
+			case "sftp":
+				ch.files = newSFTPTracker(ch.record, fallback)
+			case "", "scp":
+				if t := newSCPTracker(ex.Command, ch.record, fallback); t != nil {
+					ch.files = t
+				} else if trusted == "scp" {
+					ch.transfer = false // neither -t nor -f: not a transfer after all
+				}
 			}
 		}
 	case "subsystem":
 		var sub struct{ Name string }
 		if ssh.Unmarshal(r.Payload, &sub) == nil {
 			ch.record(tunnel.Record{Type: "subsystem", Command: sub.Name})
+			ch.mu.Lock()
 			if sub.Name == "sftp" {
-				ch.mu.Lock()
-				ch.files = newSFTPTracker(ch.record)
-				ch.mu.Unlock()
+				// The server's configured sftp-server runs, not a program
+				// of the user's choosing.
+				ch.transfer = true
+				ch.files = newSFTPTracker(ch.record, ch.record)
 			}
+			ch.mu.Unlock()
 		}
 	}
 }

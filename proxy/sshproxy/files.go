@@ -13,7 +13,11 @@ import (
 )
 
 // fileTracker watches a channel's bytes for file transfers. feed must never
-// block the relay: a tracker that cannot parse stops tracking.
+// block the relay: a tracker that cannot parse stops tracking. A tracker of
+// a trusted transfer, whose bytes are not recorded otherwise, has a raw
+// callback: what it cannot account for as file operations (the rest of the
+// stream once it cannot parse, what is left over at the end) goes there as
+// "i" and "o" records, so nothing passes unrecorded.
 type fileTracker interface {
 	feed(fromClient bool, p []byte)
 	finish()
@@ -24,6 +28,7 @@ type fileTracker interface {
 // remove, rename, mkdir and rmdir.
 type sftpTracker struct {
 	rec func(tunnel.Record)
+	raw func(tunnel.Record) // nil: the channel records the bytes itself
 
 	mu          sync.Mutex
 	buf         [2][]byte // pending bytes: [0] from the target, [1] from the client
@@ -39,14 +44,15 @@ type openFile struct {
 	read, wrote int64
 }
 
-func newSFTPTracker(rec func(tunnel.Record)) *sftpTracker {
-	return &sftpTracker{rec: rec, pendingOpen: map[uint32]*openFile{}, pendingRead: map[uint32]*openFile{}, handles: map[string]*openFile{}}
+func newSFTPTracker(rec, raw func(tunnel.Record)) *sftpTracker {
+	return &sftpTracker{rec: rec, raw: raw, pendingOpen: map[uint32]*openFile{}, pendingRead: map[uint32]*openFile{}, handles: map[string]*openFile{}}
 }
 
 func (t *sftpTracker) feed(fromClient bool, p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.broken {
+		emitRaw(t.raw, fromClient, p)
 		return
 	}
 	dir := 0
@@ -57,24 +63,45 @@ func (t *sftpTracker) feed(fromClient bool, p []byte) {
 	for len(t.buf[dir]) >= 4 {
 		n := binary.BigEndian.Uint32(t.buf[dir])
 		if n < 1 || n > sftp.MaxPacket {
-			t.broken, t.buf = true, [2][]byte{}
+			t.breakOff()
 			return
 		}
 		if uint32(len(t.buf[dir])-4) < n {
 			return // wait for the rest
 		}
 		pkt, err := sftp.ReadPacket(bytes.NewReader(t.buf[dir][:4+n]))
-		t.buf[dir] = append(t.buf[dir][:0], t.buf[dir][4+n:]...)
 		if err != nil {
-			t.broken, t.buf = true, [2][]byte{}
+			t.breakOff()
 			return
 		}
+		t.buf[dir] = append(t.buf[dir][:0], t.buf[dir][4+n:]...)
 		if fromClient {
 			t.request(pkt)
 		} else {
 			t.reply(pkt)
 		}
 	}
+}
+
+// breakOff stops parsing; the bytes not parsed yet, both ways, are
+// recorded as they are, and so is everything after them.
+func (t *sftpTracker) breakOff() {
+	t.broken = true
+	emitRaw(t.raw, true, t.buf[1])
+	emitRaw(t.raw, false, t.buf[0])
+	t.buf = [2][]byte{}
+}
+
+// emitRaw records bytes a tracker did not account for.
+func emitRaw(raw func(tunnel.Record), fromClient bool, p []byte) {
+	if raw == nil || len(p) == 0 {
+		return
+	}
+	typ := "o"
+	if fromClient {
+		typ = "i"
+	}
+	raw(tunnel.Record{Type: typ, Data: string(p)})
 }
 
 func (t *sftpTracker) request(p *sftp.Packet) {
@@ -149,6 +176,11 @@ func (t *sftpTracker) emit(of *openFile) {
 func (t *sftpTracker) finish() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.broken { // a packet cut short by the end
+		emitRaw(t.raw, true, t.buf[1])
+		emitRaw(t.raw, false, t.buf[0])
+		t.buf = [2][]byte{}
+	}
 	for h, of := range t.handles {
 		delete(t.handles, h)
 		t.emit(of)
@@ -160,6 +192,7 @@ func (t *sftpTracker) finish() {
 // a line "C<mode> <size> <name>" and followed by its bytes and a NUL.
 type scpTracker struct {
 	rec    func(tunnel.Record)
+	raw    func(tunnel.Record) // nil: the channel records the bytes itself
 	upload bool
 	target string
 	mu     sync.Mutex
@@ -169,12 +202,12 @@ type scpTracker struct {
 	broken bool
 }
 
-func newSCPTracker(command string, rec func(tunnel.Record)) *scpTracker {
+func newSCPTracker(command string, rec, raw func(tunnel.Record)) *scpTracker {
 	f := strings.Fields(command)
 	if len(f) < 2 || path.Base(f[0]) != "scp" {
 		return nil
 	}
-	t := &scpTracker{rec: rec}
+	t := &scpTracker{rec: rec, raw: raw}
 	for _, a := range f[1:] {
 		switch {
 		case a == "-t":
@@ -191,12 +224,19 @@ func newSCPTracker(command string, rec func(tunnel.Record)) *scpTracker {
 	return t
 }
 
+// feed follows the direction that carries files and skips their contents.
+// With a raw callback, everything but the file contents is recorded: the
+// control lines, and the acknowledgements that are not plain NULs.
 func (t *scpTracker) feed(fromClient bool, p []byte) {
-	if fromClient != t.upload {
-		return // acknowledgements
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if fromClient != t.upload || t.broken {
+		if t.broken || bytes.ContainsFunc(p, func(r rune) bool { return r != 0 }) {
+			emitRaw(t.raw, fromClient, p)
+		}
+		return
+	}
+	var other []byte // what is not file contents
 	for len(p) > 0 && !t.broken {
 		if t.skip > 0 {
 			n := min(int64(len(p)), t.skip)
@@ -207,15 +247,19 @@ func (t *scpTracker) feed(fromClient bool, p []byte) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			t.line = append(t.line, p...)
+			p = nil
 			if len(t.line) > 4096 {
 				t.broken = true
+				other, t.line = append(other, t.line...), nil
 			}
-			return
+			break
 		}
 		line := string(append(t.line, p[:i]...))
+		other = append(other, line+"\n"...)
 		t.line, p = t.line[:0], p[i+1:]
 		t.control(line)
 	}
+	emitRaw(t.raw, fromClient, append(other, p...)) // p: what follows a break
 }
 
 func (t *scpTracker) control(line string) {
@@ -252,4 +296,53 @@ func (t *scpTracker) control(line string) {
 	}
 }
 
-func (t *scpTracker) finish() {}
+func (t *scpTracker) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	emitRaw(t.raw, t.upload, t.line) // a control line cut short by the end
+	t.line = nil
+}
+
+// transferCommand says whether an exec'd command runs one file transfer
+// program and nothing else: "scp" (scp -t or -f), "sftp" (sftp-server) or
+// "rsync" (rsync --server), or "" for anything else. Only then is the data
+// of the channel file contents, recorded as file operations and not as
+// bytes. Any shell syntax (separators, substitutions, redirections, quotes)
+// could start another program after it, so a command with some is not a
+// transfer; the program is a bare name or lives under a system directory.
+func transferCommand(command string) string {
+	if strings.ContainsAny(command, "`$;&|<>()\\'\"\n\r") {
+		return ""
+	}
+	f := strings.Fields(command)
+	if len(f) > 0 && f[0] == "exec" {
+		f = f[1:]
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	prog := f[0]
+	if strings.Contains(prog, "/") {
+		clean := path.Clean(prog)
+		if clean != prog || !(strings.HasPrefix(prog, "/usr/") || strings.HasPrefix(prog, "/bin/") || strings.HasPrefix(prog, "/sbin/")) {
+			return ""
+		}
+	}
+	switch path.Base(prog) {
+	case "scp":
+		return "scp"
+	case "sftp-server":
+		return "sftp"
+	case "rsync":
+		if len(f) < 2 || f[1] != "--server" {
+			return ""
+		}
+		for _, a := range f[2:] {
+			if strings.HasPrefix(a, "--daemon") || strings.HasPrefix(a, "--config") {
+				return "" // a daemon runs what its configuration says
+			}
+		}
+		return "rsync"
+	}
+	return ""
+}

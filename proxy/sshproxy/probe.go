@@ -13,6 +13,15 @@ import (
 
 var errGotKey = errors.New("host key captured")
 
+// probeHostKeyAlgorithms are x/crypto's default host key algorithms, in
+// its order, without the SHA-1 and DSA ones.
+var probeHostKeyAlgorithms = []string{
+	ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSASHA512v01,
+	ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01, ssh.CertAlgoED25519v01,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoED25519,
+}
+
 // ProbeHostKey connects to target and returns the SSH host key it presents
 // (authorized_keys form), without logging in.
 func ProbeHostKey(ctx context.Context, target string) (string, error) {
@@ -32,7 +41,10 @@ func ProbeHostKey(ctx context.Context, target string) (string, error) {
 			key = k
 			return errGotKey
 		},
-		ClientVersion: "SSH-2.0-pamd",
+		// Never SHA-1 "ssh-rsa": an RSA key is then pinned from a SHA-2
+		// signature, as dialTarget checks it.
+		HostKeyAlgorithms: probeHostKeyAlgorithms,
+		ClientVersion:     "SSH-2.0-pamd",
 	})
 	if key == nil {
 		return "", fmt.Errorf("%s did not complete an SSH key exchange: %v", target, err)
