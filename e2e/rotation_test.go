@@ -357,34 +357,33 @@ func TestRotationMongoDB(t *testing.T) {
 	}
 }
 
-// rotationUsers makes the target's users for the SSH rotation test: each
-// with a password, key users with the given key authorized, and rotadm
-// allowed everything through sudo without a password.
-func rotationUsers(t *testing.T, keyLine string) {
+// rotationUsers makes the target's users for the SSH rotation test, named
+// for this test only and removed when it ends (sysusers_test.go): one per
+// role, each with the password Start-ROLE-1, the key users with keyLine
+// authorized, and rotadm allowed everything through sudo without a password.
+// It returns each role's user name.
+func rotationUsers(t *testing.T, keyLine string) map[string]string {
 	_, err := exec.LookPath("sudo")
 	needPeers(t, "sudo", err == nil)
-	for _, u := range []string{"rotself", "rotsudo", "rotadm", "rotkey", "rotkey2"} {
-		if _, err := user.Lookup(u); err != nil {
-			if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", u).CombinedOutput(); err != nil {
-				t.Fatalf("useradd %s: %v %s", u, err, out)
+	id := randomID(3)
+	names := map[string]string{}
+	for _, role := range []string{"rotself", "rotsudo", "rotadm", "rotkey", "rotkey2"} {
+		u := systemName(id, role)
+		names[role] = u
+		newSystemUser(t, u, "Start-"+role+"-1")
+		if strings.HasPrefix(role, "rotkey") {
+			home, err := user.Lookup(u)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		cmd := exec.Command("chpasswd")
-		cmd.Stdin = strings.NewReader(u + ":Start-" + u + "-1\n")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("chpasswd: %v %s", err, out)
-		}
-		home, _ := user.Lookup(u)
-		os.RemoveAll(filepath.Join(home.HomeDir, ".ssh"))
-		if strings.HasPrefix(u, "rotkey") {
-			os.MkdirAll(filepath.Join(home.HomeDir, ".ssh"), 0o700)
-			os.WriteFile(filepath.Join(home.HomeDir, ".ssh", "authorized_keys"), []byte("# kept by the test\n"+keyLine), 0o600)
-			exec.Command("chown", "-R", u+":", filepath.Join(home.HomeDir, ".ssh")).Run()
+			dir := filepath.Join(home.HomeDir, ".ssh")
+			os.MkdirAll(dir, 0o700)
+			os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte("# kept by the test\n"+keyLine), 0o600)
+			exec.Command("chown", "-R", u+":", dir).Run()
 		}
 	}
-	if err := os.WriteFile("/etc/sudoers.d/pamd-e2e-rotation", []byte("rotadm ALL=(ALL) NOPASSWD: ALL\n"), 0o440); err != nil {
-		t.Fatal(err)
-	}
+	newSudoersFile(t, systemName(id, "rotation"), names["rotadm"]+" ALL=(ALL) NOPASSWD: ALL")
+	return names
 }
 
 // directSSH logs in to the sshd itself with a password.
@@ -409,22 +408,24 @@ func authorizedKeys(t *testing.T, u string) string {
 func TestRotationSSH(t *testing.T) {
 	s := startSSHD(t)
 	keyPEM, keyLine := newKey(t, "")
-	rotationUsers(t, keyLine)
+	// The accounts are named for their role (box/rotself); the users on the
+	// target are this test's own (names[role]).
+	names := rotationUsers(t, keyLine)
 	e := newEnv(t)
 	e.addSSH(s, "box")
 	keyFile := filepath.Join(e.dir, "rotkey.pem")
 	os.WriteFile(keyFile, keyPEM, 0o600)
 	for _, u := range []string{"rotself", "rotsudo", "rotadm"} {
-		e.ok("Start-"+u+"-1\n", "accounts", "add", "box/"+u, "--username", u, "--password-stdin")
+		e.ok("Start-"+u+"-1\n", "accounts", "add", "box/"+u, "--username", names[u], "--password-stdin")
 	}
 	for _, u := range []string{"rotkey", "rotkey2"} {
-		e.ok("", "accounts", "add", "box/"+u, "--username", u, "--auth", "key", "--private-key-file", keyFile)
+		e.ok("", "accounts", "add", "box/"+u, "--username", names[u], "--auth", "key", "--private-key-file", keyFile)
 	}
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotadm")
 	e.ok("", "accounts", "set", "box/rotkey2", "--rotate-with", "box/rotadm")
 	whoami := func(target string) {
 		t.Helper()
-		if out, errOut, err := e.run("", "ssh", target, "--", "whoami"); err != nil || strings.TrimSpace(out) != strings.TrimPrefix(target, "box/") {
+		if out, errOut, err := e.run("", "ssh", target, "--", "whoami"); err != nil || strings.TrimSpace(out) != names[strings.TrimPrefix(target, "box/")] {
 			t.Fatalf("ssh %s: %q %q %v", target, out, errOut, err)
 		}
 	}
@@ -457,25 +458,43 @@ func TestRotationSSH(t *testing.T) {
 		if !strings.Contains(out, "rotated box/"+u) {
 			t.Fatalf("rotate %s: %s", u, out)
 		}
-		if directSSH(s, u, "Start-"+u+"-1") == nil {
+		if directSSH(s, names[u], "Start-"+u+"-1") == nil {
 			t.Fatalf("%s: the old password still logs in", u)
 		}
 		whoami("box/" + u)
 	}
-	if run(live) != "rotself" {
+	if run(live) != names["rotself"] {
 		t.Fatal("the open connection after the rotation")
 	}
 	fresh, err := ssh.Dial("tcp", c.addr(), &ssh.ClientConfig{User: "any", HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
-	if err != nil || run(fresh) != "rotself" {
+	if err != nil || run(fresh) != names["rotself"] {
 		t.Fatalf("a new connection of the live session after the rotation: %v", err)
 	}
 	fresh.Close()
+
+	// The target's policy refuses the change (here a minimum password age,
+	// as a hardened /etc/login.defs gives new users): the rotation fails
+	// with passwd's own reason, not only its last line ("password
+	// unchanged"), and the account keeps the password it has.
+	chage := func(days string) {
+		t.Helper()
+		if out, err := exec.Command("chage", "-m", days, names["rotself"]).CombinedOutput(); err != nil {
+			t.Fatalf("chage: %v %s", err, out)
+		}
+	}
+	chage("1")
+	errOut := e.fails("", "accounts", "rotate", "box/rotself")
+	if !strings.Contains(errOut, "You must wait longer to change your password") || !strings.Contains(errOut, "keeps its old credential") {
+		t.Fatalf("rotation refused by a minimum password age: %s", errOut)
+	}
+	chage("0")
+	whoami("box/rotself")
 
 	// Keys: the new key is added, proven, and only then the old one removed.
 	oldBlob := strings.Fields(keyLine)[1]
 	for _, u := range []string{"rotkey", "rotkey2"} {
 		e.ok("", "accounts", "rotate", "box/"+u)
-		ak := authorizedKeys(t, u)
+		ak := authorizedKeys(t, names[u])
 		if strings.Contains(ak, oldBlob) || !strings.Contains(ak, "# kept by the test") || strings.Count(ak, "ssh-ed25519 ") != 1 || !strings.Contains(ak, "pamd_box/"+u) {
 			t.Fatalf("%s authorized_keys after the rotation:\n%s", u, ak)
 		}
@@ -484,11 +503,11 @@ func TestRotationSSH(t *testing.T) {
 
 	// Failures: a rotation account without sudo, and one whose password is wrong.
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotself")
-	errOut := e.fails("", "accounts", "rotate", "box/rotsudo")
+	errOut = e.fails("", "accounts", "rotate", "box/rotsudo")
 	if !strings.Contains(errOut, "sudo -n chpasswd") || !strings.Contains(errOut, "keeps its old credential") {
 		t.Fatalf("rotation account without sudo: %s", errOut)
 	}
-	e.ok("Wrong-Pass-0\n", "accounts", "add", "box/badadm", "--username", "rotadm", "--password-stdin")
+	e.ok("Wrong-Pass-0\n", "accounts", "add", "box/badadm", "--username", names["rotadm"], "--password-stdin")
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/badadm")
 	errOut = e.fails("", "accounts", "rotate", "box/rotsudo")
 	if !strings.Contains(errOut, "refused the stored password credential of account badadm") || !strings.Contains(errOut, "keeps its old credential") {
@@ -508,7 +527,7 @@ func TestRotationSSH(t *testing.T) {
 	// Killed at each step: the key account ends with exactly one key, which works.
 	for _, step := range []string{"sealed", "changed", "verified", "answered"} {
 		e.killAt("box/rotkey", step)
-		if ak := authorizedKeys(t, "rotkey"); strings.Count(ak, "ssh-ed25519 ") != 1 {
+		if ak := authorizedKeys(t, names["rotkey"]); strings.Count(ak, "ssh-ed25519 ") != 1 {
 			t.Fatalf("after a kill at %s, authorized_keys:\n%s", step, ak)
 		}
 		whoami("box/rotkey")

@@ -34,10 +34,13 @@ type sshd struct {
 }
 
 const (
-	sshUser       = "pamdtest"
 	sshPassword   = "Target-Pass-e2e-1"
 	keyPassphrase = "key-pass-e2e-1"
 )
+
+// sshUser is the target's user for every SSH test of this run: made by the
+// first sshd a test starts, removed when the test binary ends (TestMain).
+var sshUser = systemName(randomID(3), "ssh")
 
 // needPeers skips (or, under scripts/test, fails) when a real server
 // cannot be run here.
@@ -68,11 +71,11 @@ func newKey(t *testing.T, passphrase string) (privPEM []byte, authorized string)
 	return pem.EncodeToMemory(block), string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
 }
 
-// ensureUser creates sshUser once per machine and sets its password and keys.
+// ensureUser creates sshUser once per run and sets its password and keys.
 func ensureUser(t *testing.T, authorizedKeys string) {
 	if _, err := user.Lookup(sshUser); err != nil {
-		if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", sshUser).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v %s", err, out)
+		if err := createSystemUser(sshUser, sshPassword); err != nil {
+			t.Fatal(err)
 		}
 	}
 	cmd := exec.Command("chpasswd")
@@ -92,6 +95,13 @@ func ensureUser(t *testing.T, authorizedKeys string) {
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	exec.Command("chown", "-R", sshUser+":", dir).Run()
 	os.Chmod(dir, 0o700)
+}
+
+// removeSSHUser removes sshUser at the end of the run, if a test made it.
+func removeSSHUser() {
+	if os.Geteuid() == 0 {
+		removeSystemUser(nil, sshUser)
+	}
 }
 
 func startSSHD(t *testing.T) *sshd {

@@ -150,19 +150,21 @@ func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) e
 	if err := s.Start("LC_ALL=C passwd"); err != nil {
 		return fmt.Errorf("start passwd: %v", err)
 	}
-	var seen bytes.Buffer
+	var seen bytes.Buffer // what passwd printed since the last answer
 	buf := make([]byte, 512)
 	answered := 0
 	for {
 		n, err := out.Read(buf)
 		seen.Write(buf[:n])
-		if prompt.Match(seen.Bytes()) {
+		if loc := prompt.FindIndex(seen.Bytes()); loc != nil {
 			answer := newPassword
 			if answered == 0 && bytes.Contains(bytes.ToLower(seen.Bytes()), []byte("current")) {
 				answer = d.Password
 			}
 			if answered++; answered > 4 {
-				return errors.New("passwd kept asking for a password")
+				// A quality rule refused the new password and passwd asks
+				// again: its reason is what it printed before the prompt.
+				return fmt.Errorf("passwd as %s kept asking for a password: %s", d.Username, passwdSaid(seen.Bytes()[:loc[0]], errors.New("no reason given")))
 			}
 			in.Write([]byte(answer + "\n"))
 			seen.Reset()
@@ -172,12 +174,30 @@ func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) e
 		}
 	}
 	if err := s.Wait(); err != nil {
-		return fmt.Errorf("passwd as %s failed: %s", d.Username, lastLine(seen.Bytes(), err))
+		return fmt.Errorf("passwd as %s failed: %s", d.Username, passwdSaid(seen.Bytes(), err))
 	}
 	return nil
 }
 
 var prompt = regexp.MustCompile(`(?i)password: *$`)
+
+// passwdSaid is every line passwd printed after its last prompt, on one
+// line: its last line alone ("passwd: password unchanged") hides the reason
+// the lines before give, such as a minimum password age ("You must wait
+// longer to change your password") or a quality rule ("BAD PASSWORD: ...").
+// The terminal does not echo, so no answer is in it.
+func passwdSaid(out []byte, err error) string {
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(string(out), "\r", ""), "\n") {
+		if l = strings.TrimSuffix(strings.TrimSpace(l), "."); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return err.Error()
+	}
+	return strings.Join(lines, "; ")
+}
 
 // lastLine is the last non-empty line a command printed, or its error.
 func lastLine(out []byte, err error) string {
