@@ -30,15 +30,72 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	pamdBin = filepath.Join(dir, "pamd")
-	build := exec.Command("go", "build", "-o", pamdBin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building pamd: %v\n%s", err, out)
+	// The test hooks (PAMD_TEST_PAUSE_ROTATION, store's RewriteAuditEvent)
+	// exist only with the failpoints tag; the release build has neither
+	// (TestReleaseBinaryHasNoTestHooks).
+	if err := buildPamd(pamdBin, "failpoints"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	sweepStaleSystemUsers()
 	code := m.Run()
+	removeSSHUser()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildPamd builds the binary from the tree as scripts/test does (static),
+// with the given build tags.
+func buildPamd(out string, tags ...string) error {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	build := exec.Command("go", append(args, "..")...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building pamd (tags %q): %v\n%s", tags, err, out)
+	}
+	return nil
+}
+
+// TestReleaseBinaryHasNoTestHooks builds pamd as released (no build tags)
+// and checks that neither test hook is in it: nothing reads
+// PAMD_TEST_PAUSE_ROTATION, so no environment can park a rotation, and no
+// code rewrites an audit event. The e2e binary (failpoints) is the control:
+// the same checks find the hook there.
+func TestReleaseBinaryHasNoTestHooks(t *testing.T) {
+	release := filepath.Join(t.TempDir(), "pamd")
+	if err := buildPamd(release); err != nil {
+		t.Fatal(err)
+	}
+	hooks := func(bin string) []string {
+		t.Helper()
+		raw, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		for _, s := range []string{"PAMD_TEST_PAUSE_ROTATION", "rotation paused for a test"} {
+			if bytes.Contains(raw, []byte(s)) {
+				found = append(found, s)
+			}
+		}
+		syms, err := exec.Command("go", "tool", "nm", bin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go tool nm %s: %v\n%s", bin, err, syms)
+		}
+		if bytes.Contains(syms, []byte("RewriteAuditEvent")) {
+			found = append(found, "store.(*Tx).RewriteAuditEvent")
+		}
+		return found
+	}
+	if got := hooks(release); len(got) > 0 {
+		t.Fatalf("the release binary has test hooks: %q", got)
+	}
+	if got := hooks(pamdBin); len(got) == 0 {
+		t.Fatal("the check finds no hook in the failpoints build either: it checks nothing")
+	}
 }
 
 const adminPassword = "admin-e2e-password-1"

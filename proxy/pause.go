@@ -1,17 +1,10 @@
+//go:build !failpoints
+
 package proxy
 
-import (
-	"log/slog"
-	"os"
-)
+import "log/slog"
 
-// PauseForTest stops the calling goroutine for good at the named step when
-// PAMD_TEST_PAUSE_ROTATION names it, so a test can kill the process right
-// there (a credential rotation's steps; see server/rotation.go).
-func PauseForTest(log *slog.Logger, step string) {
-	if os.Getenv("PAMD_TEST_PAUSE_ROTATION") != step {
-		return
-	}
-	log.Info("rotation paused for a test", "step", step)
-	select {}
-}
+// PauseForTest is the hook rotation's kill tests stop at. In a release
+// build (without the failpoints tag) it does nothing and reads nothing from
+// the environment: see pause_failpoints.go for the test build's hook.
+func PauseForTest(*slog.Logger, string) {}

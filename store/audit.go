@@ -110,15 +110,3 @@ func (t *Tx) VerifyAudit() (int, *AuditBreak, error) {
 	}
 	return n, nil, nil
 }
-
-// RewriteAuditEvent replaces one stored event without re-linking the chain.
-// Nothing in pamd calls it: it exists so tests can play an attacker who holds
-// the master key and edits history, which VerifyAudit must then report.
-func (t *Tx) RewriteAuditEvent(seq uint64, edit func(*AuditEvent)) error {
-	ev, err := get[AuditEvent](t, bucketAudit, seqKey(seq))
-	if err != nil {
-		return err
-	}
-	edit(ev)
-	return put(t, bucketAudit, seqKey(seq), ev)
-}

@@ -155,12 +155,12 @@ func TestAuditChain(t *testing.T) {
 		{"intact", func(*Store) {}, 0},
 		{"edited", func(s *Store) {
 			s.Update(func(tx *Tx) error {
-				return tx.RewriteAuditEvent(3, func(e *AuditEvent) { e.Actor = "mallory" })
+				return rewriteAuditEvent(tx, 3, func(e *AuditEvent) { e.Actor = "mallory" })
 			})
 		}, 3},
 		{"edited and rehashed", func(s *Store) {
 			s.Update(func(tx *Tx) error {
-				return tx.RewriteAuditEvent(2, func(e *AuditEvent) { e.Action = "nothing"; e.Hash = chainHash(e) })
+				return rewriteAuditEvent(tx, 2, func(e *AuditEvent) { e.Action = "nothing"; e.Hash = chainHash(e) })
 			})
 		}, 3},
 		{"deleted", func(s *Store) {
