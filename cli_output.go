@@ -12,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/pamd/pamd/protocol/printable"
 )
 
 var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
@@ -25,12 +27,61 @@ func printList(c *cli.Context, v any, header []string, rows [][]string) error {
 	default:
 		return usageError("-o %q: want table or json", c.String("output"))
 	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	return writeTable(c.App.Writer, header, rows)
+}
+
+// writeTable aligns rows under header. Every cell is escaped: a name, a
+// reason or a target's error text with a tab, a newline or an escape
+// sequence would otherwise add columns, add rows, or rewrite the screen.
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(cells []string) {
+		esc := make([]string, len(cells))
+		for i, c := range cells {
+			esc[i] = printable.Escape(c)
+		}
+		fmt.Fprintln(tw, strings.Join(esc, "\t"))
+	}
+	line(header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		line(r)
 	}
 	return tw.Flush()
+}
+
+// logLines is a writer for log lines: each Write is one line, and every
+// control character in it but the newline that ends it is escaped, so one
+// record prints as one line whatever its fields hold.
+type logLines struct{ w io.Writer }
+
+func (l logLines) Write(p []byte) (int, error) {
+	s := string(p)
+	nl := strings.HasSuffix(s, "\n")
+	s = printable.Escape(strings.TrimSuffix(s, "\n"))
+	if nl {
+		s += "\n"
+	}
+	if _, err := io.WriteString(l.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// printEscaped is fmt.Fprintf with every string, error and Stringer
+// argument escaped, for records of several lines (sessions show, accounts
+// show) whose layout is the format's.
+func printEscaped(w io.Writer, format string, args ...any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = printable.Escape(v)
+		case error:
+			args[i] = printable.Escape(v.Error())
+		case fmt.Stringer:
+			args[i] = printable.Escape(v.String())
+		}
+	}
+	fmt.Fprintf(w, format, args...)
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -58,7 +58,7 @@ func ago(t time.Time) string {
 }
 
 func printAccount(w io.Writer, a api.Account) {
-	fmt.Fprintf(w, "account:   %s/%s\nusername:  %s\n", a.Resource, a.Name, dash(a.Username))
+	printEscaped(w, "account:   %s/%s\nusername:  %s\n", a.Resource, a.Name, dash(a.Username))
 	if a.Auth != "" {
 		fmt.Fprintf(w, "auth:      %s\n", a.Auth)
 	}
@@ -73,10 +73,10 @@ func printAccount(w io.Writer, a api.Account) {
 		fmt.Fprintf(w, "  last:    %s, %s\n", ts(r.LastAttempt), r.Result)
 	}
 	if r.Error != "" {
-		fmt.Fprintf(w, "  error:   %s\n", r.Error)
+		printEscaped(w, "  error:   %s\n", r.Error) // the target's own words
 	}
 	if r.Warning != "" {
-		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
+		printEscaped(w, "  warning: %s\n", r.Warning)
 	}
 	if !r.LastSuccess.IsZero() {
 		fmt.Fprintf(w, "  rotated: %s\n", ts(r.LastSuccess))
@@ -111,7 +111,7 @@ func reportRotation(c *cli.Context, out api.RotateResult) error {
 	}
 	fmt.Fprintf(c.App.Writer, "rotated %s: the new credential is set on the target, verified and stored; nobody has seen it\n", name)
 	if r.Warning != "" {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", r.Warning)
+		printEscaped(c.App.ErrWriter, "warning: %s\n", r.Warning)
 	}
 	if out.LiveSessions > 0 {
 		fmt.Fprintf(c.App.Writer, "%d live session(s) on the account keep their open connections; their new connections use the new credential\n", out.LiveSessions)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/protocol/printable"
 	"github.com/pamd/pamd/server/api"
 )
 
@@ -44,6 +45,7 @@ func main() {
 
 // exitCode prints err for the person and maps it to the process's status:
 // 0 success, 1 failure, 2 bad usage, or the status a command asked for.
+// The message is escaped: it may quote a target's or a user's text.
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -51,16 +53,16 @@ func exitCode(err error) int {
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "pamd:", msg)
+			fmt.Fprintln(os.Stderr, "pamd:", printable.Escape(msg))
 		}
 		return ec.ExitCode()
 	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
-		fmt.Fprintln(os.Stderr, "pamd:", ae.Message)
+		fmt.Fprintln(os.Stderr, "pamd:", printable.Escape(ae.Message))
 		return 1
 	}
-	fmt.Fprintln(os.Stderr, "pamd:", err)
+	fmt.Fprintln(os.Stderr, "pamd:", printable.Escape(err.Error()))
 	if errors.Is(err, errUsage) {
 		return 2
 	}

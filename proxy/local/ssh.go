@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
+
+	"github.com/pamd/pamd/protocol/printable"
 )
 
 // SSHConfig is what pamd ssh needs for one shell or command.
@@ -43,7 +45,10 @@ func RunSSH(ctx context.Context, cfg SSHConfig) (int, error) {
 		User:            cfg.User,
 		HostKeyCallback: ssh.FixedHostKey(key),
 		BannerCallback: func(msg string) error { // pamd explains target failures in a banner
-			fmt.Fprint(cfg.Stderr, msg)
+			// Line by line, escaped: the text can quote the target.
+			for _, line := range strings.Split(strings.TrimSuffix(msg, "\n"), "\n") {
+				fmt.Fprintln(cfg.Stderr, printable.Escape(strings.TrimSuffix(line, "\r")))
+			}
 			return nil
 		},
 		ClientVersion: "SSH-2.0-pamd",

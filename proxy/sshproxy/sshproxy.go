@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/pamd/pamd/protocol/printable"
 	"github.com/pamd/pamd/protocol/tunnel"
 )
 
@@ -99,8 +100,12 @@ func endMessage(ctx context.Context) string {
 // target cannot be used (OpenSSH prints banners on stderr), then refuses.
 func refuseClient(stream net.Conn, host ssh.Signer, why error) {
 	cfg := &ssh.ServerConfig{
-		ServerVersion:  "SSH-2.0-pamd",
-		BannerCallback: func(ssh.ConnMetadata) string { return "pamd: " + strings.TrimPrefix(why.Error(), "pamd: ") + "\n" },
+		ServerVersion: "SSH-2.0-pamd",
+		// why can quote the target (its error text): escaped, it cannot
+		// drive the user's terminal.
+		BannerCallback: func(ssh.ConnMetadata) string {
+			return "pamd: " + printable.Escape(strings.TrimPrefix(why.Error(), "pamd: ")) + "\n"
+		},
 		PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
 			return nil, errors.New("pamd: the target cannot be used")
 		},
@@ -150,7 +155,7 @@ func dialTarget(ctx context.Context, d *tunnel.Descriptor) (*ssh.Client, error) 
 			}
 			return &HostKeyMismatch{Resource: d.Resource, Target: d.Target, Pinned: ssh.FingerprintSHA256(pinned), Presented: ssh.FingerprintSHA256(key)}
 		},
-		HostKeyAlgorithms: []string{pinned.Type()},
+		HostKeyAlgorithms: hostKeyAlgorithms(pinned),
 		ClientVersion:     "SSH-2.0-pamd",
 		Timeout:           10 * time.Second,
 	}
@@ -190,17 +195,68 @@ func authHint(auth string) string {
 	return ""
 }
 
+// hostKeyAlgorithms are the algorithms the pinned key may be presented
+// with: an RSA key only with SHA-2 signatures (RFC 8332), never the SHA-1
+// "ssh-rsa" its type is named after.
+func hostKeyAlgorithms(pinned ssh.PublicKey) []string {
+	if pinned.Type() == ssh.KeyAlgoRSA {
+		return rsaSHA2
+	}
+	return []string{pinned.Type()}
+}
+
+var rsaSHA2 = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+
+// sha2Signer limits an RSA signer (or one of an RSA certificate) to SHA-2
+// signatures; a target that accepts only "ssh-rsa" is refused.
+func sha2Signer(s ssh.Signer) (ssh.Signer, error) {
+	pub := s.PublicKey()
+	if cert, ok := pub.(*ssh.Certificate); ok {
+		pub = cert.Key
+	}
+	if pub.Type() != ssh.KeyAlgoRSA {
+		return s, nil
+	}
+	as, ok := s.(ssh.AlgorithmSigner)
+	if !ok {
+		return nil, errors.New("the RSA key cannot sign with SHA-2")
+	}
+	return ssh.NewSignerWithAlgorithms(as, rsaSHA2)
+}
+
+// passwordAnswers answers a keyboard-interactive round with the stored
+// password, but only when every question is a password prompt shown
+// without echo: a target must not get the password by asking for
+// something else (a one-time code, "type your password to confirm:" with
+// echo on). A round without questions (a message) is answered empty.
+func passwordAnswers(password string) ssh.KeyboardInteractiveChallenge {
+	return func(_, _ string, questions []string, echos []bool) ([]string, error) {
+		if len(echos) != len(questions) {
+			return nil, errors.New("malformed keyboard-interactive prompt")
+		}
+		out := make([]string, len(questions))
+		for i, q := range questions {
+			lq := strings.ToLower(q)
+			if echos[i] || !strings.Contains(lq, "password") || strings.Contains(lq, "new") {
+				return nil, fmt.Errorf("the target asked %q, which is not a password prompt", clipPrompt(q))
+			}
+			out[i] = password
+		}
+		return out, nil
+	}
+}
+
+func clipPrompt(q string) string {
+	if len(q) > 80 {
+		return q[:80] + "…"
+	}
+	return q
+}
+
 func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 	switch d.Auth {
 	case "", "password":
-		answer := func(_, _ string, questions []string, _ []bool) ([]string, error) {
-			out := make([]string, len(questions))
-			for i := range out {
-				out[i] = d.Password
-			}
-			return out, nil
-		}
-		return []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(answer)}, nil
+		return []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(passwordAnswers(d.Password))}, nil
 	case "key":
 		signer, err := accountSigner(d)
 		if err != nil {
@@ -221,12 +277,16 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cs, err = sha2Signer(cs); err != nil {
+			return nil, fmt.Errorf("the connection's certificate key: %w", err)
+		}
 		return []ssh.AuthMethod{ssh.PublicKeys(cs)}, nil
 	}
 	return nil, fmt.Errorf("unknown SSH auth %q", d.Auth)
 }
 
-// accountSigner opens an account's stored private key.
+// accountSigner opens an account's stored private key; an RSA key signs
+// with SHA-2 only.
 func accountSigner(d *tunnel.Descriptor) (ssh.Signer, error) {
 	var signer ssh.Signer
 	var err error
@@ -237,6 +297,9 @@ func accountSigner(d *tunnel.Descriptor) (ssh.Signer, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the stored private key of account %s does not open", d.Account)
+	}
+	if signer, err = sha2Signer(signer); err != nil {
+		return nil, fmt.Errorf("the stored private key of account %s: %w", d.Account, err)
 	}
 	return signer, nil
 }
