@@ -87,7 +87,9 @@ func adminCommands() []*cli.Command {
 			&cli.BoolFlag{Name: "stdin", Usage: "read the current and the new password as two lines from standard input"},
 		}, Action: passwd},
 		{Name: "mfa", Usage: "multi-factor authentication", Subcommands: []*cli.Command{
-			{Name: "enroll", Usage: "enroll a TOTP authenticator app (the code to confirm is read from the terminal or standard input)", Action: mfaEnroll},
+			{Name: "enroll", Usage: "enroll a TOTP authenticator app (asks for your password, then the code to confirm)", Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "password-stdin", Usage: "read your password as the first line of standard input (the code follows on the next)"},
+			}, Action: mfaEnroll},
 		}},
 		usersCommand(), rolesCommand(), gatewaysCommand(), resourcesCommand(), accountsCommand(),
 		{Name: "ls", Usage: "list the resources and accounts you may access", Flags: []cli.Flag{outputFlag}, Action: func(c *cli.Context) error {
@@ -228,8 +230,20 @@ func passwd(c *cli.Context) error {
 }
 
 func mfaEnroll(c *cli.Context) error {
+	var (
+		pw  string
+		err error
+	)
+	if c.Bool("password-stdin") {
+		pw, err = readLine()
+	} else {
+		pw, err = promptSecret("Password: ")
+	}
+	if err != nil {
+		return err
+	}
 	var e api.MFAEnrollResponse
-	if err := call(c, "POST", "/api/v1/mfa/enroll", nil, &e); err != nil {
+	if err := call(c, "POST", "/api/v1/mfa/enroll", api.MFAEnrollRequest{Password: pw}, &e); err != nil {
 		return err
 	}
 	w := c.App.Writer

@@ -90,7 +90,7 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	e.addSSH(s, "box")
 	// The admin has MFA: the browser login must give a code.
 	t0 := time.Now()
-	enrollMFA(t, e, t0.Add(-30*time.Second))
+	enrollMFA(t, e, adminPassword, t0.Add(-30*time.Second))
 	secret := mfaSecrets[e]
 	code, _ := totp.GenerateCode(secret, t0)
 	e.login("admin", adminPassword, "--totp", code)
@@ -258,6 +258,7 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	run(t, actx, "start MFA enrollment",
 		chromedp.Navigate(e.url+"/#/account"),
 		chromedp.WaitVisible("//button[text()='Enroll an authenticator app']", chromedp.BySearch),
+		chromedp.SendKeys("form[aria-label='enroll MFA'] [name=mfa_password]", "auditor-own-password-1", chromedp.ByQuery),
 		chromedp.Click("//button[text()='Enroll an authenticator app']", chromedp.BySearch),
 		chromedp.WaitVisible("img[alt^='QR code']", chromedp.ByQuery),
 		chromedp.AttributeValue("img[alt^='QR code']", "src", &qr, nil, chromedp.ByQuery),

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,13 +22,13 @@ import (
 )
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, api.Info{Version: s.cfg.Version, CAFingerprint: s.pin})
+	writeJSON(w, http.StatusOK, api.Info{Version: s.cfg.Version, CAFingerprint: s.pin, ResourceCA: string(s.ca.resource.certPEM)})
 	return nil
 }
 
 // loginForAPI checks a login request and words its failure for the API.
-func (s *Server) loginForAPI(req api.LoginRequest, source string) (*store.User, error) {
-	u, err := s.login(req.Username, req.Password, req.TOTP, source)
+func (s *Server) loginForAPI(ctx context.Context, req api.LoginRequest, source string) (*store.User, error) {
+	u, err := s.login(ctx, req.Username, req.Password, req.TOTP, source)
 	var mfa *mfaRequired
 	switch {
 	case errors.As(err, &mfa):
@@ -37,16 +41,37 @@ func (s *Server) loginForAPI(req api.LoginRequest, source string) (*store.User, 
 
 // loginRequest reads a login request, checks it and issues a token.
 func (s *Server) loginRequest(r *http.Request) (*store.User, string, time.Time, error) {
+	if err := s.checkLoginOrigin(r); err != nil {
+		return nil, "", time.Time{}, err
+	}
 	var req api.LoginRequest
 	if err := decode(r, &req); err != nil {
 		return nil, "", time.Time{}, err
 	}
-	u, err := s.loginForAPI(req, sourceOf(r))
+	u, err := s.loginForAPI(r.Context(), req, sourceOf(r))
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
-	token, exp, err := s.issueToken(u)
+	token, exp, err := s.issueToken(u, sourceOf(r))
 	return u, token, exp, err
+}
+
+// checkLoginOrigin refuses a login a browser sends on another site's
+// behalf (login CSRF): a cross-site form cannot send application/json
+// without a preflight, and a browser names the page's origin in Origin and
+// Sec-Fetch-Site. The CLI sends neither header.
+func (s *Server) checkLoginOrigin(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return httpError(http.StatusUnsupportedMediaType, "a login is a JSON body: send Content-Type: application/json")
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return httpError(http.StatusForbidden, "login refused: the request comes from another site (Sec-Fetch-Site: %s)", site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "https://"+r.Host && (s.cfg.PublicURL == "" || origin != strings.TrimRight(s.cfg.PublicURL, "/")) {
+		return httpError(http.StatusForbidden, "login refused: the request comes from another origin")
+	}
+	return nil
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -87,9 +112,8 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 	if len(req.New) < minPasswordLen {
 		return httpError(http.StatusBadRequest, "the new password needs at least %d characters", minPasswordLen)
 	}
-	if !checkPassword(c.user.PasswordHash, req.Current) {
-		s.auditEvent(c.user.Name, "user.password", c.user.Name, "failure", c.source, "wrong current password")
-		return httpError(http.StatusUnauthorized, "the current password is wrong")
+	if err := s.checkCurrentPassword(r.Context(), c, req.Current, "user.password"); err != nil {
+		return err
 	}
 	h, err := hashPassword(req.New)
 	if err != nil {
@@ -104,19 +128,36 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		return appendAudit(tx, c.user.Name, "user.password", c.user.Name, "success", c.source, "")
+		// Every other login of the user ends: whoever had the old password
+		// keeps nothing. The token that made the change stays.
+		n, err := revokeTokens(tx, u.ID, c.tokenHash)
+		if err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "user.password", c.user.Name, "success", c.source, fmt.Sprintf("%d other tokens revoked", n))
 	})
 	if err != nil {
 		return err
 	}
+	s.dropInitialPassword(c.user.Name)
+	s.live.endUserSessions(c.user.ID, "password changed")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "password changed"})
 	return nil
 }
 
 func (s *Server) handleMFAEnroll(w http.ResponseWriter, r *http.Request) error {
+	var req api.MFAEnrollRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
 	c := callerOf(r)
 	if c.user.MFASecret != "" {
 		return httpError(http.StatusConflict, "MFA is already enrolled; an admin can reset it with pamd users reset-mfa")
+	}
+	// A token alone (a session left open, a stolen cookie) must not bind
+	// an authenticator of the thief's: enrolment asks for the password.
+	if err := s.checkCurrentPassword(r.Context(), c, req.Password, "mfa.enroll"); err != nil {
+		return err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: "pamd", AccountName: c.user.Name, Period: totpPeriod})
 	if err != nil {
@@ -134,6 +175,28 @@ func (s *Server) handleMFAEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, api.MFAEnrollResponse{Secret: key.Secret(), URI: key.URL(), QRCode: qrDataURL(key.URL())})
+	return nil
+}
+
+// checkCurrentPassword asks a logged-in caller for their password again,
+// throttled and hashed in a slot like a login.
+func (s *Server) checkCurrentPassword(ctx context.Context, c *caller, password, action string) error {
+	key := "reauth:" + c.user.ID
+	if wait := max(s.throttle.wait(key, perNameAndSource), s.throttle.wait("login-src:"+c.source, perSource)); wait > 0 {
+		return tooMany("password checks", wait)
+	}
+	if err := s.hashSlots.acquire(ctx); err != nil {
+		return err
+	}
+	ok := checkPassword(c.user.PasswordHash, password)
+	s.hashSlots.release()
+	if !ok {
+		s.throttle.fail(key)
+		s.throttle.fail("login-src:" + c.source)
+		s.auditEvent(c.user.Name, action, c.user.Name, "failure", c.source, "wrong current password")
+		return httpError(http.StatusUnauthorized, "the current password is wrong")
+	}
+	s.throttle.succeed(key)
 	return nil
 }
 
@@ -248,12 +311,14 @@ func (s *Server) handleSetDisabled(disabled bool) handler {
 				return err
 			}
 			u.Disabled = disabled
-			if !disabled {
-				u.FailedLogins, u.LockedUntil = 0, time.Time{}
-			}
 			target = u
 			if err := tx.PutUser(u); err != nil {
 				return err
+			}
+			if disabled {
+				if _, err := revokeTokens(tx, u.ID, ""); err != nil {
+					return err
+				}
 			}
 			action := "user.enable"
 			if disabled {
@@ -286,12 +351,82 @@ func (s *Server) handleResetMFA(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.PutUser(u); err != nil {
 			return err
 		}
-		return appendAudit(tx, c.user.Name, "user.reset_mfa", name, "success", c.source, "")
+		n, err := revokeTokens(tx, u.ID, "")
+		if err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "user.reset_mfa", name, "success", c.source, fmt.Sprintf("%d tokens revoked", n))
 	})
 	if err != nil {
 		return err
 	}
+	s.live.endUserSessions(target.ID, "MFA reset by "+c.user.Name)
 	writeJSON(w, http.StatusOK, userView(target))
+	return nil
+}
+
+// handleListTokens lists a user's API tokens; admins see anyone's, a user
+// their own.
+func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	name := r.PathValue("name")
+	if name != c.user.Name && !c.isAdmin() {
+		return httpError(http.StatusForbidden, "permission denied: only admins list other users' tokens")
+	}
+	out := []api.TokenInfo{}
+	now := time.Now()
+	err := s.st.View(func(tx *store.Tx) error {
+		u, err := tx.UserByName(name)
+		if err != nil {
+			return err
+		}
+		all, err := tx.Tokens()
+		for _, t := range all {
+			if t.UserID == u.ID && now.Before(t.ExpiresAt) {
+				out = append(out, api.TokenInfo{ID: tokenID(t.Hash), Source: t.Source, CreatedAt: t.CreatedAt,
+					ExpiresAt: t.ExpiresAt, Current: t.Hash == c.tokenHash})
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleRevokeTokens ends every API token of a user and their live
+// sessions (for a lost laptop or a leaked token). The caller's own token
+// is kept when they revoke their own.
+func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	name := r.PathValue("name")
+	if name != c.user.Name && !c.isAdmin() {
+		return httpError(http.StatusForbidden, "permission denied: only admins revoke other users' tokens")
+	}
+	var (
+		n      int
+		target *store.User
+	)
+	err := s.st.Update(func(tx *store.Tx) (err error) {
+		if target, err = tx.UserByName(name); err != nil {
+			return err
+		}
+		if n, err = revokeTokens(tx, target.ID, c.tokenHash); err != nil {
+			return err
+		}
+		return appendAudit(tx, c.user.Name, "user.revoke_tokens", name, "success", c.source, fmt.Sprintf("%d tokens revoked", n))
+	})
+	if err != nil {
+		return err
+	}
+	ended := 0
+	if target.ID != c.user.ID {
+		ended = s.live.endUserSessions(target.ID, "tokens revoked by "+c.user.Name)
+	}
+	writeJSON(w, http.StatusOK, api.RevokeTokensResponse{Revoked: n, SessionsEnded: ended})
 	return nil
 }
 
@@ -363,6 +498,7 @@ func (s *Server) handleCreateRole(w http.ResponseWriter, r *http.Request) error 
 func (s *Server) handleDeleteRole(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	name := r.PathValue("name")
+	var holders []string
 	err := s.st.Update(func(tx *store.Tx) error {
 		role, err := tx.RoleByName(name)
 		if err != nil {
@@ -374,10 +510,27 @@ func (s *Server) handleDeleteRole(w http.ResponseWriter, r *http.Request) error 
 		if err := tx.DeleteRole(role); err != nil {
 			return err
 		}
-		return appendAudit(tx, c.user.Name, "role.delete", name, "success", c.source, "")
+		// Its holders' sessions were granted by it: they end, and their
+		// tokens with them.
+		users, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if slices.Contains(u.Roles, name) {
+				holders = append(holders, u.ID)
+				if _, err := revokeTokens(tx, u.ID, c.tokenHash); err != nil {
+					return err
+				}
+			}
+		}
+		return appendAudit(tx, c.user.Name, "role.delete", name, "success", c.source, fmt.Sprintf("%d holders' tokens revoked", len(holders)))
 	})
 	if err != nil {
 		return err
+	}
+	for _, id := range holders {
+		s.live.endUserSessions(id, "role "+name+" removed by "+c.user.Name)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
 	return nil
@@ -411,11 +564,19 @@ func (s *Server) handleGatewayToken(w http.ResponseWriter, r *http.Request) erro
 		ttl = d
 	}
 	c := callerOf(r)
-	token, exp, err := s.newEnrollToken(req.Name, c.user.Name, s.publicURL(r), ttl)
+	if err := s.checkGatewayName(req.Name, req.Replace); err != nil {
+		s.auditEvent(c.user.Name, "gateway.token", req.Name, "failure", c.source, err.Error())
+		return err
+	}
+	token, exp, err := s.newEnrollToken(req.Name, c.user.Name, s.publicURL(r), ttl, req.Replace)
 	if err != nil {
 		return err
 	}
-	s.auditEvent(c.user.Name, "gateway.token", req.Name, "success", c.source, "expires "+exp.Format(time.RFC3339))
+	detail := "expires " + exp.Format(time.RFC3339)
+	if req.Replace {
+		detail += "; replaces the enrolled gateway of that name"
+	}
+	s.auditEvent(c.user.Name, "gateway.token", req.Name, "success", c.source, detail)
 	writeJSON(w, http.StatusCreated, api.GatewayTokenResponse{
 		Token: token, ExpiresAt: exp,
 		Command: "pamd gateway --token " + token + " --data-dir /var/lib/pamd-gateway",
@@ -423,10 +584,10 @@ func (s *Server) handleGatewayToken(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-func (s *Server) newEnrollToken(name, by, url string, ttl time.Duration) (string, time.Time, error) {
+func (s *Server) newEnrollToken(name, by, url string, ttl time.Duration, replace bool) (string, time.Time, error) {
 	secret := randomSecret(32)
 	now := time.Now().UTC()
-	e := &store.EnrollToken{Hash: hashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	e := &store.EnrollToken{Hash: hashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Replace: replace}
 	if err := s.st.Update(func(tx *store.Tx) error { return tx.PutEnrollToken(e) }); err != nil {
 		return "", time.Time{}, err
 	}
@@ -485,20 +646,26 @@ func (s *Server) enroll(secret string, pub any, source string) (*api.EnrollRespo
 		if refusal != nil {
 			return appendAudit(tx, "gateway:"+name, "gateway.enroll", name, "failure", source, refusal.Error())
 		}
-		der, cert, err := s.ca.issueGateway(e.GatewayName, pub)
-		if err != nil {
-			return err
-		}
 		g, err := tx.GatewayByName(e.GatewayName)
-		if errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			g = &store.Gateway{ID: store.NewID(), Name: e.GatewayName, CreatedAt: now}
 			if err := tx.CreateGateway(g); err != nil {
 				return err
 			}
-		} else if err != nil {
+		case err != nil:
+			return err
+		case !e.Replace: // enrolled since the token was made
+			refusal = httpError(http.StatusConflict, "gateway %s is already enrolled: create a token with pamd gateways token --name %s --replace to enroll a new one in its place", name, name)
+			return appendAudit(tx, "gateway:"+name, "gateway.enroll", name, "failure", source, refusal.Error())
+		}
+		der, cert, err := s.ca.issueGateway(e.GatewayName, pub, s.cfg.GatewayCertLifetime)
+		if err != nil {
 			return err
 		}
-		g.CertSerial, g.EnrolledAt = cert.SerialNumber.String(), now
+		// The certificate of a gateway this one replaces stops working now.
+		g.CertSerial, g.PrevSerial, g.CertExpiresAt, g.RevokedAt = cert.SerialNumber.String(), "", cert.NotAfter, time.Time{}
+		g.EnrolledAt = now
 		if err := tx.PutGateway(g); err != nil {
 			return err
 		}
@@ -515,13 +682,14 @@ func (s *Server) enroll(secret string, pub any, source string) (*api.EnrollRespo
 	if refusal != nil {
 		return nil, refusal
 	}
+	s.hub.recheck(resp.Name, "replaced by a newly enrolled gateway")
 	return resp, nil
 }
 
 // EnrollLocal enrolls an in-process gateway (pamd dev) without a network
 // round trip, returning the certificate and CA in PEM.
 func (s *Server) EnrollLocal(name string, pub any) (certPEM, caPEM []byte, err error) {
-	token, _, err := s.newEnrollToken(name, "system", "", time.Minute)
+	token, _, err := s.newEnrollToken(name, "system", "", time.Minute, true)
 	if err != nil {
 		return nil, nil, err
 	}

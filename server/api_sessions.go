@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -21,7 +22,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	c := callerOf(r)
-	target := req.Resource + "/" + req.Account
+	target := auditName(req.Resource) + "/" + auditName(req.Account)
 	deny := func(status int, format string, args ...any) error {
 		e := httpError(status, format, args...)
 		s.auditEvent(c.user.Name, "access.deny", target, "failure", c.source, e.Message)
@@ -46,12 +47,14 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		acct, err = tx.AccountByName(res.ID, req.Account)
 		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	g, ok := grantFor(c.roles, res.Name, acct.Name)
-	if !ok {
-		return deny(http.StatusForbidden, "access to %s denied: none of your roles (%s) allows it", target, strings.Join(c.user.Roles, ", "))
+	// A target that does not exist gets the answer of one not granted, so
+	// the API does not tell a user which names exist.
+	g, ok := grantFor(c.roles, req.Resource, req.Account)
+	if err != nil || !ok {
+		return deny(http.StatusForbidden, "access to %s denied: it does not exist or none of your roles (%s) allows it", target, strings.Join(c.user.Roles, ", "))
 	}
 	if g.requireReason && strings.TrimSpace(req.Reason) == "" {
 		return deny(http.StatusBadRequest, "access to %s needs a reason: add --reason", target)
@@ -65,6 +68,9 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		}
 		if req.TOTP == "" {
 			return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeMFARequired, Message: "account " + target + " requires a fresh MFA code: add --totp"}
+		}
+		if wait := s.mfaWait(c); wait > 0 {
+			return tooMany("MFA codes", wait)
 		}
 	}
 	if !s.hub.online(res.Gateway) {
@@ -112,7 +118,11 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if mfaFailed {
+		s.mfaFailed(c)
 		return httpError(http.StatusUnauthorized, "%s", errBadCode.Error())
+	}
+	if acct.RequireMFA {
+		s.mfaSucceeded(c)
 	}
 	s.live.add(sess)
 	grant := api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential, Username: acct.Username}
@@ -124,7 +134,8 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		grant.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(host.PublicKey())))
 	}
 	if res.Type == "mssql" {
-		grant.TLSCA, grant.Database = string(s.ca.certPEM), res.Options["database"]
+		// SQL clients trust the resource CA, never the server CA.
+		grant.TLSCA, grant.Database = string(s.ca.resource.certPEM), res.Options["database"]
 	}
 	writeJSON(w, http.StatusCreated, grant)
 	return nil
@@ -279,4 +290,36 @@ func (s *Server) handleVerifyAudit(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// Codes asked for at access time are throttled like logins: per user (a
+// stolen token must not guess the owner's codes), per token, and per
+// source address with the looser limit of an address many may share.
+type throttleKey struct {
+	key string
+	p   policy
+}
+
+func mfaKeys(c *caller) []throttleKey {
+	return []throttleKey{{"mfa-user:" + c.user.ID, perMFA}, {"mfa-token:" + c.tokenHash, perMFA}, {"mfa-src:" + c.source, perSource}}
+}
+
+func (s *Server) mfaWait(c *caller) time.Duration {
+	var wait time.Duration
+	for _, k := range mfaKeys(c) {
+		wait = max(wait, s.throttle.wait(k.key, k.p))
+	}
+	return wait
+}
+
+func (s *Server) mfaFailed(c *caller) {
+	for _, k := range mfaKeys(c) {
+		s.throttle.fail(k.key)
+	}
+}
+
+func (s *Server) mfaSucceeded(c *caller) {
+	for _, k := range mfaKeys(c)[:2] { // the source's count stays: others may share it
+		s.throttle.succeed(k.key)
+	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,11 +23,9 @@ import (
 )
 
 const (
-	minPasswordLen  = 12
-	maxFailedLogins = 5
-	lockoutDuration = 15 * time.Minute
-	tokenTTL        = 12 * time.Hour
-	totpPeriod      = 30
+	minPasswordLen = 12
+	tokenTTL       = 12 * time.Hour
+	totpPeriod     = 30
 )
 
 // argon2id parameters: the OWASP minimum for interactive logins (19 MiB, t=2).
@@ -153,7 +153,10 @@ func (s *Server) bootstrap() error {
 		if err != nil {
 			return err
 		}
-		u := &store.User{ID: store.NewID(), Name: "admin", Roles: []string{"admin"}, PasswordHash: h, CreatedAt: time.Now().UTC()}
+		// A generated password is one-time: it sits in a file until the
+		// admin sets their own. One the operator chose is theirs already.
+		u := &store.User{ID: store.NewID(), Name: "admin", Roles: []string{"admin"}, PasswordHash: h,
+			MustChangePassword: generated && !s.cfg.KeepAdminPassword, CreatedAt: time.Now().UTC()}
 		if err := tx.CreateUser(u); err != nil {
 			return err
 		}
@@ -165,45 +168,101 @@ func (s *Server) bootstrap() error {
 	if !generated {
 		return nil // none created, or the operator chose it
 	}
-	file := filepath.Join(s.cfg.DataDir, "initial-admin-password")
+	file := s.initialPasswordFile()
 	if err := os.WriteFile(file, []byte(adminPassword+"\n"), 0o600); err != nil {
 		return fmt.Errorf("server: write %s: %w", file, err)
 	}
-	fmt.Fprintf(s.cfg.Out, "pamd: created user admin with password %s (also in %s; change it after logging in)\n", adminPassword, file)
+	// The password itself is not printed: the server's output ends up in
+	// journald and log shippers.
+	if s.cfg.KeepAdminPassword {
+		fmt.Fprintf(s.cfg.Out, "pamd: created user admin; its password is in %s (mode 0600)\n", file)
+	} else {
+		fmt.Fprintf(s.cfg.Out, "pamd: created user admin; its one-time password is in %s (mode 0600) and must be changed at the first login\n", file)
+	}
 	return nil
 }
 
+// initialPasswordFile holds the bootstrap admin's one-time password until
+// it is changed.
+func (s *Server) initialPasswordFile() string {
+	return filepath.Join(s.cfg.DataDir, "initial-admin-password")
+}
+
+// dropInitialPassword removes the one-time password file once the
+// bootstrap admin has a password of their own.
+func (s *Server) dropInitialPassword(user string) {
+	if user != "admin" {
+		return
+	}
+	if err := os.Remove(s.initialPasswordFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("remove the one-time admin password file", "err", err)
+	}
+}
+
 var (
-	errLoginFailed = errors.New("invalid username or password (5 failed attempts lock an account for 15 minutes)")
+	errLoginFailed = errors.New("invalid username or password")
 	errBadCode     = errors.New("invalid or already used MFA code")
 )
 
-// login checks credentials and returns the user. A failure is counted
-// toward lockout and audited with the real reason; the caller sees only
-// errLoginFailed, errBadCode or an MFA-required error.
-func (s *Server) login(name, password, code, source string) (*store.User, error) {
+// login checks credentials and returns the user. The caller sees only
+// errLoginFailed, errBadCode, an MFA-required error or a throttle answer;
+// the audit log gets the real reason.
+//
+// Failures are throttled per source address and per name from that
+// address before any password is hashed, hashes run in a few slots at
+// most, and none runs inside a store transaction: a flood of logins slows
+// down its sender and never stalls the server's writes.
+func (s *Server) login(ctx context.Context, name, password, code, source string) (*store.User, error) {
 	now := time.Now().UTC()
+	if err := validName("user", name); err != nil {
+		// Never written as given: a name is an audit field, and a megabyte
+		// of escape sequences is not a name.
+		s.auditEvent(auditName(name), "auth.login", "", "failure", source, "malformed user name")
+		return nil, errLoginFailed
+	}
+	srcKey, nameKey := "login-src:"+source, "login-name:"+name+"|"+source
+	if wait := max(s.throttle.wait(srcKey, perSource), s.throttle.wait(nameKey, perNameAndSource)); wait > 0 {
+		return nil, tooMany("logins", wait)
+	}
+	var u *store.User
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		u, err = tx.UserByName(name)
+		if errors.Is(err, store.ErrNotFound) {
+			u, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.hashSlots.acquire(ctx); err != nil {
+		return nil, err
+	}
+	pwOK := false
+	if u == nil {
+		checkPassword(s.dummyPwd, password) // the same time as for a real user
+	} else {
+		pwOK = checkPassword(u.PasswordHash, password)
+	}
+	s.hashSlots.release()
+
 	var (
 		user    *store.User
 		outcome error
 		why     string
 	)
-	err := s.st.Update(func(tx *store.Tx) error {
-		u, err := tx.UserByName(name)
-		if errors.Is(err, store.ErrNotFound) {
-			checkPassword(s.dummyPwd, password)
+	err = s.st.Update(func(tx *store.Tx) error {
+		if u == nil {
 			outcome, why = errLoginFailed, "unknown user"
 			return tx.AppendAudit(&store.AuditEvent{Time: now, Actor: name, Action: "auth.login", Outcome: "failure", Source: source, Detail: why})
 		}
+		u, err := tx.User(u.ID) // fresh: the TOTP step may have moved
 		if err != nil {
 			return err
 		}
-		pwOK := checkPassword(u.PasswordHash, password)
 		switch {
 		case u.Disabled:
 			outcome, why = errLoginFailed, "user disabled"
-		case now.Before(u.LockedUntil):
-			outcome, why = errLoginFailed, "user locked"
 		case !pwOK:
 			outcome, why = errLoginFailed, "wrong password"
 		case u.MFASecret != "" && code == "":
@@ -212,7 +271,6 @@ func (s *Server) login(name, password, code, source string) (*store.User, error)
 			outcome, why = errBadCode, "wrong or reused MFA code"
 		}
 		if outcome == nil {
-			u.FailedLogins, u.LockedUntil = 0, time.Time{}
 			user = u
 			if err := tx.PutUser(u); err != nil {
 				return err
@@ -221,16 +279,6 @@ func (s *Server) login(name, password, code, source string) (*store.User, error)
 		}
 		if why == "" { // MFA code asked for: not a failure yet
 			return nil
-		}
-		if why == "wrong password" || why == "wrong or reused MFA code" {
-			u.FailedLogins++
-			if u.FailedLogins >= maxFailedLogins {
-				u.FailedLogins, u.LockedUntil = 0, now.Add(lockoutDuration)
-				why += "; user locked for 15 minutes"
-			}
-			if err := tx.PutUser(u); err != nil {
-				return err
-			}
 		}
 		action := "auth.login"
 		if why == "wrong or reused MFA code" {
@@ -241,7 +289,27 @@ func (s *Server) login(name, password, code, source string) (*store.User, error)
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case user != nil:
+		s.throttle.succeed(nameKey)
+	case why != "":
+		s.throttle.fail(srcKey)
+		s.throttle.fail(nameKey)
+	}
 	return user, outcome
+}
+
+// auditName makes a name from a request fit for the audit log: a valid
+// name as it is, anything else as at most 64 bytes of it, quoted, so no
+// control character and no megabyte gets through.
+func auditName(name string) string {
+	if validName("", name) == nil {
+		return name
+	}
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	return "invalid:" + strconv.QuoteToASCII(name)
 }
 
 type mfaRequired struct{}
@@ -250,10 +318,10 @@ func (*mfaRequired) Error() string {
 	return "this user has MFA: give the code from the authenticator app"
 }
 
-func (s *Server) issueToken(u *store.User) (string, time.Time, error) {
+func (s *Server) issueToken(u *store.User, source string) (string, time.Time, error) {
 	secret := "pamd_" + randomSecret(32)
 	now := time.Now().UTC()
-	t := &store.Token{Hash: hashToken(secret), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(tokenTTL)}
+	t := &store.Token{Hash: hashToken(secret), UserID: u.ID, Source: source, CreatedAt: now, ExpiresAt: now.Add(tokenTTL)}
 	err := s.st.Update(func(tx *store.Tx) error {
 		// Drop this user's expired tokens while here, so the bucket stays small.
 		all, err := tx.Tokens()
@@ -269,3 +337,29 @@ func (s *Server) issueToken(u *store.User) (string, time.Time, error) {
 	})
 	return secret, t.ExpiresAt, err
 }
+
+// revokeTokens deletes a user's API tokens but keep (a token hash, or
+// ""), and returns how many went. Whatever changes who a user is or what
+// they may do (a new password, an MFA reset, disabling, a removed role)
+// calls it, so no token issued before the change outlives it.
+func revokeTokens(tx *store.Tx, userID, keep string) (int, error) {
+	all, err := tx.Tokens()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range all {
+		if t.UserID != userID || t.Hash == keep {
+			continue
+		}
+		if err := tx.DeleteToken(t.Hash); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// tokenID names a token in listings: a prefix of its hash, which says
+// nothing about the secret.
+func tokenID(hash string) string { return hash[:min(12, len(hash))] }

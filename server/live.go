@@ -137,7 +137,8 @@ func (l *liveSessions) end(id, reason, actor string) error {
 	return err
 }
 
-func (l *liveSessions) endUserSessions(userID, reason string) {
+// endUserSessions ends every live session of a user and says how many.
+func (l *liveSessions) endUserSessions(userID, reason string) int {
 	l.mu.Lock()
 	var ids []string
 	for id, ls := range l.m {
@@ -149,6 +150,7 @@ func (l *liveSessions) endUserSessions(userID, reason string) {
 	for _, id := range ids {
 		l.end(id, reason, "system")
 	}
+	return len(ids)
 }
 
 // onAccount counts the live sessions on an account.
