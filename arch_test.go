@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestDependencyDirection holds the layering of DESIGN.md: protocol and ui
+// TestDependencyDirection holds pamd's layering: protocol and ui
 // import no other pamd package, store imports no role, and the gateway never
 // imports the server or the store.
 func TestDependencyDirection(t *testing.T) {

@@ -57,17 +57,50 @@ func usersCommand() *cli.Command {
 				switch {
 				case u.Disabled:
 					state = "disabled"
-				case !u.LockedUntil.IsZero():
-					state = "locked until " + ts(u.LockedUntil)
 				}
 				rows = append(rows, []string{u.Name, strings.Join(u.Roles, ","), yesNo(u.MFAEnabled), state, ts(u.CreatedAt)})
 			}
 			return printList(c, out, []string{"NAME", "ROLES", "MFA", "STATE", "CREATED"}, rows)
 		}},
-		setFlag("disable", "disable", "disable (ends their sessions)"),
-		setFlag("enable", "enable", "re-enable (and unlock)"),
-		setFlag("reset-mfa", "reset-mfa", "remove the MFA enrollment of"),
+		setFlag("disable", "disable", "disable (ends their sessions and tokens)"),
+		setFlag("enable", "enable", "re-enable"),
+		setFlag("reset-mfa", "reset-mfa", "remove the MFA enrollment (and end the sessions and tokens) of"),
+		{Name: "tokens", ArgsUsage: "NAME", Usage: "list a user's API tokens (logins), or end them all with --revoke", Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "revoke", Usage: "end every token of the user and their live sessions (your own current token stays)"}, outputFlag,
+		}, Action: userTokens},
 	}}
+}
+
+func userTokens(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/users/" + url.PathEscape(n) + "/tokens"
+	if c.Bool("revoke") {
+		var out api.RevokeTokensResponse
+		if err := call(c, "DELETE", path, nil, &out); err != nil {
+			return err
+		}
+		if jsonOutput(c) {
+			return printJSON(c.App.Writer, out)
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %d tokens revoked, %d live sessions ended\n", n, out.Revoked, out.SessionsEnded)
+		return nil
+	}
+	var out []api.TokenInfo
+	if err := call(c, "GET", path, nil, &out); err != nil {
+		return err
+	}
+	rows := [][]string{}
+	for _, t := range out {
+		id := t.ID
+		if t.Current {
+			id += " (this one)"
+		}
+		rows = append(rows, []string{id, dash(t.Source), ts(t.CreatedAt), ts(t.ExpiresAt)})
+	}
+	return printList(c, out, []string{"TOKEN", "FROM", "CREATED", "EXPIRES"}, rows)
 }
 
 func rolesCommand() *cli.Command {
@@ -116,14 +149,16 @@ func rolesCommand() *cli.Command {
 }
 
 func gatewaysCommand() *cli.Command {
-	return &cli.Command{Name: "gateways", Usage: "enroll and list gateways", Subcommands: []*cli.Command{
+	return &cli.Command{Name: "gateways", Usage: "enroll, list and revoke gateways", Subcommands: []*cli.Command{
 		{Name: "token", Usage: "create a one-time enrollment token", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true},
 			&cli.DurationFlag{Name: "ttl", Value: time.Hour, Usage: "how long the token stays valid (at most 24h)"},
+			&cli.BoolFlag{Name: "replace", Usage: "enroll a new gateway in place of an enrolled one of that name; its certificate stops working when the new one enrolls"},
 			outputFlag,
 		}, Action: func(c *cli.Context) error {
 			var out api.GatewayTokenResponse
-			if err := call(c, "POST", "/api/v1/gateways/tokens", api.GatewayTokenRequest{Name: c.String("name"), TTL: c.Duration("ttl").String()}, &out); err != nil {
+			req := api.GatewayTokenRequest{Name: c.String("name"), TTL: c.Duration("ttl").String(), Replace: c.Bool("replace")}
+			if err := call(c, "POST", "/api/v1/gateways/tokens", req, &out); err != nil {
 				return err
 			}
 			if jsonOutput(c) {
@@ -143,11 +178,40 @@ func gatewaysCommand() *cli.Command {
 				if g.Online {
 					state = "online"
 				}
-				rows = append(rows, []string{g.Name, state, dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen)})
+				if !g.RevokedAt.IsZero() {
+					state = "revoked"
+				}
+				rows = append(rows, []string{g.Name, state, dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen), ts(g.CertExpiresAt), backlogText(g.Backlog)})
 			}
-			return printList(c, out, []string{"NAME", "STATUS", "VERSION", "REMOTE", "LAST SEEN"}, rows)
+			return printList(c, out, []string{"NAME", "STATUS", "VERSION", "REMOTE", "LAST SEEN", "CERT EXPIRES", "BACKLOG"}, rows)
+		}},
+		{Name: "revoke", Usage: "revoke a gateway's certificate: it is disconnected at once and cannot reconnect", ArgsUsage: "NAME", Action: func(c *cli.Context) error {
+			name, err := oneArg(c, "NAME")
+			if err != nil {
+				return err
+			}
+			if err := call(c, "POST", "/api/v1/gateways/"+url.PathEscape(name)+"/revoke", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "gateway %s revoked; to enroll it again: pamd gateways token --name %s --replace\n", name, name)
+			return nil
 		}},
 	}}
+}
+
+// backlogText shows a gateway's records not yet uploaded: "0", "12 (3.4 MiB)",
+// or "-" while unknown (offline, or a gateway too old to report it).
+func backlogText(b *api.GatewayBacklog) string {
+	switch {
+	case b == nil:
+		return "-"
+	case b.Records == 0:
+		return "0"
+	case b.Bytes >= 1<<20:
+		return fmt.Sprintf("%d (%.1f MiB)", b.Records, float64(b.Bytes)/(1<<20))
+	default:
+		return fmt.Sprintf("%d (%.1f KiB)", b.Records, float64(b.Bytes)/(1<<10))
+	}
 }
 
 func resourcesCommand() *cli.Command {
@@ -196,7 +260,7 @@ func resourcesCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
 			}
 			for _, w := range out.Warnings {
-				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+				printEscaped(c.App.ErrWriter, "warning: %s\n", w)
 			}
 			return nil
 		}},
@@ -280,7 +344,7 @@ func resourcesCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "resource %s updated\n", out.Name)
 			for _, w := range out.Warnings {
-				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+				printEscaped(c.App.ErrWriter, "warning: %s\n", w)
 			}
 			return nil
 		}},
@@ -352,7 +416,7 @@ func resourcesCommand() *cli.Command {
 				if a.Auth != "" {
 					auth = ", " + a.Auth + " auth"
 				}
-				fmt.Fprintf(w, "  %s (username %s%s, MFA %s)\n", a.Name, dash(a.Username), auth, yesNo(a.RequireMFA))
+				printEscaped(w, "  %s (username %s%s, MFA %s)\n", a.Name, dash(a.Username), auth, yesNo(a.RequireMFA))
 			}
 			return nil
 		}},
@@ -573,10 +637,10 @@ func sessionsCommand() *cli.Command {
 				return printJSON(c.App.Writer, s)
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nconnections:\n",
+			printEscaped(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nconnections:\n",
 				s.ID, s.User, s.Resource, s.Account, dash(s.Reason), ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.EndedAt), s.EndReason, yesNo(s.Active))
 			for _, cn := range s.Connections {
-				fmt.Fprintf(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
+				printEscaped(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
 			}
 			return nil
 		}},

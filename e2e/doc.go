@@ -7,8 +7,18 @@
 //   - harness_test.go: building the binary, starting processes, the echo target.
 //   - helper_test.go: the test binary as echo, sink and plain-relay processes.
 //   - sshd_test.go, ferret_test.go: real OpenSSH sshd and FerretDB, started by the tests.
+//   - sysusers_test.go: the system users and sudoers files the SSH tests make, unique
+//     to each run and removed at its end; a sweep of what a killed run left.
 //   - e2e_test.go: the end-to-end behaviour (data path, lifecycle, identity, audit, bad input).
+//   - dos_test.go: unauthenticated peers: stream floods on the tunnel, connections per source.
+//   - gateway_lifecycle_test.go: gateway certificates: revocation, --replace, renewal, expiry.
 //   - ssh_test.go, mongo_test.go, browser_test.go: SSH, MongoDB and the web console.
+//   - rotation_test.go: credential rotation against sshd, FerretDB and the SQL stand-in.
+//   - output_test.go: what the CLI prints of others' text (escaped control characters).
+//   - failpoints_test.go: tests that use the store's test hook; they run with
+//     -tags failpoints, as scripts/test runs them (nofailpoints_test.go says so
+//     otherwise). The binary under test is always built with the tag.
+//   - records_test.go: session records through the gateway's spool (escaped output, the backlog).
 //   - bench_test.go, bench_ssh_test.go, bench_mongo_test.go: benchmarks that run each
 //     workload direct and through pamd in the same run and print the ratio (PAMD_BENCH=1).
 package e2e

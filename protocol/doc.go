@@ -11,6 +11,8 @@
 //   - tds: SQL Server's TDS packets, PRELOGIN, LOGIN7, result tokens, TLS in
 //     PRELOGIN; tds/tdstest is a SQL Server stand-in for tests.
 //   - ntlm: the server side of NTLMv2 (challenge, authenticate, verify).
+//   - printable: others' text made safe for a terminal (control characters
+//     shown escaped), for the CLI's output and SSH banners.
 //
 // Nothing here imports another pamd package.
 package protocol

@@ -15,6 +15,10 @@
 //     and pamd ssh's client.
 //
 // Files: join.go (Join, Counter), yamux.go (the yamux settings every tunnel
-// shares, DialTLS, and BatchConn, which gives each yamux frame one TLS write),
-// pause.go (PauseForTest, the hook rotation's kill tests stop at).
+// shares, DialTLS, BatchConn, which gives each yamux frame one TLS write, and
+// StreamGate, which keeps a peer to one stream until it has authenticated),
+// pause.go and pause_failpoints.go (PauseForTest, the hook rotation's kill
+// tests stop at: a no-op unless built with -tags failpoints), clip.go (Clip
+// and Clipper: the command logs' bounds, keeping a long text's head, tail,
+// length and SHA-256).
 package proxy

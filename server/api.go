@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,8 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/users/{name}/disable", admin, s.handleSetDisabled(true))
 	h("POST /api/v1/users/{name}/enable", admin, s.handleSetDisabled(false))
 	h("POST /api/v1/users/{name}/reset-mfa", admin, s.handleResetMFA)
+	h("GET /api/v1/users/{name}/tokens", authed, s.handleListTokens)
+	h("DELETE /api/v1/users/{name}/tokens", authed, s.handleRevokeTokens)
 
 	h("GET /api/v1/roles", reader, s.handleListRoles)
 	h("POST /api/v1/roles", admin, s.handleCreateRole)
@@ -81,6 +84,7 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 
 	h("GET /api/v1/gateways", reader, s.handleListGateways)
 	h("POST /api/v1/gateways/tokens", admin, s.handleGatewayToken)
+	h("POST /api/v1/gateways/{name}/revoke", admin, s.handleRevokeGateway)
 
 	h("GET /api/v1/resources", reader, s.handleListResources)
 	h("POST /api/v1/resources", admin, s.handleCreateResource)
@@ -216,6 +220,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae.Status == 0 {
 		ae.Status = http.StatusInternalServerError
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
 	writeJSON(w, ae.Status, ae)
 }

@@ -6,14 +6,25 @@
 // Files:
 //   - config.go: Config and its validation.
 //   - server.go: New (data dir, master key, store, CA), Serve (accept, ALPN dispatch, graceful shutdown).
-//   - pki.go: the internal CA, the server certificate, gateway certificates.
-//   - auth.go: argon2id passwords, TOTP with replay protection, lockout, API tokens, first-start bootstrap.
+//   - pki.go: the internal CAs (server, gateway client, resource; each for one
+//     job, the latter two made at start for data dirs from before), the
+//     server certificate, gateway certificates.
+//   - gateways.go: gateway certificate lifecycle: --replace for enrolled names,
+//     revocation, admitting a connecting gateway, renewal over the tunnel.
+//   - auth.go: argon2id passwords, TOTP with replay protection, logins, API tokens and their
+//     revocation, the first-start bootstrap (a one-time admin password kept in a file).
+//   - throttle.go: backoff of failed logins and MFA codes per source, name and token;
+//     the cap on password hashes running at once.
 //   - policy.go: role grants (RESOURCE_GLOB/ACCOUNT_GLOB, maximum duration, reason).
 //   - api.go: routing, authentication middleware, JSON errors, audit helpers.
 //   - api_identity.go, api_resources.go, api_sessions.go: the handlers.
-//   - hub.go: connected gateways (mutual TLS + yamux).
+//   - hub.go: connected gateways (mutual TLS + yamux), cut when their
+//     certificate expires unrenewed.
 //   - live.go: active sessions, their expiry timers and ending.
-//   - relay.go: pamd connect's tunnel: control streams and relayed connections.
+//   - relay.go: pamd connect's tunnel: authenticating a connection by its first
+//     stream, control streams and relayed connections.
+//   - limits.go: what a peer may hold: unauthenticated connections per source,
+//     the deadline to authenticate, streams per tunnel, the HTTP server's limits.
 //   - sshres.go: ssh resources: host key pinning, per-resource CA and host key, certificates.
 //   - mongores.go: mongodb resources: connection strings, TLS settings, probes, resource tests.
 //   - records.go: session records from gateways, their API and asciicast rendering.

@@ -32,5 +32,7 @@
 // Files: store.go (Open, master key, transactions), seal.go (AEAD and index
 // HMAC), records.go (entity types, an account's Rotation with its pending
 // credential), tx.go (typed methods), audit.go (the hash
-// chain), migrate.go (schema version and migrations).
+// chain), audit_failpoints.go (RewriteAuditEvent, for tests that edit
+// history; only in builds with -tags failpoints), migrate.go (schema
+// version and migrations).
 package store

@@ -433,9 +433,10 @@ function accountForm(r) {
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
   fill(m, h("h1", {}, "Gateways"),
-    table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled"], gws.map((g) => [
+    table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled", "Upload backlog"], gws.map((g) => [
       g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, g.online ? "online" : "offline"),
-      g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at)])),
+      g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at),
+      !g.backlog ? "–" : g.backlog.records === 0 ? "0" : `${g.backlog.records} records (${(g.backlog.bytes / 1024).toFixed(1)} KiB)`])),
     isAdmin() ? form({ "aria-label": "enroll gateway" }, [
       h("h2", {}, "Enroll a gateway"),
       h("div", { class: "row" }, field("Name", input("name", { required: true })), field("Valid for", select("ttl", ["15m", "1h", "24h"], "1h")),
@@ -483,12 +484,23 @@ views.session = async (m, [id]) => {
   }
   parts.push(h("h2", {}, "Connections"), table(["Connection", "From", "Started", "Ended", "Bytes up", "Bytes down", "Error"],
     (s.connections || []).map((c) => [c.id, c.client_addr || "–", fmt(c.started_at), fmt(c.ended_at), c.bytes_up, c.bytes_down, c.error || ""])));
-  if (recs.some((r) => r.type === "pty")) parts.push(h("p", {}, h("a", { href: "#/replay/" + s.id }, "▶ Replay the terminal")));
-  const events = recs.filter((r) => !["o", "i", "r"].includes(r.type));
+  if (recs.some((r) => ["pty", "o", "i", "e"].includes(r.type))) parts.push(h("p", {}, h("a", { href: "#/replay/" + s.id }, "▶ Replay the terminal")));
+  const events = recs.filter((r) => !["o", "i", "e", "r"].includes(r.type));
   const search = input("search", { placeholder: "search the log", type: "search" });
   const logTable = h("div", {});
+  // What pamd cut from a long statement (the record's truncated): the text
+  // shown is its head and tail; length and hash are the whole's.
+  const truncated = (r) => {
+    const t = r.truncated;
+    if (!t) return "";
+    if (t.unread) return " — truncated: request of " + t.length + " bytes, sha256 " + t.sha256 + "; its end was not read";
+    if (t.field) return " — truncated: " + t.field + " of " + t.length + " bytes, sha256 " + t.sha256 + "; head and tail kept";
+    return " — truncated: " + t.values + " long values cut, each with its length and sha256";
+  };
   const describe = (r) => {
     switch (r.type) {
+      case "sql": case "rpc": case "attention": return "[" + (r.database || "") + "] " + (r.type === "rpc" ? "EXEC " + r.command + " " + (r.data || "") : r.command) + " — " +
+        (r.status === 0 ? "error " + r.code + ": " + r.error : (r.rows || 0) + " rows") + ", " + (r.duration_ms || 0).toFixed(1) + " ms" + truncated(r);
       case "exec": return "exec " + r.command;
       case "subsystem": return "subsystem " + r.command;
       case "exit": return "exit status " + r.status;
@@ -496,7 +508,7 @@ views.session = async (m, [id]) => {
       case "forward": return "port forward to " + r.path;
       case "pty": return "terminal " + r.term + " " + r.width + "x" + r.height;
       case "command": return r.command + " " + [r.database, r.collection].filter(Boolean).join(".") + " — " +
-        (r.status === 0 ? "error " + r.code + ": " + r.error : "ok, " + (r.docs || 0) + " docs") + ", " + (r.duration_ms || 0).toFixed(1) + " ms — " + (r.data || "");
+        (r.status === 0 ? "error " + r.code + ": " + r.error : "ok, " + (r.docs || 0) + " docs") + ", " + (r.duration_ms || 0).toFixed(1) + " ms — " + (r.data || "") + truncated(r);
       case "error": return "error: " + r.data;
       default: return r.type;
     }
@@ -527,12 +539,14 @@ views.replay = async (m, [id]) => {
   fill(m, h("h1", {}, "Replay of session " + id), h("p", { class: "muted" }, header.title || ""),
     h("div", { class: "controls" }, play, field("Speed", speed), seek, clock), termEl,
     h("p", {}, h("a", { href: "#/session/" + id }, "Back to the session")));
-  const term = new Terminal({ cols: header.width || 80, rows: header.height || 24, convertEol: false, disableStdin: true });
+  // Sizes come from the recorded client: bounded, as the server bounds them.
+  const size = (n, dflt) => (Number.isFinite(n) && n >= 1 ? Math.min(Math.floor(n), 1000) : dflt);
+  const term = new Terminal({ cols: size(header.width, 80), rows: size(header.height, 24), convertEol: false, disableStdin: true });
   term.open(termEl);
   let pos = 0, idx = 0, playing = false, last = 0;
   const apply = (e) => {
     if (e[1] === "o") term.write(e[2]);
-    else { const [c, r] = e[2].split("x").map(Number); if (c && r) term.resize(c, r); }
+    else { const [c, r] = String(e[2]).split("x").map(Number); if (c && r) term.resize(size(c, 80), size(r, 24)); }
   };
   const jump = (t) => { // redraw from the start up to t
     term.reset();
@@ -645,9 +659,10 @@ views.account = async (m) => {
     }),
     h("h2", {}, "Multi-factor authentication"), mfa];
   if (me.mfa_enabled) mfa.append(h("p", {}, "MFA is on: logins ask for a code from your authenticator app."));
-  else mfa.append(h("button", { type: "button", onclick: async () => {
-    try {
-      const e = await api("POST", "/api/v1/mfa/enroll");
+  else mfa.append(form({ "aria-label": "enroll MFA" }, [h("div", { class: "row" },
+      field("Your password", input("mfa_password", { type: "password", required: true, autocomplete: "current-password" })),
+      h("button", { type: "submit" }, "Enroll an authenticator app"))], async (d) => {
+      const e = await api("POST", "/api/v1/mfa/enroll", { password: d.mfa_password });
       fill(mfa, h("p", {}, "Scan with an authenticator app, or enter the secret by hand:"),
         h("img", { src: e.qr_code, alt: "QR code for " + e.uri, width: 240, height: 240 }), h("p", {}, h("code", {}, e.secret)),
         form({ "aria-label": "confirm MFA" }, [h("div", { class: "row" }, field("Code from the app", input("code", { required: true, inputmode: "numeric", autocomplete: "one-time-code" })),
@@ -655,8 +670,7 @@ views.account = async (m) => {
           await api("POST", "/api/v1/mfa/confirm", { code: d.code });
           route();
         }));
-    } catch (err) { mfa.append(errorBox(err)); }
-  } }, "Enroll an authenticator app"));
+    }));
   fill(m, ...parts);
 };
 
