@@ -236,8 +236,9 @@ func TestLoginHashSlotsCapConcurrency(t *testing.T) {
 	ts := newTestServer(t, testAdminPassword)
 	var wg sync.WaitGroup
 	peak := 0
-	stop := make(chan struct{})
+	stop, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(sampled)
 		for {
 			select {
 			case <-stop:
@@ -257,6 +258,7 @@ func TestLoginHashSlotsCapConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
+	<-sampled
 	if peak > cap(ts.hashSlots) || peak == 0 {
 		t.Fatalf("peak of %d hashes at once, slots %d", peak, cap(ts.hashSlots))
 	}
