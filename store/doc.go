@@ -32,7 +32,10 @@
 // Files: store.go (Open, master key, transactions), seal.go (AEAD and index
 // HMAC), records.go (entity types, an account's Rotation with its pending
 // credential), tx.go (typed methods), audit.go (the hash
-// chain), audit_failpoints.go (RewriteAuditEvent, for tests that edit
+// chain), check.go (Check: every value opens, for tests and
+// storetest), audit_failpoints.go (RewriteAuditEvent, for tests that edit
 // history; only in builds with -tags failpoints), migrate.go (schema
 // version and migrations).
+//
+// Sub-packages: storetest (stores for tests, checked when each test ends).
 package store
