@@ -5,33 +5,19 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/pki/pkitest"
+	"github.com/pamd/pamd/proxy/proxytest"
 )
 
 // pairs returns connected (a, b) pairs over the transports Join meets.
 func pairs(t *testing.T) map[string]func() (net.Conn, net.Conn) {
-	tcp := func() (net.Conn, net.Conn) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		a, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a, b
-	}
+	tcp := func() (net.Conn, net.Conn) { return proxytest.Pair(t) }
 	return map[string]func() (net.Conn, net.Conn){
 		"tcp": tcp,
 		"tls+yamux": func() (net.Conn, net.Conn) {
@@ -57,11 +43,7 @@ func tlsYamux(t *testing.T) (client, server interface {
 	OpenStream() (net.Conn, error)
 	AcceptStream() (net.Conn, error)
 }) {
-	caKey, _ := pki.NewKey()
-	caDER, _ := pki.NewCA("test", caKey, time.Hour)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := pki.NewKey()
-	der, _ := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "srv", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour, Server: true})
+	p := pkitest.New(t, pki.Leaf{CommonName: "srv", Server: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +55,11 @@ func tlsYamux(t *testing.T) (client, server interface {
 		if err != nil {
 			return
 		}
-		c := tls.Server(NewBatchConn(raw), &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der, caDER}, PrivateKey: key}}, NextProtos: []string{pki.ALPNTunnel}})
+		c := tls.Server(NewBatchConn(raw), &tls.Config{Certificates: []tls.Certificate{p.Cert}, NextProtos: []string{pki.ALPNTunnel}})
 		c.Handshake()
 		srvCh <- c
 	}()
-	cc, err := DialTLS(context.Background(), ln.Addr().String(), pki.PinnedClientConfig(pki.Fingerprint(caDER), pki.ALPNTunnel))
+	cc, err := DialTLS(context.Background(), ln.Addr().String(), pki.PinnedClientConfig(p.Fingerprint(), pki.ALPNTunnel))
 	if err != nil {
 		t.Fatal(err)
 	}

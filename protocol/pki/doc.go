@@ -15,4 +15,6 @@
 // server's. A leaf under an operator's own CA (--tls-cert) needs no marker.
 //
 // Files: pki.go.
+//
+// Sub-packages: pkitest (a CA and a leaf for tests, in one call).
 package pki

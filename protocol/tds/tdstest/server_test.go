@@ -3,7 +3,6 @@ package tdstest_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/pki/pkitest"
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tds/tdstest"
 )
@@ -147,15 +147,7 @@ func TestFreeTDS(t *testing.T) {
 }
 
 func testTLS(t *testing.T) *tls.Config {
-	key, _ := pki.NewKey()
-	caDER, _ := pki.NewCA("standin CA", key, time.Hour)
-	ca, _ := x509.ParseCertificate(caDER)
-	leafKey, _ := pki.NewKey()
-	der, err := pki.Issue(ca, key, leafKey.Public(), pki.Leaf{CommonName: "standin", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: leafKey}}}
+	return pkitest.New(t, pki.Leaf{CommonName: "standin"}).ServerConfig()
 }
 
 // TestEncryptionModes proves every PRELOGIN encryption mode with go-mssqldb:
