@@ -21,9 +21,10 @@
 // replaces the pair in its data dir atomically (gateway.pem). A gateway
 // whose certificate expired while it was offline must enroll again.
 //
-// Files: config.go (Config, identity files), enroll.go (token and
+// Files: config.go (Config, identity files), handlers.go (the one map of
+// protocol handlers, proxy.Handler, the dispatch goes through), enroll.go (token and
 // enrollment), renew.go (the current certificate and its renewal), gateway.go (Run, the connection loop, dispatch, probes,
 // session ends, record upload), spool.go (the record spool), rotate.go
 // (credential rotation on targets: change, verify with the new credential,
-// retire the old one).
+// retire the old one, with the operations the handler's proxy.Rotator gives).
 package gateway

@@ -18,10 +18,6 @@ import (
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
-	"github.com/pamd/pamd/proxy/mongoproxy"
-	"github.com/pamd/pamd/proxy/mssqlproxy"
-	"github.com/pamd/pamd/proxy/sshproxy"
-	"github.com/pamd/pamd/proxy/tcpproxy"
 )
 
 // Backoff bounds between reconnection attempts; each wait is jittered ±20%.
@@ -72,13 +68,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer g.spool.close() // writes what is queued; the next start uploads it
-	go func() {           // expired sessions' MongoDB topologies are closed even if no notice came
+	go func() {           // expired sessions' state (MongoDB topologies) is dropped even if no notice came
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case now := <-t.C:
-				g.mongo.Sweep(now)
+				for _, h := range g.handlers {
+					if sw, ok := h.(proxy.Sweeper); ok {
+						sw.Sweep(now)
+					}
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -96,7 +96,8 @@ type gateway struct {
 	creds *credentials // the client certificate, renewed over the tunnel
 	wg    sync.WaitGroup
 	spool *spool
-	mongo *mongoproxy.Pool // a driver topology per MongoDB access session
+	// handlers serve each protocol's streams, by descriptor Protocol.
+	handlers map[string]proxy.Handler
 
 	mu       sync.Mutex
 	sessions map[string]map[*liveConn]bool // live connections by session
@@ -128,7 +129,7 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, mongo: mongoproxy.NewPool(),
+	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, handlers: handlers(),
 		sessions: map[string]map[*liveConn]bool{}}, nil
 }
 
@@ -238,21 +239,21 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 	case tunnel.KindDial:
 		var d tunnel.Descriptor
 		if hdr.Decode(&d) != nil {
-			tunnel.Refuse("pamd gateway: malformed descriptor").WriteTo(st)
+			proxy.Answer(st, proxy.Refuse("pamd gateway: malformed descriptor"))
 			return
 		}
 		g.dial(ctx, st, &d)
 	case tunnel.KindProbe:
 		var d tunnel.Descriptor
 		if hdr.Decode(&d) != nil {
-			tunnel.Refuse("pamd gateway: malformed descriptor").WriteTo(st)
+			proxy.Answer(st, proxy.Refuse("pamd gateway: malformed descriptor"))
 			return
 		}
 		g.probe(ctx, st, &d)
 	case tunnel.KindRotate:
 		var r tunnel.Rotation
 		if hdr.Decode(&r) != nil {
-			tunnel.Refuse("pamd gateway: malformed rotation").WriteTo(st)
+			proxy.Answer(st, proxy.Refuse("pamd gateway: malformed rotation"))
 			return
 		}
 		g.rotate(ctx, st, &r)
@@ -261,16 +262,16 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 		if hdr.Decode(&e) == nil {
 			g.endSession(e.SessionID, e.Reason)
 		}
-		tunnel.OK().WriteTo(st)
+		proxy.Answer(st, nil)
 	default:
-		tunnel.Refuse("pamd gateway: cannot serve a %s stream", hdr.Kind).WriteTo(st)
+		proxy.Answer(st, proxy.Refuse("pamd gateway: cannot serve a %s stream", hdr.Kind))
 	}
 }
 
 // dial serves one proxied connection under the session's expiry.
 func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descriptor) {
 	if !time.Now().Before(d.ExpiresAt) {
-		tunnel.Refuse("pamd: session %s expired", d.SessionID).WriteTo(st)
+		proxy.Answer(st, proxy.Refuse("pamd: session %s expired", d.SessionID))
 		return
 	}
 	// The gateway enforces expiry itself too: the server may be gone.
@@ -283,56 +284,34 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 	defer g.untrack(d.SessionID, lc)
 
 	start := time.Now()
-	var err error
-	switch d.Protocol {
-	case "tcp":
-		err = tcpproxy.Handle(sctx, st, d)
-	case "ssh":
-		var rec sshproxy.Recorder
-		if d.Record {
-			rec = g.spool.add
-		}
-		err = sshproxy.Handle(sctx, st, d, rec)
-	case "mongodb":
-		var rec mongoproxy.Recorder
-		if d.Record {
-			rec = g.spool.add
-		}
-		err = mongoproxy.Handle(sctx, st, d, g.mongo, rec)
-	case "mssql":
-		var rec mssqlproxy.Recorder
-		if d.Record {
-			rec = g.spool.add
-		}
-		err = mssqlproxy.Handle(sctx, st, d, rec)
-	default:
-		tunnel.Refuse("pamd gateway %s does not support protocol %q (upgrade the gateway)", g.id.Name, d.Protocol).WriteTo(st)
+	h, ok := g.handlers[d.Protocol]
+	if !ok {
+		proxy.Answer(st, proxy.Refuse("pamd gateway %s does not support protocol %q (upgrade the gateway)", g.id.Name, d.Protocol))
 		return
 	}
+	var rec proxy.Recorder
+	if d.Record {
+		rec = g.spool.add
+	}
+	err := h.Handle(sctx, st, d, rec)
 	g.log.Info("connection closed", "conn", d.String(), "duration", time.Since(start).Round(time.Millisecond), "err", err)
 }
 
 func (g *gateway) probe(ctx context.Context, st *yamux.Stream, d *tunnel.Descriptor) {
-	var res tunnel.ProbeResult
-	switch d.Protocol {
-	case "ssh":
-		key, err := sshproxy.ProbeHostKey(ctx, d.Target)
-		if err != nil {
-			res.Error = err.Error()
-		}
-		res.HostKey = key
-	case "mongodb":
-		version, err := mongoproxy.Probe(ctx, d)
-		if err != nil {
-			res.Error = err.Error()
-		}
-		res.Version = version
-	default:
-		tunnel.Refuse("pamd gateway: no probe for protocol %q", d.Protocol).WriteTo(st)
+	p, ok := g.handlers[d.Protocol].(proxy.Prober)
+	if !ok {
+		proxy.Answer(st, proxy.Refuse("pamd gateway: no probe for protocol %q", d.Protocol))
 		return
 	}
+	res, err := p.Probe(ctx, d)
+	if res == nil {
+		res = &tunnel.ProbeResult{}
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
 	detail, _ := json.Marshal(res)
-	tunnel.OK().WriteTo(st)
+	proxy.Answer(st, nil)
 	(&tunnel.Message{Type: tunnel.MsgProbeResult, Detail: detail}).WriteTo(st)
 }
 
@@ -366,7 +345,11 @@ func (g *gateway) endSession(session, reason string) {
 		conns = append(conns, lc)
 	}
 	g.mu.Unlock()
-	g.mongo.Release(session)
+	for _, h := range g.handlers {
+		if se, ok := h.(proxy.SessionEnder); ok {
+			se.EndSession(session)
+		}
+	}
 	deadline := time.After(400 * time.Millisecond)
 	for _, lc := range conns {
 		select {

@@ -10,43 +10,27 @@ import (
 
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
-	"github.com/pamd/pamd/proxy/mongoproxy"
-	"github.com/pamd/pamd/proxy/mssqlproxy"
-	"github.com/pamd/pamd/proxy/sshproxy"
 )
 
-// targetOps are what rotating needs from a protocol: log in with a
-// credential, make the change, and (SSH keys) retire the old credential.
-type targetOps struct {
-	login  func(context.Context, *tunnel.Descriptor) error
-	change func(context.Context, *tunnel.Rotation) error
-	retire func(context.Context, *tunnel.Rotation) error
-}
-
-func opsFor(r *tunnel.Rotation) (targetOps, error) {
-	switch {
-	case r.Account.Protocol == "ssh" && r.Account.Auth == "key":
-		return targetOps{sshproxy.Login, sshproxy.AuthorizeKey, sshproxy.RemoveOldKey}, nil
-	case r.Account.Protocol == "ssh":
-		return targetOps{login: sshproxy.Login, change: sshproxy.ChangePassword}, nil
-	case r.Account.Protocol == "mongodb":
-		return targetOps{login: mongoproxy.Login, change: mongoproxy.ChangePassword}, nil
-	case r.Account.Protocol == "mssql":
-		return targetOps{login: mssqlproxy.Login, change: mssqlproxy.ChangePassword}, nil
+// opsFor asks the account's protocol handler how to rotate it.
+func (g *gateway) opsFor(r *tunnel.Rotation) (*proxy.TargetOps, error) {
+	rot, ok := g.handlers[r.Account.Protocol].(proxy.Rotator)
+	if !ok {
+		return nil, fmt.Errorf("this gateway cannot rotate %s accounts", r.Account.Protocol)
 	}
-	return targetOps{}, fmt.Errorf("this gateway cannot rotate %s accounts", r.Account.Protocol)
+	return rot.Rotation(r)
 }
 
 // rotate changes an account's credential on its target: change, verify by
 // logging in with the new credential, then retire the old one. The old
 // credential stays usable until the new one is proven.
 func (g *gateway) rotate(ctx context.Context, st *yamux.Stream, r *tunnel.Rotation) {
-	ops, err := opsFor(r)
+	ops, err := g.opsFor(r)
 	if err != nil {
-		tunnel.Refuse("pamd gateway: %v", err).WriteTo(st)
+		proxy.Answer(st, proxy.Refuse("pamd gateway: %v", err))
 		return
 	}
-	tunnel.OK().WriteTo(st)
+	proxy.Answer(st, nil)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res := g.rotateOn(ctx, ops, r)
@@ -57,29 +41,25 @@ func (g *gateway) rotate(ctx context.Context, st *yamux.Stream, r *tunnel.Rotati
 	(&tunnel.Message{Type: tunnel.MsgRotationResult, Detail: detail}).WriteTo(st)
 }
 
-func (g *gateway) rotateOn(ctx context.Context, ops targetOps, r *tunnel.Rotation) tunnel.RotationResult {
-	next := r.Account
-	next.Password = r.NewPassword
-	if r.NewPrivateKey != "" {
-		next.PrivateKey, next.Passphrase = r.NewPrivateKey, ""
-	}
+func (g *gateway) rotateOn(ctx context.Context, ops *proxy.TargetOps, r *tunnel.Rotation) tunnel.RotationResult {
+	next := ops.Next
 	// A resumed rotation may find the change already made; a fresh one
 	// does not try the new credential first (a failed login can count
 	// toward a lockout on the target).
-	done := r.Resume && ops.login(ctx, &next) == nil
+	done := r.Resume && ops.Login(ctx, next) == nil
 	if !done {
-		if err := ops.change(ctx, r); err != nil {
+		if err := ops.Change(ctx, r); err != nil {
 			return g.notVerified(ctx, ops, r, "changing the credential on the target failed: "+err.Error())
 		}
 		proxy.PauseForTest(g.log, "changed")
-		if err := ops.login(ctx, &next); err != nil {
+		if err := ops.Login(ctx, next); err != nil {
 			return g.notVerified(ctx, ops, r, "the target took the change, but the new credential does not log in: "+err.Error())
 		}
 	}
 	proxy.PauseForTest(g.log, "verified")
 	res := tunnel.RotationResult{Verified: true}
-	if ops.retire != nil {
-		if err := ops.retire(ctx, r); err != nil {
+	if ops.Retire != nil {
+		if err := ops.Retire(ctx, r); err != nil {
 			res.Warning = "the new credential works, but retiring the old one failed: " + err.Error()
 		}
 	}
@@ -88,8 +68,8 @@ func (g *gateway) rotateOn(ctx context.Context, ops targetOps, r *tunnel.Rotatio
 
 // notVerified reports a rotation whose new credential was not proven, and
 // whether the old one still logs in (then the server drops the new one).
-func (g *gateway) notVerified(ctx context.Context, ops targetOps, r *tunnel.Rotation, why string) tunnel.RotationResult {
-	return tunnel.RotationResult{Error: why, OldWorks: ops.login(ctx, &r.Account) == nil}
+func (g *gateway) notVerified(ctx context.Context, ops *proxy.TargetOps, r *tunnel.Rotation, why string) tunnel.RotationResult {
+	return tunnel.RotationResult{Error: why, OldWorks: ops.Login(ctx, &r.Account) == nil}
 }
 
 // scrub removes the rotation's credentials from a text.

@@ -3,6 +3,12 @@
 // per-protocol handlers the gateway dispatches to and the laptop-side local
 // proxy behind pamd connect.
 //
+// Handler (handler.go) is the seam every protocol's gateway handler
+// implements, with the optional Prober, Rotator, SessionEnder and Sweeper;
+// Recorder is what they record to; Answer writes every dial reply (ok,
+// refused, or target failed with a tunnel.Reason from a TargetError). A
+// handler reads only its protocol's part of the descriptor.
+//
 // Sub-packages:
 //   - tcpproxy: the gateway's raw TCP handler (dial the target, relay bytes).
 //   - sshproxy: the gateway's SSH handler (credential injection, recording).
@@ -13,8 +19,10 @@
 // targets for rotation (rotate.go in each).
 //   - local: pamd connect's listener on 127.0.0.1, its tunnel to the server,
 //     and pamd ssh's client.
+//   - proxytest: for tests, a loopback server per connection and a TCP pair.
 //
-// Files: join.go (Join, Counter), yamux.go (the yamux settings every tunnel
+// Files: handler.go (Handler and its optional interfaces, Recorder,
+// TargetOps, TargetError, Answer), join.go (Join, Counter), yamux.go (the yamux settings every tunnel
 // shares, DialTLS, BatchConn, which gives each yamux frame one TLS write, and
 // StreamGate, which keeps a peer to one stream until it has authenticated),
 // pause.go and pause_failpoints.go (PauseForTest, the hook rotation's kill

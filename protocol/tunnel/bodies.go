@@ -20,8 +20,21 @@ type Hello struct {
 	Version string `json:"version"`
 }
 
+// Protocol names, as resources' types and descriptors' Protocol carry them.
+const (
+	ProtocolTCP   = "tcp"
+	ProtocolSSH   = "ssh"
+	ProtocolMongo = "mongodb"
+	ProtocolMSSQL = "mssql"
+)
+
 // Descriptor tells a gateway everything it needs for one proxied connection.
 // It travels only on the mutual-TLS leg and may hold credentials: never log it.
+//
+// The fields every protocol shares are at the top; what one protocol needs
+// (its credentials among it) is in that protocol's part, and only the part
+// of the descriptor's Protocol is set: a handler sees no other protocol's
+// settings or credentials.
 type Descriptor struct {
 	SessionID    string    `json:"session_id"`
 	ConnectionID string    `json:"connection_id,omitempty"`
@@ -32,38 +45,72 @@ type Descriptor struct {
 	Target       string    `json:"target"` // host:port
 	ExpiresAt    time.Time `json:"expires_at"`
 	ClientAddr   string    `json:"client_addr,omitempty"`
-	// Credentials for injection; empty for protocols that need none.
-	Username string `json:"username,omitempty"`
-	Password string `json:"password,omitempty"`
-	// SSH: Auth is password, key or certificate. PrivateKey is the account's
-	// key, or for certificate auth a key made for this connection, whose
-	// Certificate (authorized_keys form) the resource's CA signed.
-	Auth        string `json:"auth,omitempty"`
-	PrivateKey  string `json:"private_key,omitempty"`
-	Passphrase  string `json:"passphrase,omitempty"`
-	Certificate string `json:"certificate,omitempty"`
-	// HostKey is the target's pinned SSH host key (authorized_keys form);
-	// ServerHostKey is the private key pamd shows clients for this resource.
-	HostKey       string `json:"host_key,omitempty"`
-	ServerHostKey string `json:"server_host_key,omitempty"`
 	// Record asks the gateway to record the session's content.
 	Record bool `json:"record,omitempty"`
-	// MongoDB: the connection string (no credentials), the auth database,
-	// and TLS: on or off, whether to verify, and a CA (PEM) to verify with.
-	URI                   string `json:"uri,omitempty"`
-	AuthDatabase          string `json:"auth_database,omitempty"`
+
+	TCP   *TCPTarget   `json:"tcp,omitempty"`
+	SSH   *SSHTarget   `json:"ssh,omitempty"`
+	Mongo *MongoTarget `json:"mongodb,omitempty"`
+	MSSQL *MSSQLTarget `json:"mssql,omitempty"`
+}
+
+// Login is an account's user name and password on its target.
+type Login struct {
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// TargetTLS is how the gateway speaks TLS to a database target: on or off,
+// whether it verifies the server's certificate, and a CA (PEM) to verify with.
+type TargetTLS struct {
 	TLS                   bool   `json:"tls,omitempty"`
 	TLSRejectUnauthorized bool   `json:"tls_reject_unauthorized,omitempty"`
 	TLSCA                 string `json:"tls_ca,omitempty"`
-	// SQL Server: the database clients land in unless they name one, how
-	// the account logs in (Auth: sql, ntlm or kerberos) with its Domain, or
-	// its Realm, SPN and KDC (empty: found through DNS SRV records), and the
-	// certificate and key pamd shows clients that ask for TLS (PEM).
-	Database      string `json:"database,omitempty"`
-	Domain        string `json:"domain,omitempty"`
-	Realm         string `json:"realm,omitempty"`
-	SPN           string `json:"spn,omitempty"`
-	KDC           string `json:"kdc,omitempty"`
+}
+
+// TCPTarget is the tcp part: raw bytes need nothing beyond Target.
+type TCPTarget struct{}
+
+// SSHTarget is the ssh part. Auth is password, key or certificate.
+// PrivateKey is the account's key, or for certificate auth a key made for
+// this connection, whose Certificate (authorized_keys form) the resource's
+// CA signed. HostKey is the target's pinned host key (authorized_keys
+// form); ServerHostKey is the private key pamd shows clients for this
+// resource. A probe's ssh descriptor has no part: it only fetches the host key.
+type SSHTarget struct {
+	Login
+	Auth          string `json:"auth,omitempty"`
+	PrivateKey    string `json:"private_key,omitempty"`
+	Passphrase    string `json:"passphrase,omitempty"`
+	Certificate   string `json:"certificate,omitempty"`
+	HostKey       string `json:"host_key,omitempty"`
+	ServerHostKey string `json:"server_host_key,omitempty"`
+}
+
+// MongoTarget is the mongodb part: the connection string (no credentials),
+// the auth database and TLS. An empty Username: connect without logging in
+// (a probe of the server alone).
+type MongoTarget struct {
+	Login
+	URI          string `json:"uri,omitempty"`
+	AuthDatabase string `json:"auth_database,omitempty"`
+	TargetTLS
+}
+
+// MSSQLTarget is the mssql part: the database clients land in unless they
+// name one, how the account logs in (Auth: sql, ntlm or kerberos) with its
+// Domain, or its Realm, SPN and KDC (empty: found through DNS SRV
+// records), TLS to the server, and the certificate and key pamd shows
+// clients that ask for TLS (PEM).
+type MSSQLTarget struct {
+	Login
+	Auth     string `json:"auth,omitempty"`
+	Database string `json:"database,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	Realm    string `json:"realm,omitempty"`
+	SPN      string `json:"spn,omitempty"`
+	KDC      string `json:"kdc,omitempty"`
+	TargetTLS
 	ServerTLSCert string `json:"server_tls_cert,omitempty"`
 	ServerTLSKey  string `json:"server_tls_key,omitempty"`
 }
@@ -74,7 +121,17 @@ func (d *Descriptor) Secrets() []string {
 	if d == nil {
 		return nil
 	}
-	return []string{d.Password, d.PrivateKey, d.Passphrase, d.ServerHostKey, d.ServerTLSKey}
+	var out []string
+	if t := d.SSH; t != nil {
+		out = append(out, t.Password, t.PrivateKey, t.Passphrase, t.ServerHostKey)
+	}
+	if t := d.Mongo; t != nil {
+		out = append(out, t.Password)
+	}
+	if t := d.MSSQL; t != nil {
+		out = append(out, t.Password, t.ServerTLSKey)
+	}
+	return out
 }
 
 // MinScrub is the shortest secret Scrub removes: a shorter one would match

@@ -73,9 +73,36 @@
 //	             handler tells the client in its own protocol)
 //	2      2     message length M, big endian, at most MaxMessage
 //	4      M     UTF-8 message
+//	4+M    1     reason, only after status 2: why the target failed
+//	             (0 other, 1 unreachable, 2 login refused, 3 host key
+//	             mismatch, 4 protocol; a reader takes one it does not know
+//	             as other)
+//
+// Only gateways send status 2, and only the server reads it (it answers
+// pamd connect with ok and audits the reason), so the reason byte changes
+// nothing between pamd connect and the server.
 //
 // After an ok or target-failed reply the stream carries the payload for its
 // kind. After a refusal the receiver closes the stream.
+//
+// # Descriptor
+//
+// A dial, probe or rotate body describes the target (Descriptor): the
+// fields every protocol shares (session, connection, user, resource,
+// account, protocol, target host:port, expiry, client address, record) at
+// the top, and one object named after the protocol with that protocol's
+// settings and credentials, the only one set:
+//
+//	"tcp":     {}
+//	"ssh":     {username, password, auth, private_key, passphrase, certificate, host_key, server_host_key}
+//	"mongodb": {username, password, uri, auth_database, tls, tls_reject_unauthorized, tls_ca}
+//	"mssql":   {username, password, auth, database, domain, realm, spn, kdc,
+//	            tls, tls_reject_unauthorized, tls_ca, server_tls_cert, server_tls_key}
+//
+// A gateway handler reads only its protocol's object, so it never sees the
+// credentials of another. This layout is new in this version: before it,
+// one flat object held every protocol's fields. Server and gateway of the
+// same version speak it; upgrade them together.
 //
 // # Messages
 //

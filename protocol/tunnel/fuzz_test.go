@@ -10,6 +10,16 @@ func FuzzReadHeader(f *testing.F) {
 		h, _ := NewHeader(k, Descriptor{SessionID: "s", Target: "127.0.0.1:22", Protocol: "tcp"})
 		f.Add(h.Append(nil))
 	}
+	// Descriptors with each protocol's part.
+	for _, d := range []Descriptor{
+		{SessionID: "s", Protocol: ProtocolTCP, Target: "127.0.0.1:7", TCP: &TCPTarget{}},
+		{SessionID: "s", Protocol: ProtocolSSH, Target: "127.0.0.1:22", SSH: &SSHTarget{Login: Login{Username: "root", Password: "pw"}, Auth: "password", HostKey: "ssh-ed25519 AAAA"}},
+		{SessionID: "s", Protocol: ProtocolMongo, Target: "db:27017", Mongo: &MongoTarget{Login: Login{Username: "app"}, URI: "mongodb://db:27017", AuthDatabase: "admin", TargetTLS: TargetTLS{TLS: true}}},
+		{SessionID: "s", Protocol: ProtocolMSSQL, Target: "sql:1433", MSSQL: &MSSQLTarget{Login: Login{Username: "sa"}, Auth: "kerberos", Realm: "EXAMPLE.COM", SPN: "MSSQLSvc/sql:1433"}},
+	} {
+		h, _ := NewHeader(KindDial, d)
+		f.Add(h.Append(nil))
+	}
 	f.Add([]byte("PAMD\x01\x01\x00\x00\x00\x02{}"))
 	f.Add([]byte("PAMD\x01\x01\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -22,7 +32,10 @@ func FuzzReadHeader(f *testing.F) {
 			t.Fatalf("re-encoding differs: %q vs %q", got, in)
 		}
 		var d Descriptor
-		_ = h.Decode(&d)
+		if h.Decode(&d) == nil {
+			_ = d.Secrets()
+			_ = d.String()
+		}
 	})
 }
 
@@ -30,6 +43,8 @@ func FuzzReadReply(f *testing.F) {
 	f.Add(OK().Append(nil))
 	f.Add(Refuse("session expired").Append(nil))
 	f.Add([]byte{1, 1, 0xff, 0xff})
+	f.Add(TargetFailed(ReasonHostKeyMismatch, "host key mismatch for resource box").Append(nil))
+	f.Add([]byte{1, 2, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r, err := ReadReply(bytes.NewReader(in))
 		if err != nil {

@@ -24,9 +24,44 @@ const (
 	StatusTargetFailed Status = 2
 )
 
+// Reason says why a target failed; a target-failed reply carries one.
+type Reason uint8
+
+// Target failure reasons. A reader takes a reason it does not know as
+// ReasonOther (String says "other").
+const (
+	ReasonOther Reason = 0
+	// ReasonUnreachable: the gateway could not connect to the target.
+	ReasonUnreachable Reason = 1
+	// ReasonLoginRefused: the target refused the stored credential.
+	ReasonLoginRefused Reason = 2
+	// ReasonHostKeyMismatch: the target's identity is not the one pinned
+	// (an SSH host key other than the resource's).
+	ReasonHostKeyMismatch Reason = 3
+	// ReasonProtocol: the target answered, but not as the protocol (or the
+	// resource's settings, such as TLS) requires.
+	ReasonProtocol Reason = 4
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonUnreachable:
+		return "unreachable"
+	case ReasonLoginRefused:
+		return "login_refused"
+	case ReasonHostKeyMismatch:
+		return "host_key_mismatch"
+	case ReasonProtocol:
+		return "protocol"
+	}
+	return "other"
+}
+
 // Reply answers a header.
 type Reply struct {
 	Status Status
+	// Reason says why the target failed (StatusTargetFailed only).
+	Reason Reason
 	// Message explains a refusal in words meant for the person at the client.
 	Message string
 }
@@ -69,7 +104,15 @@ func ReadReply(r io.Reader) (*Reply, error) {
 	if !utf8.Valid(msg) {
 		return nil, ErrBadEncoding
 	}
-	return &Reply{Status: st, Message: string(msg)}, nil
+	reply := &Reply{Status: st, Message: string(msg)}
+	if st == StatusTargetFailed {
+		var reason [1]byte
+		if _, err := io.ReadFull(r, reason[:]); err != nil {
+			return nil, fmt.Errorf("tunnel: read reply reason: %w", err)
+		}
+		reply.Reason = Reason(reason[0])
+	}
+	return reply, nil
 }
 
 // Append appends the encoded reply to b; a message longer than MaxMessage is
@@ -82,7 +125,11 @@ func (r *Reply) Append(b []byte) []byte {
 	}
 	b = append(b, Version, byte(r.Status))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(msg)))
-	return append(b, msg...)
+	b = append(b, msg...)
+	if r.Status == StatusTargetFailed {
+		b = append(b, byte(r.Reason))
+	}
+	return b
 }
 
 // WriteTo writes the encoded reply to w in one call.
@@ -96,6 +143,11 @@ func (r *Reply) WriteTo(w io.Writer) (int64, error) {
 
 // OK is the reply that accepts a stream.
 func OK() *Reply { return &Reply{Status: StatusOK} }
+
+// TargetFailed is the reply that serves a stream whose target failed.
+func TargetFailed(reason Reason, message string) *Reply {
+	return &Reply{Status: StatusTargetFailed, Reason: reason, Message: message}
+}
 
 // Refuse is a reply that declines a stream with a message for the user.
 func Refuse(format string, args ...any) *Reply {

@@ -208,7 +208,7 @@ func TestMessageRoundTrip(t *testing.T) {
 }
 
 func TestDescriptorStringHasNoSecret(t *testing.T) {
-	d := Descriptor{Protocol: "tcp", Resource: "db", Account: "ops", Target: "h:1", Username: "sa", Password: "hunter2"}
+	d := Descriptor{Protocol: "mssql", Resource: "db", Account: "ops", Target: "h:1", MSSQL: &MSSQLTarget{Login: Login{Username: "sa", Password: "hunter2"}}}
 	if s := d.String(); strings.Contains(s, "hunter2") {
 		t.Fatalf("String() leaks the password: %q", s)
 	}

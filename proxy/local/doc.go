@@ -10,5 +10,8 @@
 // listener; a reconnect refused because the session is over ends Run too.
 // When ctx is cancelled (Ctrl-C), Run tells the server to end the session.
 //
-// Files: local.go.
+// Files: local.go (Run, Dial and Tunnel: the listener, the tunnel and its
+// control stream), ssh.go (RunSSH: pamd ssh's shell or command over a
+// Tunnel, pinning pamd's host key), winch_unix.go and winch_windows.go
+// (passing terminal size changes on: SIGWINCH, or polling on Windows).
 package local

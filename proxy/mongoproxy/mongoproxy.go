@@ -17,9 +17,6 @@ import (
 	pamdproxy "github.com/pamd/pamd/proxy"
 )
 
-// Recorder receives each command; it must not block for long.
-type Recorder func(tunnel.Record)
-
 // MongoDB error codes pamd answers with.
 const (
 	codeAuthenticationFailed = 18
@@ -27,12 +24,54 @@ const (
 	codeHostUnreachable      = 6
 )
 
+// Handler is the gateway's mongodb handler. It keeps a driver topology per
+// access session (see Pool).
+type Handler struct {
+	pool *Pool
+}
+
+// New returns a handler with an empty pool.
+func New() *Handler { return &Handler{pool: NewPool()} }
+
+// EndSession closes the session's topologies.
+func (h *Handler) EndSession(sessionID string) { h.pool.Release(sessionID) }
+
+// Sweep closes the topologies of sessions expired by now, whether or not a
+// notice came.
+func (h *Handler) Sweep(now time.Time) { h.pool.Sweep(now) }
+
+// Probe checks that the server is reachable (and, with credentials in d,
+// that they work) and says its version.
+func (h *Handler) Probe(ctx context.Context, d *tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	if d.Mongo == nil {
+		return &tunnel.ProbeResult{}, errNoPart
+	}
+	v, err := Probe(ctx, d)
+	return &tunnel.ProbeResult{Version: v}, err
+}
+
+// Rotation changes the password with updateUser (ChangePassword).
+func (h *Handler) Rotation(r *tunnel.Rotation) (*pamdproxy.TargetOps, error) {
+	if r.Account.Mongo == nil || (r.With != nil && r.With.Mongo == nil) {
+		return nil, errNoPart
+	}
+	next := r.Account
+	part := *next.Mongo
+	part.Password = r.NewPassword
+	next.Mongo = &part
+	return &pamdproxy.TargetOps{Login: Login, Change: ChangePassword, Next: &next}, nil
+}
+
+var errNoPart = errors.New("the descriptor has no mongodb part (server and gateway versions differ?)")
+
 // Handle serves one client connection of a mongodb resource until the
 // client leaves or ctx ends.
-func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, pool *Pool, rec Recorder) error {
-	if rec == nil {
-		rec = func(tunnel.Record) {}
+func (h *Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec pamdproxy.Recorder) error {
+	if d.Mongo == nil {
+		pamdproxy.Answer(stream, pamdproxy.Refuse("pamd gateway: %v", errNoPart))
+		return errNoPart
 	}
+	pool := h.pool
 	var conn *mnet.Connection
 	top, err := pool.topology(ctx, d)
 	if err == nil {
@@ -41,13 +80,17 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, pool *Po
 		}
 	}
 	if err != nil {
-		(&tunnel.Reply{Status: tunnel.StatusTargetFailed, Message: err.Error()}).WriteTo(stream)
-		rec(tunnel.Record{SessionID: d.SessionID, ConnectionID: d.ConnectionID, Time: time.Now().UTC(), Type: "error", Data: err.Error()})
+		var te *pamdproxy.TargetError
+		if !errors.As(err, &te) {
+			err = pamdproxy.TargetFailed(tunnel.ReasonOther, err)
+		}
+		pamdproxy.Answer(stream, err)
+		rec.Record(tunnel.Record{SessionID: d.SessionID, ConnectionID: d.ConnectionID, Time: time.Now().UTC(), Type: "error", Data: err.Error()})
 		answerWithError(ctx, stream, "pamd: "+err.Error())
 		return err
 	}
 	defer conn.Close()
-	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+	if err := pamdproxy.Answer(stream, nil); err != nil {
 		return err
 	}
 	done := make(chan struct{})
@@ -60,7 +103,7 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, pool *Po
 		case <-done:
 		}
 	}()
-	p := &proxy{d: d, client: stream, server: conn, rec: rec}
+	p := &proxy{d: d, client: stream, server: conn, rec: rec.Record}
 	for {
 		m, err := mongowire.ReadMessage(stream)
 		if err != nil {
@@ -79,7 +122,7 @@ type proxy struct {
 	d      *tunnel.Descriptor
 	client net.Conn
 	server *mnet.Connection
-	rec    Recorder
+	rec    func(tunnel.Record)
 }
 
 func (p *proxy) record(r tunnel.Record) {

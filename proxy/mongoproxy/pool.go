@@ -22,6 +22,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/mongowire"
 	"github.com/pamd/pamd/protocol/tunnel"
+	pamdproxy "github.com/pamd/pamd/proxy"
 )
 
 // Pool keeps one topology per access session and credential, closed when
@@ -75,7 +76,7 @@ func (p *Pool) topology(ctx context.Context, d *tunnel.Descriptor) (*topology.To
 // poolKey names a session's topology for one credential; the hash keeps
 // the password itself out of the map.
 func poolKey(d *tunnel.Descriptor) string {
-	sum := sha256.Sum256([]byte(d.Username + "\x00" + d.Password))
+	sum := sha256.Sum256([]byte(d.Mongo.Username + "\x00" + d.Mongo.Password))
 	return d.SessionID + "/" + hex.EncodeToString(sum[:8])
 }
 
@@ -119,28 +120,28 @@ func (p *Pool) Sweep(now time.Time) {
 func clientOptions(d *tunnel.Descriptor, withAuth bool) (*options.ClientOptions, error) {
 	// Shorter than clients' own selection timeouts, so pamd's error reply
 	// reaches them before they give up.
-	opts := options.Client().ApplyURI(d.URI).SetAppName("pamd").
+	opts := options.Client().ApplyURI(d.Mongo.URI).SetAppName("pamd").
 		SetServerSelectionTimeout(5 * time.Second).SetConnectTimeout(5 * time.Second)
-	if d.TLS {
+	if d.Mongo.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if d.TLSCA != "" {
+		if d.Mongo.TLSCA != "" {
 			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM([]byte(d.TLSCA)) {
+			if !pool.AppendCertsFromPEM([]byte(d.Mongo.TLSCA)) {
 				return nil, errors.New("the resource's TLS CA is not a PEM certificate")
 			}
 			tc.RootCAs = pool
 		}
-		tc.InsecureSkipVerify = !d.TLSRejectUnauthorized
+		tc.InsecureSkipVerify = !d.Mongo.TLSRejectUnauthorized
 		opts.SetTLSConfig(tc)
 	} else {
 		opts.SetTLSConfig(nil)
 	}
 	if withAuth {
-		src := d.AuthDatabase
+		src := d.Mongo.AuthDatabase
 		if src == "" {
 			src = "admin"
 		}
-		opts.SetAuth(options.Credential{Username: d.Username, Password: d.Password, AuthSource: src})
+		opts.SetAuth(options.Credential{Username: d.Mongo.Username, Password: d.Mongo.Password, AuthSource: src})
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("connection string: %v", err)
@@ -156,7 +157,7 @@ func connect(ctx context.Context, d *tunnel.Descriptor, withAuth bool) (*topolog
 		return nil, err
 	}
 	if err := reachable(ctx, opts.Hosts); err != nil {
-		return nil, fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %v", d.Resource, d.URI, err)
+		return nil, pamdproxy.TargetFailed(tunnel.ReasonUnreachable, fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %v", d.Resource, d.Mongo.URI, err))
 	}
 	cfg, err := topology.NewConfig(opts, new(session.ClusterClock))
 	if err != nil {
@@ -232,12 +233,12 @@ func explain(d *tunnel.Descriptor, err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "auth error") || strings.Contains(msg, "AuthenticationFailed") || strings.Contains(msg, "Authentication failed"):
-		return fmt.Errorf("the MongoDB server of resource %s refused the stored credential of account %s (user %s, auth database %s)",
-			d.Resource, d.Account, d.Username, orDefault(d.AuthDatabase, "admin"))
+		return pamdproxy.TargetFailed(tunnel.ReasonLoginRefused, fmt.Errorf("the MongoDB server of resource %s refused the stored credential of account %s (user %s, auth database %s)",
+			d.Resource, d.Account, d.Mongo.Username, orDefault(d.Mongo.AuthDatabase, "admin")))
 	case strings.Contains(msg, "certificate") || strings.Contains(msg, "x509") || strings.Contains(msg, "tls:"):
-		return fmt.Errorf("TLS with the MongoDB server of resource %s failed: %s (check --tls-ca-file, or turn verification off with --tls-reject-unauthorized=false)", d.Resource, lastPart(msg))
+		return pamdproxy.TargetFailed(tunnel.ReasonProtocol, fmt.Errorf("TLS with the MongoDB server of resource %s failed: %s (check --tls-ca-file, or turn verification off with --tls-reject-unauthorized=false)", d.Resource, lastPart(msg)))
 	case strings.Contains(msg, "server selection") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
-		return fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %s", d.Resource, d.URI, lastPart(msg))
+		return pamdproxy.TargetFailed(tunnel.ReasonUnreachable, fmt.Errorf("cannot reach the MongoDB server of resource %s (%s): %s", d.Resource, d.Mongo.URI, lastPart(msg)))
 	}
 	return fmt.Errorf("MongoDB server of resource %s: %s", d.Resource, lastPart(msg))
 }
@@ -270,7 +271,7 @@ func Probe(ctx context.Context, d *tunnel.Descriptor) (string, error) {
 // command runs one command on a fresh connection, logged in with the
 // descriptor's credential when it has one, and returns the reply.
 func command(ctx context.Context, d *tunnel.Descriptor, body bsoncore.Document) (bsoncore.Document, error) {
-	top, err := connect(ctx, d, d.Username != "")
+	top, err := connect(ctx, d, d.Mongo.Username != "")
 	if err != nil {
 		return nil, err
 	}

@@ -25,16 +25,16 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	if r.With != nil {
 		who = r.With
 	}
-	db := orDefault(r.Account.AuthDatabase, "admin")
+	db := orDefault(r.Account.Mongo.AuthDatabase, "admin")
 	reply, err := command(ctx, who, bsoncore.NewDocumentBuilder().
-		AppendString("updateUser", r.Account.Username).
+		AppendString("updateUser", r.Account.Mongo.Username).
 		AppendString("pwd", r.NewPassword).
 		AppendString("$db", db).Build())
 	if err != nil {
 		return err
 	}
 	if ok, errmsg, code, _ := outcome(reply); !ok {
-		return fmt.Errorf("updateUser %s on %s as %s refused: %s (code %d)", r.Account.Username, db, who.Username, errmsg, code)
+		return fmt.Errorf("updateUser %s on %s as %s refused: %s (code %d)", r.Account.Mongo.Username, db, who.Mongo.Username, errmsg, code)
 	}
 	return nil
 }

@@ -17,26 +17,26 @@ import (
 // LOGIN7 carries. Failures say which step failed.
 func kerberosToken(d *tunnel.Descriptor) ([]byte, error) {
 	cfg := config.New()
-	cfg.LibDefaults.DefaultRealm = d.Realm
+	cfg.LibDefaults.DefaultRealm = d.MSSQL.Realm
 	cfg.LibDefaults.UDPPreferenceLimit = 1 // TCP: tickets with PACs outgrow UDP
-	cfg.LibDefaults.DNSLookupKDC = d.KDC == ""
-	where := "the KDC of " + d.Realm + " (found through DNS SRV records)"
-	if d.KDC != "" {
-		kdc := d.KDC
+	cfg.LibDefaults.DNSLookupKDC = d.MSSQL.KDC == ""
+	where := "the KDC of " + d.MSSQL.Realm + " (found through DNS SRV records)"
+	if d.MSSQL.KDC != "" {
+		kdc := d.MSSQL.KDC
 		if _, _, err := net.SplitHostPort(kdc); err != nil {
 			kdc = net.JoinHostPort(kdc, "88")
 		}
-		cfg.Realms = []config.Realm{{Realm: d.Realm, KDC: []string{kdc}}}
+		cfg.Realms = []config.Realm{{Realm: d.MSSQL.Realm, KDC: []string{kdc}}}
 		where = "KDC " + kdc
 	}
-	cl := client.NewWithPassword(d.Username, d.Realm, d.Password, cfg, client.DisablePAFXFAST(true))
+	cl := client.NewWithPassword(d.MSSQL.Username, d.MSSQL.Realm, d.MSSQL.Password, cfg, client.DisablePAFXFAST(true))
 	defer cl.Destroy()
 	if err := cl.Login(); err != nil {
-		return nil, kerberosError(d, where, "log in as "+d.Username+"@"+d.Realm, err)
+		return nil, kerberosError(d, where, "log in as "+d.MSSQL.Username+"@"+d.MSSQL.Realm, err)
 	}
-	tkt, key, err := cl.GetServiceTicket(d.SPN)
+	tkt, key, err := cl.GetServiceTicket(d.MSSQL.SPN)
 	if err != nil {
-		return nil, kerberosError(d, where, "get a ticket for "+d.SPN, err)
+		return nil, kerberosError(d, where, "get a ticket for "+d.MSSQL.SPN, err)
 	}
 	init, err := spnego.NewNegTokenInitKRB5(cl, tkt, key)
 	if err != nil {
@@ -55,11 +55,11 @@ func kerberosError(d *tunnel.Descriptor, where, step string, err error) error {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "KDC_ERR_PREAUTH_FAILED"):
-		return fmt.Errorf("Kerberos: pre-authentication failed for %s@%s: the stored password is wrong", d.Username, d.Realm)
+		return fmt.Errorf("Kerberos: pre-authentication failed for %s@%s: the stored password is wrong", d.MSSQL.Username, d.MSSQL.Realm)
 	case strings.Contains(s, "KDC_ERR_C_PRINCIPAL_UNKNOWN"):
-		return fmt.Errorf("Kerberos: %s does not know the user %s@%s", where, d.Username, d.Realm)
+		return fmt.Errorf("Kerberos: %s does not know the user %s@%s", where, d.MSSQL.Username, d.MSSQL.Realm)
 	case strings.Contains(s, "KDC_ERR_S_PRINCIPAL_UNKNOWN"):
-		return fmt.Errorf("Kerberos: unknown SPN %s: %s has no such service principal", d.SPN, where)
+		return fmt.Errorf("Kerberos: unknown SPN %s: %s has no such service principal", d.MSSQL.SPN, where)
 	case strings.Contains(s, "Networking_Error"), strings.Contains(s, "DNS"), strings.Contains(s, "dial"):
 		return fmt.Errorf("Kerberos: %s is unreachable: could not %s", where, step)
 	}

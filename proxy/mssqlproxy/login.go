@@ -46,7 +46,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 	login.OptionFlags2 &^= tds.Flags2IntegratedSecurity
 	login.ServerName, _, _ = net.SplitHostPort(d.Target)
 	if login.Database == "" {
-		login.Database = d.Database
+		login.Database = d.MSSQL.Database
 	}
 	if login.FeatureExt != nil {
 		// Federated authentication is the client's own login; encrypted
@@ -58,11 +58,11 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 		}
 	}
 	var next func([]byte) ([]byte, error)
-	switch d.Auth {
+	switch d.MSSQL.Auth {
 	case "", "sql":
-		login.UserName, login.Password = d.Username, d.Password
+		login.UserName, login.Password = d.MSSQL.Username, d.MSSQL.Password
 	case "ntlm":
-		a := &ntlm.Auth{Domain: d.Domain, UserName: d.Username, Password: d.Password, Workstation: client.HostName}
+		a := &ntlm.Auth{Domain: d.MSSQL.Domain, UserName: d.MSSQL.Username, Password: d.MSSQL.Password, Workstation: client.HostName}
 		if login.SSPI, err = a.InitialBytes(); err != nil {
 			return nil, nil, "", fmt.Errorf("NTLM: %w", err)
 		}
@@ -72,7 +72,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 			return nil, nil, "", err
 		}
 	default:
-		return nil, nil, "", fmt.Errorf("account %s has unknown auth %q", d.Account, d.Auth)
+		return nil, nil, "", fmt.Errorf("account %s has unknown auth %q", d.Account, d.MSSQL.Auth)
 	}
 	if login.SSPI != nil {
 		login.OptionFlags2 |= tds.Flags2IntegratedSecurity
@@ -153,7 +153,7 @@ func scrubText(text string, d *tunnel.Descriptor) string {
 // and, with TLS on, handshakes inside PRELOGIN packets.
 func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, error) {
 	want := byte(tds.EncryptNotSup)
-	if d.TLS {
+	if d.MSSQL.TLS {
 		want = tds.EncryptOn
 	}
 	pre := tds.Prelogin{
@@ -176,18 +176,18 @@ func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, error) {
 	}
 	got := reply.Encryption()
 	switch {
-	case d.TLS && got != tds.EncryptOn && got != tds.EncryptReq:
+	case d.MSSQL.TLS && got != tds.EncryptOn && got != tds.EncryptReq:
 		return nil, fmt.Errorf("%s cannot encrypt (PRELOGIN answered %s) and resource %s requires TLS; give the server a certificate, or set --tls=false on the resource", d.Target, encryptionName(got), d.Resource)
-	case !d.TLS && got != tds.EncryptNotSup:
+	case !d.MSSQL.TLS && got != tds.EncryptNotSup:
 		return nil, fmt.Errorf("%s requires encryption (PRELOGIN answered %s); set --tls=true on resource %s", d.Target, encryptionName(got), d.Resource)
-	case !d.TLS:
+	case !d.MSSQL.TLS:
 		return raw, nil
 	}
-	cfg := &tls.Config{InsecureSkipVerify: !d.TLSRejectUnauthorized}
+	cfg := &tls.Config{InsecureSkipVerify: !d.MSSQL.TLSRejectUnauthorized}
 	cfg.ServerName, _, _ = net.SplitHostPort(d.Target)
-	if d.TLSCA != "" {
+	if d.MSSQL.TLSCA != "" {
 		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM([]byte(d.TLSCA)) {
+		if !cfg.RootCAs.AppendCertsFromPEM([]byte(d.MSSQL.TLSCA)) {
 			return nil, fmt.Errorf("resource %s: its TLS CA holds no PEM certificate", d.Resource)
 		}
 	}

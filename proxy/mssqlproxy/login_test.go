@@ -11,6 +11,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy/proxytest"
 )
 
 const storedPassword = "Stored-Secret-7e4"
@@ -19,39 +20,24 @@ const storedPassword = "Stored-Secret-7e4"
 // login reply from the LOGIN7 it read (as SQL Server does with a Database
 // it cannot open, or an ENVCHANGE naming the database).
 func echoServer(t *testing.T, reply func(l *tds.Login7) []byte) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if m, err := tds.ReadMessage(c, 4096); err != nil || m.Type != tds.TypePrelogin {
-					return
-				}
-				pre := tds.Prelogin{tds.PreloginVersion: {16, 0, 0, 0, 0, 0}, tds.PreloginEncryption: {tds.EncryptNotSup}}
-				tds.WriteMessage(c, tds.TypeReply, pre.Append(nil), 4096)
-				m, err := tds.ReadMessage(c, 1<<20)
-				if err != nil {
-					return
-				}
-				l, err := tds.ParseLogin7(m.Payload)
-				if err != nil {
-					return
-				}
-				tds.WriteMessage(c, tds.TypeReply, reply(l), 4096)
-				io.Copy(io.Discard, c)
-			}()
+	return proxytest.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if m, err := tds.ReadMessage(c, 4096); err != nil || m.Type != tds.TypePrelogin {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		pre := tds.Prelogin{tds.PreloginVersion: {16, 0, 0, 0, 0, 0}, tds.PreloginEncryption: {tds.EncryptNotSup}}
+		tds.WriteMessage(c, tds.TypeReply, pre.Append(nil), 4096)
+		m, err := tds.ReadMessage(c, 1<<20)
+		if err != nil {
+			return
+		}
+		l, err := tds.ParseLogin7(m.Payload)
+		if err != nil {
+			return
+		}
+		tds.WriteMessage(c, tds.TypeReply, reply(l), 4096)
+		io.Copy(io.Discard, c)
+	})
 }
 
 // rawLogin logs in through addr with the given LOGIN7 and returns every
@@ -129,7 +115,7 @@ func TestLoginReplyRepeatingThePassword(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: echoServer(t, reply), Auth: "sql", Username: "app", Password: storedPassword}
+			d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: echoServer(t, reply), MSSQL: &tunnel.MSSQLTarget{Auth: "sql", Login: tunnel.Login{Username: "app", Password: storedPassword}}}
 			got := rawLogin(t, serve(t, d), clientLogin())
 			assertNoSecret(t, got)
 			if !bytes.Contains(got, utf16le("pamd: the server's login reply repeats a credential of account app")) {
@@ -143,8 +129,8 @@ func TestLoginReplyRepeatingThePassword(t *testing.T) {
 // of the stored credentials.
 func TestScrubText(t *testing.T) {
 	texts, _ := tds.SecretForms(storedPassword)
-	d := &tunnel.Descriptor{Password: storedPassword, ServerTLSKey: "-----BEGIN EC PRIVATE KEY-----x"}
-	for _, s := range append(texts, d.ServerTLSKey) {
+	d := &tunnel.Descriptor{MSSQL: &tunnel.MSSQLTarget{Login: tunnel.Login{Password: storedPassword}, ServerTLSKey: "-----BEGIN EC PRIVATE KEY-----x"}}
+	for _, s := range append(texts, d.MSSQL.ServerTLSKey) {
 		if got := scrubText("Cannot open database \""+s+"\".", d); strings.Contains(got, s) || !strings.Contains(got, "[redacted]") {
 			t.Errorf("scrubbed: %q", got)
 		}
@@ -162,7 +148,7 @@ func TestOversizedClientLogin(t *testing.T) {
 		out = tds.AppendLoginAck(out, 0x74000004, "x", 16, 0, 1)
 		return tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
 	})
-	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: target, Auth: "sql", Username: "app", Password: storedPassword}
+	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: target, MSSQL: &tunnel.MSSQLTarget{Auth: "sql", Login: tunnel.Login{Username: "app", Password: storedPassword}}}
 	got := craftedLogin(t, serve(t, d), storedPassword)
 	assertNoSecret(t, got)
 	if !bytes.Contains(got, utf16le("pamd: the client's LOGIN7 was refused")) || !bytes.Contains(got, utf16le("HostName of 20000 characters")) {

@@ -10,10 +10,8 @@ import (
 
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
-
-// Recorder receives each logged request; it must not block for long.
-type Recorder func(tunnel.Record)
 
 const (
 	// DialTimeout bounds reaching the server.
@@ -22,31 +20,50 @@ const (
 	LoginTimeout = 30 * time.Second
 )
 
+// Handler is the gateway's mssql handler: it serves dial streams and
+// rotates SQL logins' passwords.
+type Handler struct{}
+
+var errNoPart = errors.New("the descriptor has no mssql part (server and gateway versions differ?)")
+
+// Rotation changes a SQL login's password with ALTER LOGIN (ChangePassword).
+func (Handler) Rotation(r *tunnel.Rotation) (*proxy.TargetOps, error) {
+	if r.Account.MSSQL == nil || (r.With != nil && r.With.MSSQL == nil) {
+		return nil, errNoPart
+	}
+	next := r.Account
+	part := *next.MSSQL
+	part.Password = r.NewPassword
+	next.MSSQL = &part
+	return &proxy.TargetOps{Login: Login, Change: ChangePassword, Next: &next}, nil
+}
+
 // Handle serves one dial stream of an mssql resource until either side
 // ends or ctx (bounded by the session's expiry) is done.
-func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Recorder) error {
-	if rec == nil {
-		rec = func(tunnel.Record) {}
+func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec proxy.Recorder) error {
+	if d.MSSQL == nil {
+		proxy.Answer(stream, proxy.Refuse("pamd gateway: %v", errNoPart))
+		return errNoPart
 	}
 	cert, err := serverCertificate(d)
 	if err != nil {
-		tunnel.Refuse("pamd gateway: resource %s: %v", d.Resource, err).WriteTo(stream)
+		proxy.Answer(stream, proxy.Refuse("pamd gateway: resource %s: %v", d.Resource, err))
 		return err
 	}
-	l := &logger{d: d, rec: rec}
+	l := &logger{d: d, rec: rec.Record}
 	var dialer net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	raw, err := dialer.DialContext(dctx, "tcp", d.Target)
 	cancel()
 	if err != nil {
 		msg := fmt.Sprintf("pamd: the gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err))
-		(&tunnel.Reply{Status: tunnel.StatusTargetFailed, Message: msg}).WriteTo(stream)
+		proxy.Answer(stream, proxy.TargetFailed(tunnel.ReasonUnreachable, errors.New(msg)))
 		l.error(msg)
 		AnswerWithError(stream, cert, msg)
 		return err
 	}
 	defer raw.Close()
-	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+	if err := proxy.Answer(stream, nil); err != nil {
 		return err
 	}
 	// The session's end cuts both sides, whatever they are doing.
@@ -149,10 +166,10 @@ func answerPrelogin(c net.Conn, clientWants byte, cert *tls.Certificate) (net.Co
 
 // serverCertificate is the certificate clients asking for TLS see.
 func serverCertificate(d *tunnel.Descriptor) (*tls.Certificate, error) {
-	if d.ServerTLSCert == "" {
+	if d.MSSQL.ServerTLSCert == "" {
 		return nil, nil
 	}
-	cert, err := tls.X509KeyPair([]byte(d.ServerTLSCert), []byte(d.ServerTLSKey))
+	cert, err := tls.X509KeyPair([]byte(d.MSSQL.ServerTLSCert), []byte(d.MSSQL.ServerTLSKey))
 	if err != nil {
 		return nil, fmt.Errorf("the certificate pamd shows clients does not load: %w", err)
 	}

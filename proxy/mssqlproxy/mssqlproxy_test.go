@@ -3,7 +3,6 @@ package mssqlproxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"net"
@@ -15,50 +14,30 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/pki/pkitest"
 	"github.com/pamd/pamd/protocol/tds"
 	"github.com/pamd/pamd/protocol/tds/tdstest"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/proxy/proxytest"
 )
 
 // serve puts Handle behind a loopback listener the way the gateway does:
 // the tunnel reply first, then the client's bytes.
 func serve(t *testing.T, d *tunnel.Descriptor) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			a, b := net.Pipe()
-			go func() { Handle(context.Background(), a, d, nil); a.Close() }() // as the gateway does
-			go func() {
-				defer c.Close()
-				defer b.Close()
-				if _, err := tunnel.ReadReply(b); err == nil {
-					proxy.Join(context.Background(), c, b, nil, nil)
-				}
-			}()
+	return proxytest.Serve(t, func(c net.Conn) {
+		a, b := net.Pipe()
+		go func() { Handler{}.Handle(context.Background(), a, d, nil); a.Close() }() // as the gateway does
+		defer b.Close()
+		if _, err := tunnel.ReadReply(b); err == nil {
+			proxy.Join(context.Background(), c, b, nil, nil)
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func serverTLS(t *testing.T) (*tls.Config, string) {
-	caKey, _ := pki.NewKey()
-	caDER, _ := pki.NewCA("test CA", caKey, time.Hour)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := pki.NewKey()
-	der, err := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "sql", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, string(pki.EncodeCert(caDER))
+	p := pkitest.New(t, pki.Leaf{CommonName: "sql"})
+	return p.ServerConfig(), string(p.CAPEM)
 }
 
 // TestServerEncryptionModes: every PRELOGIN encryption mode a server may
@@ -88,8 +67,8 @@ func TestServerEncryptionModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: s.Addr, Auth: "sql", Username: "app", Password: "Pass-1",
-				TLS: tt.tls, TLSRejectUnauthorized: true, TLSCA: tt.ca, Database: "orders"}
+			d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: s.Addr, MSSQL: &tunnel.MSSQLTarget{Auth: "sql", Login: tunnel.Login{Username: "app", Password: "Pass-1"},
+				TargetTLS: tunnel.TargetTLS{TLS: tt.tls, TLSRejectUnauthorized: true, TLSCA: tt.ca}, Database: "orders"}}
 			u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("x", ""), Host: serve(t, d), RawQuery: "encrypt=disable&dial+timeout=5"}
 			db, _ := sql.Open("sqlserver", u.String())
 			defer db.Close()
@@ -118,7 +97,7 @@ func TestUnreachableServer(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: addr, Auth: "sql", Username: "app", Password: "Pass-1"}
+	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: addr, MSSQL: &tunnel.MSSQLTarget{Auth: "sql", Login: tunnel.Login{Username: "app", Password: "Pass-1"}}}
 	u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("x", ""), Host: serve(t, d), RawQuery: "encrypt=disable&dial+timeout=5"}
 	db, _ := sql.Open("sqlserver", u.String())
 	defer db.Close()

@@ -30,7 +30,7 @@ const rpcKeepMax = 1 << 20
 // logger turns requests and their outcomes into records.
 type logger struct {
 	d        *tunnel.Descriptor
-	rec      Recorder
+	rec      func(tunnel.Record)
 	database string
 }
 

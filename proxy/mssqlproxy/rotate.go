@@ -24,15 +24,15 @@ func Login(ctx context.Context, d *tunnel.Descriptor) error {
 // login itself, which SQL Server lets change its own password given the
 // old one, or as the rotation account (which needs ALTER ANY LOGIN).
 func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
-	if r.Account.Auth != "" && r.Account.Auth != "sql" {
-		return fmt.Errorf("account %s logs in with %s: its password belongs to the Windows domain, and pamd rotates SQL logins only", r.Account.Account, r.Account.Auth)
+	if r.Account.MSSQL.Auth != "" && r.Account.MSSQL.Auth != "sql" {
+		return fmt.Errorf("account %s logs in with %s: its password belongs to the Windows domain, and pamd rotates SQL logins only", r.Account.Account, r.Account.MSSQL.Auth)
 	}
 	who := &r.Account
-	stmt := "ALTER LOGIN " + quoteName(r.Account.Username) + " WITH PASSWORD = " + quoteString(r.NewPassword)
+	stmt := "ALTER LOGIN " + quoteName(r.Account.MSSQL.Username) + " WITH PASSWORD = " + quoteString(r.NewPassword)
 	if r.With != nil {
 		who = r.With
 	} else {
-		stmt += " OLD_PASSWORD = " + quoteString(r.Account.Password)
+		stmt += " OLD_PASSWORD = " + quoteString(r.Account.MSSQL.Password)
 	}
 	c, err := login(ctx, who)
 	if err != nil {
@@ -54,7 +54,7 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	if len(out.Errors) > 0 {
 		e := out.Errors[0]
 		text := tunnel.Scrub(scrubText(scrubText(e.Text, &r.Account), r.With), r.NewPassword)
-		return fmt.Errorf("ALTER LOGIN %s as %s refused (error %d: %s)", r.Account.Username, who.Username, e.Number, text)
+		return fmt.Errorf("ALTER LOGIN %s as %s refused (error %d: %s)", r.Account.MSSQL.Username, who.MSSQL.Username, e.Number, text)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 type conn struct {
 	desc   *tunnel.Descriptor
 	target *ssh.Client
-	rec    Recorder
+	rec    func(tunnel.Record)
 
 	mu   sync.Mutex
 	open map[ssh.Channel]bool // client-side session channels, true once a shell or command runs

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/pamd/pamd/protocol/tunnel"
 )
 
 var errGotKey = errors.New("host key captured")
@@ -20,6 +22,13 @@ var probeHostKeyAlgorithms = []string{
 	ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01, ssh.CertAlgoED25519v01,
 	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
 	ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoED25519,
+}
+
+// Probe answers the server's probe of an ssh target: the host key it
+// presents (d carries no credential; nothing logs in).
+func (Handler) Probe(ctx context.Context, d *tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	key, err := ProbeHostKey(ctx, d.Target)
+	return &tunnel.ProbeResult{HostKey: key}, err
 }
 
 // ProbeHostKey connects to target and returns the SSH host key it presents

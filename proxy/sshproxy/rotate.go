@@ -13,7 +13,37 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
+
+// Rotation rotates a password account with ChangePassword, and a key
+// account with AuthorizeKey, then RemoveOldKey once the new key logs in.
+// Certificate accounts have no stored credential.
+func (Handler) Rotation(r *tunnel.Rotation) (*proxy.TargetOps, error) {
+	if r.Account.SSH == nil || (r.With != nil && r.With.SSH == nil) {
+		return nil, errors.New("the rotation has no ssh part (server and gateway versions differ?)")
+	}
+	switch r.Account.SSH.Auth {
+	case "key":
+		return &proxy.TargetOps{Login: Login, Change: AuthorizeKey, Retire: RemoveOldKey, Next: withKey(&r.Account, r.NewPrivateKey)}, nil
+	case "certificate":
+		return nil, errors.New("certificate accounts have no stored credential to rotate")
+	}
+	next := withKey(&r.Account, "")
+	next.SSH.Password = r.NewPassword
+	return &proxy.TargetOps{Login: Login, Change: ChangePassword, Next: next}, nil
+}
+
+// withKey copies d, with key (when given) as its private key.
+func withKey(d *tunnel.Descriptor, key string) *tunnel.Descriptor {
+	c := *d
+	part := *d.SSH
+	c.SSH = &part
+	if key != "" {
+		part.PrivateKey, part.Passphrase = key, ""
+	}
+	return &c
+}
 
 // Login proves the descriptor's credential logs in to the target.
 func Login(ctx context.Context, d *tunnel.Descriptor) error {
@@ -31,10 +61,10 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	if r.With != nil {
 		// A newline or colon in the name would let the chpasswd line set
 		// another user's password.
-		if !safeUser.MatchString(r.Account.Username) {
-			return fmt.Errorf("user name %q is not one pamd passes to chpasswd", r.Account.Username)
+		if !safeUser.MatchString(r.Account.SSH.Username) {
+			return fmt.Errorf("user name %q is not one pamd passes to chpasswd", r.Account.SSH.Username)
 		}
-		return runAs(ctx, r.With, "sudo -n chpasswd", r.Account.Username+":"+r.NewPassword+"\n")
+		return runAs(ctx, r.With, "sudo -n chpasswd", r.Account.SSH.Username+":"+r.NewPassword+"\n")
 	}
 	return selfPasswd(ctx, &r.Account, r.NewPassword)
 }
@@ -81,19 +111,17 @@ if ! grep -qF '` + newBlob + `' "$f.pamd"; then rm -f "$f.pamd"; echo "the new k
 cat "$f.pamd" > "$f"
 rm -f "$f.pamd"
 `
-	self := r.Account
-	self.PrivateKey, self.Passphrase = r.NewPrivateKey, ""
-	return keyScript(ctx, r, &self, script)
+	return keyScript(ctx, r, withKey(&r.Account, r.NewPrivateKey), script)
 }
 
 // keyScript runs a shell script as the account: logged in as it (self),
 // or through the rotation account with sudo.
 func keyScript(ctx context.Context, r *tunnel.Rotation, self *tunnel.Descriptor, script string) error {
 	if r.With != nil {
-		if !safeUser.MatchString(r.Account.Username) {
-			return fmt.Errorf("user name %q is not one pamd passes to sudo", r.Account.Username)
+		if !safeUser.MatchString(r.Account.SSH.Username) {
+			return fmt.Errorf("user name %q is not one pamd passes to sudo", r.Account.SSH.Username)
 		}
-		return runAs(ctx, r.With, "sudo -n -H -u "+r.Account.Username+" sh -s", script)
+		return runAs(ctx, r.With, "sudo -n -H -u "+r.Account.SSH.Username+" sh -s", script)
 	}
 	return runAs(ctx, self, "sh -s", script)
 }
@@ -111,7 +139,7 @@ func runAs(ctx context.Context, d *tunnel.Descriptor, command, stdin string) err
 	s.Stdin = strings.NewReader(stdin)
 	out, err := s.CombinedOutput(command)
 	if err != nil {
-		return fmt.Errorf("%q as %s failed: %s", command, d.Username, lastLine(out, err))
+		return fmt.Errorf("%q as %s failed: %s", command, d.SSH.Username, lastLine(out, err))
 	}
 	return nil
 }
@@ -127,7 +155,7 @@ func sessionAs(ctx context.Context, d *tunnel.Descriptor) (s *ssh.Session, done 
 	if s, err = c.NewSession(); err != nil {
 		stop()
 		c.Close()
-		return nil, nil, fmt.Errorf("open a session as %s: %v", d.Username, err)
+		return nil, nil, fmt.Errorf("open a session as %s: %v", d.SSH.Username, err)
 	}
 	return s, func() { s.Close(); stop(); c.Close() }, nil
 }
@@ -159,12 +187,12 @@ func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) e
 		if loc := prompt.FindIndex(seen.Bytes()); loc != nil {
 			answer := newPassword
 			if answered == 0 && bytes.Contains(bytes.ToLower(seen.Bytes()), []byte("current")) {
-				answer = d.Password
+				answer = d.SSH.Password
 			}
 			if answered++; answered > 4 {
 				// A quality rule refused the new password and passwd asks
 				// again: its reason is what it printed before the prompt.
-				return fmt.Errorf("passwd as %s kept asking for a password: %s", d.Username, passwdSaid(seen.Bytes()[:loc[0]], errors.New("no reason given")))
+				return fmt.Errorf("passwd as %s kept asking for a password: %s", d.SSH.Username, passwdSaid(seen.Bytes()[:loc[0]], errors.New("no reason given")))
 			}
 			in.Write([]byte(answer + "\n"))
 			seen.Reset()
@@ -174,7 +202,7 @@ func selfPasswd(ctx context.Context, d *tunnel.Descriptor, newPassword string) e
 		}
 	}
 	if err := s.Wait(); err != nil {
-		return fmt.Errorf("passwd as %s failed: %s", d.Username, passwdSaid(seen.Bytes(), err))
+		return fmt.Errorf("passwd as %s failed: %s", d.SSH.Username, passwdSaid(seen.Bytes(), err))
 	}
 	return nil
 }

@@ -14,32 +14,35 @@ import (
 
 	"github.com/pamd/pamd/protocol/printable"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
 
-// Recorder receives what the connection does; it must not block for long.
-type Recorder func(tunnel.Record)
+// Handler is the gateway's ssh handler: it serves dial streams, probes
+// host keys and rotates credentials.
+type Handler struct{}
 
 // Handle serves one dial stream of an ssh resource until either side ends
 // or ctx is done; the cause of ctx (a session end reason) is shown in every
 // open shell before the cut.
-func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Recorder) error {
-	if rec == nil {
-		rec = func(tunnel.Record) {}
+func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec proxy.Recorder) error {
+	if d.SSH == nil {
+		proxy.Answer(stream, proxy.Refuse("pamd gateway: the descriptor has no ssh part (server and gateway versions differ?)"))
+		return errors.New("descriptor without its ssh part")
 	}
-	hostSigner, err := ssh.ParsePrivateKey([]byte(d.ServerHostKey))
+	hostSigner, err := ssh.ParsePrivateKey([]byte(d.SSH.ServerHostKey))
 	if err != nil {
-		tunnel.Refuse("pamd: the resource's SSH host key is unusable").WriteTo(stream)
+		proxy.Answer(stream, proxy.Refuse("pamd: the resource's SSH host key is unusable"))
 		return fmt.Errorf("server host key: %w", err)
 	}
 	target, targetErr := dialTarget(ctx, d)
 	if targetErr != nil {
-		(&tunnel.Reply{Status: tunnel.StatusTargetFailed, Message: targetErr.Error()}).WriteTo(stream)
-		rec(tunnel.Record{Type: "error", Data: targetErr.Error()})
+		proxy.Answer(stream, targetErr)
+		rec.Record(tunnel.Record{Type: "error", Data: targetErr.Error()})
 		refuseClient(stream, hostSigner, targetErr)
 		return targetErr
 	}
 	defer target.Close()
-	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+	if err := proxy.Answer(stream, nil); err != nil {
 		return err
 	}
 
@@ -53,7 +56,7 @@ func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec Reco
 	stream.SetDeadline(time.Time{})
 	defer sconn.Close()
 
-	c := &conn{desc: d, target: target, rec: rec, open: map[ssh.Channel]bool{}}
+	c := &conn{desc: d, target: target, rec: rec.Record, open: map[ssh.Channel]bool{}}
 	go rejectGlobal(reqs)
 	go func() { // the target going away ends the client connection too
 		target.Wait()
@@ -138,16 +141,16 @@ func (e *HostKeyMismatch) Error() string {
 // dialTarget connects and logs in to the target; its errors are worded for
 // the person at the client.
 func dialTarget(ctx context.Context, d *tunnel.Descriptor) (*ssh.Client, error) {
-	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.HostKey))
+	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.SSH.HostKey))
 	if err != nil {
-		return nil, fmt.Errorf("resource %s has no pinned host key; an admin runs: pamd resources trust-host-key %s", d.Resource, d.Resource)
+		return nil, proxy.TargetFailed(tunnel.ReasonOther, fmt.Errorf("resource %s has no pinned host key; an admin runs: pamd resources trust-host-key %s", d.Resource, d.Resource))
 	}
 	auth, err := authMethods(d)
 	if err != nil {
-		return nil, err
+		return nil, proxy.TargetFailed(tunnel.ReasonOther, err)
 	}
 	cfg := &ssh.ClientConfig{
-		User: d.Username,
+		User: d.SSH.Username,
 		Auth: auth,
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
@@ -168,7 +171,7 @@ func dialTarget(ctx context.Context, d *tunnel.Descriptor) (*ssh.Client, error) 
 		if errors.As(err, &oe) && oe.Err != nil {
 			err = oe.Err
 		}
-		return nil, fmt.Errorf("cannot reach %s for resource %s: %v", d.Target, d.Resource, err)
+		return nil, proxy.TargetFailed(tunnel.ReasonUnreachable, fmt.Errorf("cannot reach %s for resource %s: %v", d.Target, d.Resource, err))
 	}
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	cc, chans, reqs, err := ssh.NewClientConn(nc, d.Target, cfg)
@@ -176,13 +179,13 @@ func dialTarget(ctx context.Context, d *tunnel.Descriptor) (*ssh.Client, error) 
 		nc.Close()
 		var mismatch *HostKeyMismatch
 		if errors.As(err, &mismatch) {
-			return nil, mismatch
+			return nil, proxy.TargetFailed(tunnel.ReasonHostKeyMismatch, mismatch)
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("the SSH server of resource %s refused the stored %s credential of account %s (user %s)%s",
-				d.Resource, d.Auth, d.Account, d.Username, authHint(d.Auth))
+			return nil, proxy.TargetFailed(tunnel.ReasonLoginRefused, fmt.Errorf("the SSH server of resource %s refused the stored %s credential of account %s (user %s)%s",
+				d.Resource, d.SSH.Auth, d.Account, d.SSH.Username, authHint(d.SSH.Auth)))
 		}
-		return nil, fmt.Errorf("SSH handshake with %s failed: %v", d.Target, err)
+		return nil, proxy.TargetFailed(tunnel.ReasonProtocol, fmt.Errorf("SSH handshake with %s failed: %v", d.Target, err))
 	}
 	nc.SetDeadline(time.Time{})
 	return ssh.NewClient(cc, chans, reqs), nil
@@ -254,9 +257,9 @@ func clipPrompt(q string) string {
 }
 
 func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
-	switch d.Auth {
+	switch d.SSH.Auth {
 	case "", "password":
-		return []ssh.AuthMethod{ssh.Password(d.Password), ssh.KeyboardInteractive(passwordAnswers(d.Password))}, nil
+		return []ssh.AuthMethod{ssh.Password(d.SSH.Password), ssh.KeyboardInteractive(passwordAnswers(d.SSH.Password))}, nil
 	case "key":
 		signer, err := accountSigner(d)
 		if err != nil {
@@ -264,11 +267,11 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 		}
 		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
 	case "certificate":
-		signer, err := ssh.ParsePrivateKey([]byte(d.PrivateKey))
+		signer, err := ssh.ParsePrivateKey([]byte(d.SSH.PrivateKey))
 		if err != nil {
 			return nil, errors.New("the connection's certificate key does not parse")
 		}
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.Certificate))
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.SSH.Certificate))
 		cert, ok := pub.(*ssh.Certificate)
 		if err != nil || !ok {
 			return nil, errors.New("the connection's certificate does not parse")
@@ -282,7 +285,7 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 		}
 		return []ssh.AuthMethod{ssh.PublicKeys(cs)}, nil
 	}
-	return nil, fmt.Errorf("unknown SSH auth %q", d.Auth)
+	return nil, fmt.Errorf("unknown SSH auth %q", d.SSH.Auth)
 }
 
 // accountSigner opens an account's stored private key; an RSA key signs
@@ -290,10 +293,10 @@ func authMethods(d *tunnel.Descriptor) ([]ssh.AuthMethod, error) {
 func accountSigner(d *tunnel.Descriptor) (ssh.Signer, error) {
 	var signer ssh.Signer
 	var err error
-	if d.Passphrase != "" {
-		signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(d.PrivateKey), []byte(d.Passphrase))
+	if d.SSH.Passphrase != "" {
+		signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(d.SSH.PrivateKey), []byte(d.SSH.Passphrase))
 	} else {
-		signer, err = ssh.ParsePrivateKey([]byte(d.PrivateKey))
+		signer, err = ssh.ParsePrivateKey([]byte(d.SSH.PrivateKey))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the stored private key of account %s does not open", d.Account)

@@ -71,7 +71,7 @@ func TestRSAAccountKeyNeverSignsSHA1(t *testing.T) {
 		t.Run(tc.algo, func(t *testing.T) {
 			tt := startTarget(t, targetOpts{pubKey: signer.PublicKey(), pubKeyAlgos: []string{tc.algo}})
 			d := tt.descriptor(t)
-			d.Auth, d.Password, d.PrivateKey = "key", "", string(pem.EncodeToMemory(block))
+			d.SSH.Auth, d.SSH.Password, d.SSH.PrivateKey = "key", "", string(pem.EncodeToMemory(block))
 			c, err := dialTarget(context.Background(), d)
 			if err == nil {
 				c.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/sftp"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy/proxytest"
 )
 
 // testTarget is an in-process SSH server on loopback standing in for a
@@ -107,21 +108,8 @@ func startTarget(t *testing.T, o targetOpts) *testTarget {
 	if o.server != nil {
 		o.server(cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveTarget(nc, cfg)
-		}
-	}()
-	return &testTarget{addr: ln.Addr().String(), hostKey: o.hostKey.PublicKey()}
+	addr := proxytest.Serve(t, func(nc net.Conn) { serveTarget(nc, cfg) })
+	return &testTarget{addr: addr, hostKey: o.hostKey.PublicKey()}
 }
 
 func serveTarget(nc net.Conn, cfg *ssh.ServerConfig) {
@@ -243,9 +231,10 @@ func (tt *testTarget) descriptor(t *testing.T) *tunnel.Descriptor {
 	}
 	return &tunnel.Descriptor{
 		SessionID: "s-test", ConnectionID: "c-test", Resource: "box", Account: "acct", Protocol: "ssh",
-		Target: tt.addr, Username: "u", Password: "pw", Auth: "password",
-		HostKey:       string(ssh.MarshalAuthorizedKey(tt.hostKey)),
-		ServerHostKey: string(pem.EncodeToMemory(block)),
+		Target: tt.addr, SSH: &tunnel.SSHTarget{Login: tunnel.Login{Username: "u", Password: "pw"}, Auth: "password",
+			HostKey:       string(ssh.MarshalAuthorizedKey(tt.hostKey)),
+			ServerHostKey: string(pem.EncodeToMemory(block)),
+		},
 	}
 }
 
@@ -282,22 +271,10 @@ func (r *recorder) joined(typ string) string {
 // needs buffering that net.Pipe lacks) and returns an SSH client of it.
 func proxied(t *testing.T, d *tunnel.Descriptor, rec *recorder) *ssh.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := proxytest.Pair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Handle(ctx, b, d, rec.add) }()
+	go func() { done <- Handler{}.Handle(ctx, b, d, rec.add) }()
 	t.Cleanup(func() {
 		cancel()
 		a.Close()

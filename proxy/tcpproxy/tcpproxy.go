@@ -13,19 +13,23 @@ import (
 // DialTimeout bounds how long the gateway tries to reach a target.
 const DialTimeout = 10 * time.Second
 
+// Handler is the gateway's tcp handler; it records nothing but bytes
+// (counted by the server).
+type Handler struct{}
+
 // Handle serves one dial stream: it connects to d.Target, answers the
 // server with a reply (a refusal names what failed), then relays until
 // either side ends or ctx (bounded by the session's expiry) is done.
-func Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor) error {
+func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, _ proxy.Recorder) error {
 	var dialer net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	target, err := dialer.DialContext(dctx, "tcp", d.Target)
 	cancel()
 	if err != nil {
-		tunnel.Refuse("pamd: gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err)).WriteTo(stream)
+		proxy.Answer(stream, proxy.Refuse("pamd: gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err)))
 		return fmt.Errorf("dial %s: %w", d.Target, err)
 	}
-	if _, err := tunnel.OK().WriteTo(stream); err != nil {
+	if err := proxy.Answer(stream, nil); err != nil {
 		target.Close()
 		return err
 	}
