@@ -86,6 +86,7 @@ func (s *Server) routes(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/gateways/tokens", admin, s.handleGatewayToken)
 	h("POST /api/v1/gateways/{name}/revoke", admin, s.handleRevokeGateway)
 
+	h("GET /api/v1/kinds", authed, s.handleKinds)
 	h("GET /api/v1/resources", reader, s.handleListResources)
 	h("POST /api/v1/resources", admin, s.handleCreateResource)
 	h("GET /api/v1/resources/{name}", reader, s.handleGetResource)

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/store"
 )
 
-// resourceTypes lists the types this build proxies, with their default ports.
-var resourceTypes = map[string]int{"tcp": 0, "ssh": 22, "mongodb": 27017, "mssql": 1433}
-
-func resourceView(r *store.Resource) api.Resource {
+func (s *Server) resourceView(r *store.Resource) api.Resource {
 	opts := map[string]string{}
 	for k, v := range r.Options {
 		if k != "tls_ca" { // not secret, but long: shown as present
@@ -24,16 +22,21 @@ func resourceView(r *store.Resource) api.Resource {
 		}
 	}
 	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: opts, CreatedAt: r.CreatedAt}
-	if r.Type == "ssh" {
-		v.HostKeyFingerprint = hostKeyFingerprint(r)
+	if k, ok := s.kinds.of(r.Type); ok {
+		k.View(r, &v)
 	}
 	return v
 }
 
-func accountView(res string, a *store.Account) api.Account {
-	return api.Account{Resource: res, Name: a.Name, Username: a.Username, Description: a.Description,
+func (s *Server) accountView(res *store.Resource, a *store.Account) api.Account {
+	v := api.Account{Resource: res.Name, Name: a.Name, Username: a.Username, Description: a.Description,
 		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt,
 		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC, Rotation: rotationView(&a.Rotation)}
+	if k, ok := s.kinds.of(res.Type); ok {
+		how, _ := k.Rotation(a)
+		v.Rotatable = how != kind.RotateNone
+	}
+	return v
 }
 
 func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) error {
@@ -41,7 +44,7 @@ func (s *Server) handleListResources(w http.ResponseWriter, r *http.Request) err
 	err := s.st.View(func(tx *store.Tx) error {
 		all, err := tx.Resources()
 		for _, res := range all {
-			out = append(out, resourceView(res))
+			out = append(out, s.resourceView(res))
 		}
 		return err
 	})
@@ -60,10 +63,10 @@ func (s *Server) handleGetResource(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
-		out = resourceView(res)
+		out = s.resourceView(res)
 		accts, err := tx.Accounts(res.ID)
 		for _, a := range accts {
-			out.Accounts = append(out.Accounts, accountView(res.Name, a))
+			out.Accounts = append(out.Accounts, s.accountView(res, a))
 		}
 		return err
 	})
@@ -82,22 +85,18 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	if err := validName("resource", req.Name); err != nil {
 		return err
 	}
-	defPort, ok := resourceTypes[req.Type]
+	k, ok := s.kinds.of(req.Type)
 	if !ok {
-		return httpError(http.StatusBadRequest, "resource type %q is not supported by this pamd (supported: tcp, ssh, mongodb, mssql)", req.Type)
+		return s.kinds.unsupported(req.Type)
 	}
-	if req.Port == 0 {
-		req.Port = defPort
+	k.Defaults(&req)
+	if err := kind.CheckHost(req.Host); err != nil {
+		return err
 	}
-	if req.Type == "mongodb" && req.Host == "" {
-		req.Host = "-" // from the connection string, below
+	if err := kind.CheckPort(req.Port); err != nil {
+		return err
 	}
-	switch {
-	case req.Host == "" || strings.ContainsAny(req.Host, " /"):
-		return httpError(http.StatusBadRequest, "--host: give the target's host name or IP address as the gateway sees it")
-	case req.Port < 1 || req.Port > 65535:
-		return httpError(http.StatusBadRequest, "--port: want 1 to 65535")
-	case req.Gateway == "":
+	if req.Gateway == "" {
 		return httpError(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list)")
 	}
 	c := callerOf(r)
@@ -113,50 +112,14 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}); err != nil {
 		return err
 	}
-	detail := res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway
-	var warnings []string
+	out := &kind.Outcome{Detail: res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway}
 	policy := takePolicy(req.Options)
-	if res.Type == "mongodb" {
-		var err error
-		if warnings, err = validateMongoResource(res, &req); err != nil {
-			return err
-		}
-		version, err := s.probeMongo(res, nil)
-		if err != nil {
-			return httpError(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, res.Options["uri"], err)
-		}
-		res.Options["server_version"] = version
-		detail = "mongodb " + res.Options["uri"] + " via " + res.Gateway + ", server " + version
-		if len(warnings) > 0 {
-			detail += "; " + strings.Join(warnings, "; ")
-		}
+	if err := k.Create(res, req.Options, out); err != nil {
+		return err
 	}
-	if res.Type == "mssql" {
-		var err error
-		if warnings, err = validateMSSQLResource(res, &req); err != nil {
-			return err
-		}
-		if _, _, err := s.mssqlCertificate(res); err != nil {
-			return err
-		}
-		if db := res.Options["database"]; db != "" {
-			detail += ", database " + db
-		}
-		if len(warnings) > 0 {
-			detail += "; " + strings.Join(warnings, "; ")
-		}
-	}
-	if res.Type == "ssh" {
-		if _, err := s.pinHostKey(res); err != nil {
-			return err
-		}
-		if _, _, err := s.sshHostKey(res.ID); err != nil {
-			return err
-		}
-		detail += "; pinned host key " + hostKeyFingerprint(res)
-	}
+	detail, warnings := out.Detail, out.Warnings
 	var policyNotes []string
-	if err := setPolicy(res, policy, &policyNotes); err != nil {
+	if err := setPolicy(k, res, policy, &policyNotes); err != nil {
 		return err
 	}
 	if len(policyNotes) > 0 {
@@ -171,7 +134,7 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	v := resourceView(res)
+	v := s.resourceView(res)
 	v.Warnings = warnings
 	writeJSON(w, http.StatusCreated, v)
 	return nil
@@ -206,7 +169,7 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request) erro
 		}
 		accts, err := tx.Accounts(res.ID)
 		for _, a := range accts {
-			out = append(out, accountView(res.Name, a))
+			out = append(out, s.accountView(res, a))
 		}
 		return err
 	})
@@ -234,40 +197,25 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	if err := s.st.View(func(tx *store.Tx) (err error) { target, err = tx.ResourceByName(r.PathValue("name")); return }); err != nil {
 		return err
 	}
-	if target.Type == "mongodb" && a.Username != "" && a.Password != "" {
-		// Checked before it is stored, outside the store's write lock.
-		if _, err := s.probeMongo(target, a); err != nil {
-			return httpError(http.StatusBadRequest, "account %s cannot log in: %v", a.Name, err)
-		}
+	k, err := s.kinds.must(target)
+	if err != nil {
+		return err
 	}
-	var resName string
-	err := s.st.Update(func(tx *store.Tx) error {
+	// Checked (where the kind can, by logging in) before it is stored,
+	// outside the store's write lock.
+	if err := k.CheckAccount(target, a, false); err != nil {
+		return err
+	}
+	var saved *store.Resource
+	err = s.st.Update(func(tx *store.Tx) error {
 		res, err := tx.ResourceByName(r.PathValue("name"))
 		if err != nil {
 			return err
 		}
-		switch res.Type {
-		case "ssh":
-			if err := validateSSHAccount(a); err != nil {
-				return err
-			}
-		case "mongodb":
-			if a.Username == "" || a.Password == "" {
-				return httpError(http.StatusBadRequest, "a MongoDB account needs --username and --password-stdin")
-			}
-			if a.Auth != "" || a.PrivateKey != "" {
-				return httpError(http.StatusBadRequest, "MongoDB accounts log in with SCRAM: --username and --password-stdin only")
-			}
-		case "mssql":
-			if err := validateMSSQLAccount(a); err != nil {
-				return err
-			}
-		default:
-			if a.Auth != "" || a.PrivateKey != "" {
-				return httpError(http.StatusBadRequest, "--auth and keys are for ssh and mssql resources; %s is %s", res.Name, res.Type)
-			}
+		if res.ID != target.ID {
+			return httpError(http.StatusConflict, "resource %s was replaced meanwhile; add the account again", res.Name)
 		}
-		a.ResourceID, resName = res.ID, res.Name
+		a.ResourceID, saved = res.ID, res
 		if err := tx.CreateAccount(a); err != nil {
 			return err
 		}
@@ -283,7 +231,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, accountView(resName, a))
+	writeJSON(w, http.StatusCreated, s.accountView(saved, a))
 	return nil
 }
 
@@ -342,6 +290,33 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) error {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Resource+"/"+out[i].Account < out[j].Resource+"/"+out[j].Account
 	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleTestResource checks, through the gateway, that a resource can be
+// reached and each account can log in (where its kind can tell).
+func (s *Server) handleTestResource(w http.ResponseWriter, r *http.Request) error {
+	var res *store.Resource
+	var accts []*store.Account
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if res, err = tx.ResourceByName(r.PathValue("name")); err != nil {
+			return err
+		}
+		accts, err = tx.Accounts(res.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	k, err := s.kinds.must(res)
+	if err != nil {
+		return err
+	}
+	out, err := k.Test(res, accts)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

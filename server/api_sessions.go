@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/store"
 )
@@ -126,16 +124,12 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 	}
 	s.live.add(sess)
 	grant := api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential, Username: acct.Username}
-	if res.Type == "ssh" {
-		host, _, err := s.sshHostKey(res.ID)
-		if err != nil {
-			return err
-		}
-		grant.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(host.PublicKey())))
+	k, err := s.kinds.must(res)
+	if err != nil {
+		return err
 	}
-	if res.Type == "mssql" {
-		// SQL clients trust the resource CA, never the server CA.
-		grant.TLSCA, grant.Database = string(s.ca.resource.certPEM), res.Options["database"]
+	if err := k.Grant(res, acct, &grant); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusCreated, grant)
 	return nil

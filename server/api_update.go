@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/store"
 )
 
@@ -33,68 +34,24 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 		res.Gateway, moved = *req.Gateway, true
 		changed = append(changed, "gateway "+res.Gateway)
 	}
-	var warnings []string
-	policy := takePolicy(req.Options)
-	switch res.Type {
-	case "mongodb":
-		if req.Host != nil || req.Port != nil {
-			return httpError(http.StatusBadRequest, "a mongodb resource's address is its connection string (options.uri)")
-		}
-		if len(req.Options) > 0 || moved {
-			merged := mergeOptions(res.Options, req.Options, &changed)
-			var err error
-			if warnings, err = validateMongoResource(res, &api.Resource{Options: merged}); err != nil {
-				return err
-			}
-			version, err := s.probeMongo(res, nil)
-			if err != nil {
-				return httpError(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, res.Options["uri"], err)
-			}
-			res.Options["server_version"] = version
-		}
-	default:
-		if len(req.Options) > 0 && res.Type != "mssql" {
-			return httpError(http.StatusBadRequest, "%s resources have no options", res.Type)
-		}
-		if len(req.Options) > 0 {
-			merged := mergeOptions(res.Options, req.Options, &changed)
-			var err error
-			if warnings, err = validateMSSQLResource(res, &api.Resource{Options: merged}); err != nil {
-				return err
-			}
-		}
-		if req.Host != nil && *req.Host != res.Host {
-			if *req.Host == "" || strings.ContainsAny(*req.Host, " /") {
-				return httpError(http.StatusBadRequest, "--host: give the target's host name or IP address as the gateway sees it")
-			}
-			res.Host, moved = *req.Host, true
-			changed = append(changed, "host "+res.Host)
-		}
-		if req.Port != nil && *req.Port != res.Port {
-			if *req.Port < 1 || *req.Port > 65535 {
-				return httpError(http.StatusBadRequest, "--port: want 1 to 65535")
-			}
-			res.Port, moved = *req.Port, true
-			changed = append(changed, "port "+strconv.Itoa(res.Port))
-		}
-		if res.Type == "ssh" && moved {
-			old := hostKeyFingerprint(res)
-			if _, err := s.pinHostKey(res); err != nil {
-				return err
-			}
-			if fp := hostKeyFingerprint(res); fp != old {
-				changed = append(changed, "host key re-pinned "+fp+" (was "+old+")")
-			}
-		}
+	k, err := s.kinds.must(res)
+	if err != nil {
+		return err
 	}
-	if err := setPolicy(res, policy, &changed); err != nil {
+	policy := takePolicy(req.Options)
+	out := &kind.Outcome{Changed: changed}
+	if err := k.Update(res, &req, moved, out); err != nil {
+		return err
+	}
+	changed, warnings := out.Changed, out.Warnings
+	if err := setPolicy(k, res, policy, &changed); err != nil {
 		return err
 	}
 	if len(changed) == 0 {
 		return httpError(http.StatusBadRequest, "nothing to change")
 	}
 	sort.Strings(changed)
-	err := s.st.Update(func(tx *store.Tx) error {
+	err = s.st.Update(func(tx *store.Tx) error {
 		if err := tx.PutResource(res); err != nil {
 			return err
 		}
@@ -103,7 +60,7 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	v := resourceView(res)
+	v := s.resourceView(res)
 	v.Warnings = warnings
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -164,26 +121,13 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 	if len(changed) == 0 {
 		return httpError(http.StatusBadRequest, "nothing to change")
 	}
-	switch {
-	case !settingsChanged:
-		// only the rotation's settings: nothing to check at the target
-	case res.Type == "ssh":
-		if a.Auth == "certificate" {
-			a.Password, a.PrivateKey, a.Passphrase = "", "", ""
-		}
-		if a.Auth == "key" {
-			a.Password = ""
-		}
-		if err := validateSSHAccount(a); err != nil {
+	if settingsChanged { // only the rotation's settings: nothing to check at the target
+		k, err := s.kinds.must(res)
+		if err != nil {
 			return err
 		}
-	case res.Type == "mssql":
-		if err := validateMSSQLAccount(a); err != nil {
+		if err := k.CheckAccount(res, a, true); err != nil {
 			return err
-		}
-	case res.Type == "mongodb":
-		if _, err := s.probeMongo(res, a); err != nil {
-			return httpError(http.StatusBadRequest, "account %s cannot log in with the new settings: %v", a.Name, err)
 		}
 	}
 	err = s.st.Update(func(tx *store.Tx) error {
@@ -195,29 +139,8 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, accountView(res.Name, a))
+	writeJSON(w, http.StatusOK, s.accountView(res, a))
 	return nil
-}
-
-// mergeOptions returns a resource's options with an update's applied, and
-// notes each change (a CA certificate only as replaced: it is long).
-func mergeOptions(current, update map[string]string, changed *[]string) map[string]string {
-	merged := map[string]string{}
-	for k, v := range current {
-		merged[k] = v
-	}
-	for k, v := range update {
-		if merged[k] == v {
-			continue
-		}
-		merged[k] = v
-		if k == "tls_ca" {
-			*changed = append(*changed, "tls_ca replaced")
-		} else {
-			*changed = append(*changed, k+" "+v)
-		}
-	}
-	return merged
 }
 
 // updateRotation applies an update's rotation schedule and rotation account.
@@ -225,7 +148,7 @@ func (s *Server) updateRotation(res *store.Resource, a *store.Account, req *api.
 	if req.RotationInterval == nil && req.RotateWith == nil {
 		return nil
 	}
-	if why := rotatable(res, a); why != "" {
+	if why := s.rotatable(res, a); why != "" {
 		return httpError(http.StatusBadRequest, "%s", why)
 	}
 	if req.RotationInterval != nil {

@@ -25,14 +25,25 @@
 //     stream, control streams and relayed connections.
 //   - limits.go: what a peer may hold: unauthenticated connections per source,
 //     the deadline to authenticate, streams per tunnel, the HTTP server's limits.
-//   - sshres.go: ssh resources: host key pinning, per-resource CA and host key, certificates.
-//   - mongores.go: mongodb resources: connection strings, TLS settings, probes, resource tests.
-//   - records.go: session records from gateways, their API and asciicast rendering.
+//   - kinds.go: the one place the resource types are wired (ssh, mongodb,
+//     mssql, tcp; see the kind sub-packages), GET /api/v1/kinds (the
+//     console's forms), and what the kinds use of the server.
+//   - targets.go: per-resource keys and certificates the kinds ask for, probes
+//     through gateways, and the endpoints of pinned host keys and user CAs.
+//   - records.go: session records from gateways, their API (each with its
+//     kind's summary) and asciicast rendering.
 //   - api_update.go: editing resources and accounts.
-//   - mssqlres.go: mssql resources and accounts, the client-facing certificate.
 //   - rotation.go: credential rotation: the sealed-first state machine, password
 //     policy, the schedule and resuming interrupted rotations, the rotate API.
 //   - uiauth.go: the web console's cookie sessions and CSRF tokens.
 //
-// Sub-packages: api (the JSON types), apiclient (the CLI's client).
+// Everything a resource type does is in its kind (server/kind): checking
+// its settings, the descriptor's part for its protocol, the session
+// grant and the lines pamd connect prints, how it rotates, its tests and
+// the summaries of its records. No code here switches on a type's name.
+//
+// Sub-packages: api (the JSON types), apiclient (the CLI's client), kind
+// (the Kind interface and what kinds share) with one package per kind:
+// kind/sshkind, kind/mongokind, kind/mssqlkind, kind/tcpkind; servertest
+// (a whole pamd in a test's process, for tests here and in gateway).
 package server

@@ -19,6 +19,7 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/store"
+	"github.com/pamd/pamd/store/storetest"
 )
 
 // oldDataDir writes what a data dir held before the CAs were split: one CA
@@ -31,10 +32,7 @@ func oldDataDir(t *testing.T, dir, resourceID string) (caDER []byte, gw tls.Cert
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(dir, "pamd.db"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.OpenFile(t, filepath.Join(dir, "pamd.db"), key) // checked again when the test ends
 	defer st.Close()
 	caKey, _ := pki.NewKey()
 	caDER, _ = pki.NewCA("pamd CA", caKey, 10*365*24*time.Hour)

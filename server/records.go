@@ -14,6 +14,8 @@ import (
 
 	"github.com/pamd/pamd/protocol/asciicast"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/store"
 )
 
@@ -169,12 +171,25 @@ func (s *Server) sessionRecords(r *http.Request) (*store.Session, []tunnel.Recor
 	return sess, out, nil
 }
 
+// handleSessionRecords answers a session's records, each with the summary
+// its resource's kind renders, so that every client shows them alike.
 func (s *Server) handleSessionRecords(w http.ResponseWriter, r *http.Request) error {
-	_, recs, err := s.sessionRecords(r)
+	sess, recs, err := s.sessionRecords(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, recs)
+	var k kind.Kind
+	s.st.View(func(tx *store.Tx) error {
+		if res, err := tx.Resource(sess.ResourceID); err == nil {
+			k, _ = s.kinds.of(res.Type)
+		}
+		return nil
+	})
+	out := make([]api.Record, len(recs))
+	for i := range recs {
+		out[i] = api.Record{Record: recs[i], Summary: s.kinds.summary(k, &recs[i])}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

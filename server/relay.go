@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -200,9 +199,14 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	defer gw.Close()
 	desc := tunnel.Descriptor{
 		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr, Record: res.Type != "tcp",
+		ClientAddr: sess.ClientAddr,
 	}
-	if err := s.accountDescriptor(&desc, res, acct, sess); err != nil {
+	k, err := s.kinds.must(res)
+	if err == nil {
+		desc.Record = k.Records()
+		err = s.accountDescriptor(&desc, res, acct, sess)
+	}
+	if err != nil {
 		s.recordConnection(conn, 0, 0, err)
 		tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
 		s.log.Error("descriptor", "session", sess.ID, "err", err)
@@ -234,9 +238,9 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 	if reply.Status == tunnel.StatusTargetFailed {
 		// Served: the handler tells the client; the server keeps the record.
 		conn.Error = reply.Message
-		action := "connection.target_failed"
-		if strings.Contains(reply.Message, "host key mismatch") {
-			action = "ssh.host_key_mismatch"
+		action := k.FailureAction(reply.Reason)
+		if action == "" {
+			action = "connection.target_failed"
 		}
 		s.auditEvent(sess.UserName, action, res.Name+"/"+acct.Name, "failure", hostOf(remote), reply.Message)
 	}
@@ -259,18 +263,13 @@ func (s *Server) access(st *yamux.Stream, sess *store.Session, ls *liveSession, 
 // accountDescriptor fills in how the gateway reaches res and logs in as
 // acct; sess bounds a certificate made for the connection.
 func (s *Server) accountDescriptor(d *tunnel.Descriptor, res *store.Resource, acct *store.Account, sess *store.Session) error {
+	k, err := s.kinds.must(res)
+	if err != nil {
+		return err
+	}
 	d.Protocol, d.Resource, d.Account = res.Type, res.Name, acct.Name
 	d.Target = net.JoinHostPort(res.Host, fmt.Sprint(res.Port))
-	d.Username, d.Password = acct.Username, acct.Password
-	switch res.Type {
-	case "mongodb":
-		mongoDescriptor(d, res)
-	case "mssql":
-		return s.mssqlDescriptor(d, res, acct)
-	case "ssh":
-		return s.sshDescriptor(d, res, acct, sess)
-	}
-	return nil
+	return k.Descriptor(d, res, acct, sess)
 }
 
 func (s *Server) recordConnection(c *store.Connection, up, down int64, err error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/store"
 )
 
@@ -77,19 +78,14 @@ func (r *rotations) release(accountID string) {
 	delete(r.busy, accountID)
 }
 
-// rotatable says why an account cannot be rotated, or "".
-func rotatable(res *store.Resource, a *store.Account) string {
-	switch {
-	case res.Type == "ssh" && a.Auth == "certificate":
-		return "account " + a.Name + " logs in with certificates pamd signs per connection: there is no stored credential to rotate"
-	case res.Type == "ssh" || res.Type == "mongodb":
-		return ""
-	case res.Type == "mssql" && (a.Auth == "" || a.Auth == "sql"):
-		return ""
-	case res.Type == "mssql":
-		return "account " + a.Name + " is a Windows domain account (" + a.Auth + "): its password is the domain's to change, and pamd rotates SQL logins only"
+// rotatable says why an account cannot be rotated, or "" (its kind says).
+func (s *Server) rotatable(res *store.Resource, a *store.Account) string {
+	k, ok := s.kinds.of(res.Type)
+	if !ok {
+		return res.Type + " resources have no credentials to rotate"
 	}
-	return res.Type + " resources have no credentials to rotate"
+	_, why := k.Rotation(a)
+	return why
 }
 
 // rotate runs (or resumes) one rotation of an account and records its
@@ -120,12 +116,14 @@ func (s *Server) rotate(resID, acctID, trigger, actor, source string) (*store.Ac
 	if err != nil {
 		return nil, err
 	}
-	if why := rotatable(res, acct); why != "" {
+	if why := s.rotatable(res, acct); why != "" {
 		return nil, httpError(http.StatusBadRequest, "%s", why)
 	}
 	resume := acct.Rotation.Pending != nil
 	if !resume {
-		p, err := newCredential(res, acct, trigger)
+		k, _ := s.kinds.of(res.Type)
+		how, _ := k.Rotation(acct)
+		p, err := newCredential(res, acct, how, trigger)
 		if err != nil {
 			return nil, err
 		}
@@ -238,10 +236,11 @@ func settle(a *store.Account, r *tunnel.RotationResult, err error, touched bool)
 }
 
 // newCredential makes the account's next credential: a password from the
-// resource's policy, or an Ed25519 key pair for SSH key accounts.
-func newCredential(res *store.Resource, a *store.Account, trigger string) (*store.PendingCredential, error) {
+// resource's policy, or an Ed25519 key pair (for SSH key accounts) as its
+// kind says.
+func newCredential(res *store.Resource, a *store.Account, how kind.Rotation, trigger string) (*store.PendingCredential, error) {
 	p := &store.PendingCredential{Trigger: trigger, Since: time.Now().UTC()}
-	if res.Type == "ssh" && a.Auth == "key" {
+	if how == kind.RotateKey {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err
@@ -485,7 +484,7 @@ func (s *Server) handleRotateAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.RotateResult{Account: accountView(res.Name, a), LiveSessions: s.live.onAccount(a.ID)})
+	writeJSON(w, http.StatusOK, api.RotateResult{Account: s.accountView(res, a), LiveSessions: s.live.onAccount(a.ID)})
 	return nil
 }
 
@@ -503,12 +502,12 @@ func takePolicy(opts map[string]string) map[string]string {
 }
 
 // setPolicy checks policy options and sets them on the resource.
-func setPolicy(res *store.Resource, policy map[string]string, changed *[]string) error {
+func setPolicy(k kind.Kind, res *store.Resource, policy map[string]string, changed *[]string) error {
 	if len(policy) == 0 {
 		return nil
 	}
-	if res.Type == "tcp" {
-		return httpError(http.StatusBadRequest, "tcp resources have no credentials to rotate: --password-length and --password-classes do not apply")
+	if !k.Schema().Rotates {
+		return httpError(http.StatusBadRequest, "%s resources have no credentials to rotate: --password-length and --password-classes do not apply", res.Type)
 	}
 	merged := map[string]string{}
 	for k, v := range res.Options {

@@ -45,6 +45,8 @@ type Server struct {
 	// password hashes running at once.
 	throttle  *throttle
 	hashSlots hashSlots
+	// kinds are the resource types (see kinds.go).
+	kinds *kinds
 }
 
 // New opens (or initialises) the data dir. It does not listen yet.
@@ -65,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}, throttle: newThrottle(), hashSlots: newHashSlots()}
 	s.rot.wake = make(chan struct{}, 1)
+	s.kinds = newKinds(kindEnv{s})
 	s.lim = defaultLimits()
 	if s.ca, err = loadOrCreateCA(st); err != nil {
 		st.Close()

@@ -2,5 +2,6 @@
 // the server that answers and the CLI that asks. Types only, no behaviour
 // beyond the Error type's methods.
 //
-// Files: types.go.
+// Files: kinds.go (the kinds' form schema for the console, session records
+// with their summaries, resource checks), types.go.
 package api

@@ -157,8 +157,12 @@ type Resource struct {
 	Host               string            `json:"host"`
 	Port               int               `json:"port"`
 	Options            map[string]string `json:"options,omitempty"`
-	Accounts           []Account         `json:"accounts,omitempty"`
-	CreatedAt          time.Time         `json:"created_at"`
+	// Address is where the resource is, as its kind says it (host:port, a
+	// connection string); Details are what else its kind shows.
+	Address   string    `json:"address,omitempty"`
+	Details   []Detail  `json:"details,omitempty"`
+	Accounts  []Account `json:"accounts,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	// Warnings are said once, when the resource is created.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -179,6 +183,8 @@ type Account struct {
 	HasKey      bool      `json:"has_key,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	Rotation    *Rotation `json:"rotation,omitempty"`
+	// Rotatable says the account's credential can be rotated.
+	Rotatable bool `json:"rotatable"`
 }
 
 // Rotation is an account's credential rotation status; it never holds a
@@ -255,6 +261,13 @@ type SessionGrant struct {
 	TLSCA    string `json:"tls_ca,omitempty"`
 	Database string `json:"database,omitempty"` // mssql: where clients land
 	Username string `json:"username,omitempty"`
+	// ClientLines are what pamd connect prints once it listens, after the
+	// session and listening lines, and ClientFields what it adds to its
+	// JSON line. Both are templates: pamd connect replaces {port} with
+	// the port it listens on, {known_hosts} with the known_hosts file it
+	// wrote for SSHHostKey and {tls_ca_file} with the file it wrote TLSCA to.
+	ClientLines  []string          `json:"client_lines,omitempty"`
+	ClientFields map[string]string `json:"client_fields,omitempty"`
 }
 
 type Session struct {

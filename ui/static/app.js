@@ -188,8 +188,79 @@ views.login = async (m) => {
   document.getElementById("f-username").focus();
 };
 
+// --- resource kinds --------------------------------------------------------
+// The server describes each resource type (GET /api/v1/kinds): its label,
+// its resources' and accounts' fields and what its pages offer. The forms
+// are built from that, so a new type needs no code here.
+
+async function kinds() {
+  if (!state.kinds) {
+    const list = await api("GET", "/api/v1/kinds");
+    state.kinds = Object.fromEntries(list.map((k) => [k.name, k]));
+    state.kindOrder = list.map((k) => k.name);
+  }
+  return state.kinds;
+}
+const noKind = { resource_fields: [], account_fields: [], access_command: "pamd connect" };
+
+// kindField renders one field of a kind's form; value is what is stored
+// (undefined on an add form). Fields shown only for some value of another
+// field carry data-show-field and data-show-values for showFields.
+function kindField(f, value, edit) {
+  const keep = edit && f.keep;
+  let el;
+  if (f.type === "bool") {
+    el = check(f.name, f.label, value === undefined ? f.default === "true" : value !== "false");
+  } else {
+    const attrs = { placeholder: f.placeholder, title: f.help };
+    if (f.required && !f.show_if && !edit) attrs.required = true;
+    let input_;
+    if (f.type === "select") input_ = select(f.name, f.choices || [], value || f.default);
+    else if (f.type === "textarea") input_ = h("textarea", Object.assign({ name: f.name, id: "f-" + f.name }, attrs));
+    else {
+      Object.assign(attrs, { type: { number: "number", secret: "password" }[f.type] || "text" });
+      if (f.type === "number") Object.assign(attrs, { min: 1, max: 65535 });
+      if (f.type === "secret") attrs.autocomplete = "new-password";
+      if (!keep) attrs.value = value !== undefined && value !== null ? String(value) : (edit ? undefined : f.default);
+      input_ = input(f.name, attrs);
+    }
+    el = field(f.label + (keep ? " (empty keeps the stored one)" : ""), input_);
+  }
+  if (f.show_if) { el.dataset.showField = f.show_if.field; el.dataset.showValues = f.show_if.values.join(","); }
+  return el;
+}
+
+// showFields shows each conditional field of a form while its condition holds.
+function showFields(f) {
+  for (const el of f.querySelectorAll("[data-show-field]")) {
+    const ctl = f.querySelector("[name=" + el.dataset.showField + "]");
+    el.hidden = !!ctl && !el.dataset.showValues.split(",").includes(ctl.value);
+  }
+}
+
+// shownValue is a field's value from a submitted form, or undefined when
+// the field is hidden or (unless it is a checkbox) empty.
+function shownValue(form, f, d) {
+  const el = form.querySelector("[name=" + f.name + "]");
+  if (!el || el.closest("[hidden]")) return undefined;
+  if (f.type === "bool") return String(d[f.name]);
+  return d[f.name] === "" || d[f.name] === undefined ? undefined : d[f.name];
+}
+
+// resourceRequest adds a kind's resource fields from a form to req.
+function resourceRequest(k, form, d, req) {
+  for (const f of k.resource_fields) {
+    const v = shownValue(form, f, d);
+    if (v === undefined) continue;
+    if (f.option) (req.options = req.options || {})[f.name] = v;
+    else if (f.type === "number") req[f.name] = Number(v) || 0;
+    else req[f.name] = v;
+  }
+  return req;
+}
+
 views.catalog = async (m) => {
-  const entries = await api("GET", "/api/v1/catalog");
+  const [entries] = await Promise.all([api("GET", "/api/v1/catalog"), kinds()]);
   const detail = h("div", { id: "access" });
   fill(m, h("h1", {}, "Access"),
     h("p", { class: "muted" }, "The resources and accounts your roles allow. Access opens a time-boxed session; credentials never leave pamd."),
@@ -206,11 +277,12 @@ function showAccess(detail, e) {
   const out = h("div", {});
   const render = () => {
     const d = Object.fromEntries(new FormData(f).entries());
-    let cmd = (e.type === "ssh" ? "pamd ssh " : "pamd connect ") + target + " --duration " + (d.duration || "1h");
+    const k = state.kinds[e.type] || noKind;
+    let cmd = k.access_command + " " + target + " --duration " + (d.duration || "1h");
     if (d.reason) cmd += " --reason " + quote(d.reason);
     if (e.require_mfa) cmd += " --totp CODE";
     fill(out, h("p", {}, "Run on your computer (logged in with pamd login):"), copyable(cmd),
-      e.type === "ssh" ? h("p", { class: "muted" }, "For OpenSSH, scp, sftp or rsync use: pamd connect " + target + " — it prints the ssh lines to paste.") : null);
+      k.access_note ? h("p", { class: "muted" }, k.access_note.replaceAll("{target}", target)) : null);
   };
   const f = h("form", { class: "card", "aria-label": "access " + target },
     h("h2", {}, "Access " + target),
@@ -225,12 +297,12 @@ function showAccess(detail, e) {
 }
 
 views.resources = async (m) => {
-  const [resources, gateways] = await Promise.all([api("GET", "/api/v1/resources"), api("GET", "/api/v1/gateways")]);
+  const [resources, gateways] = await Promise.all([api("GET", "/api/v1/resources"), api("GET", "/api/v1/gateways"), kinds()]);
   const online = Object.fromEntries(gateways.map((g) => [g.name, g.online]));
   const rows = resources.map((r) => [
     h("a", { href: "#/resource/" + encodeURIComponent(r.name) }, r.name), r.type,
     h("span", {}, r.gateway, " ", h("span", { class: "badge " + (online[r.gateway] ? "online" : "offline") }, online[r.gateway] ? "online" : "offline")),
-    r.type === "mongodb" ? r.options.uri : r.host + ":" + r.port, fmt(r.created_at),
+    r.address || r.host + ":" + r.port, fmt(r.created_at),
     isAdmin() ? h("button", { class: "danger", type: "button", onclick: async () => {
       if (!confirm("Remove resource " + r.name + " and all its accounts?")) return;
       try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
@@ -241,40 +313,17 @@ views.resources = async (m) => {
 }
 
 function resourceForm(gateways) {
-  const typeSel = select("type", ["ssh", "mongodb", "mssql", "tcp"], "ssh");
-  const hostFields = h("div", { class: "row" }, field("Host", input("host", { placeholder: "as the gateway sees it" })), field("Port", input("port", { type: "number", min: 1, max: 65535, placeholder: "22" })));
-  const mongoFields = h("div", { class: "row" },
-    field("Connection string", input("uri", { placeholder: "mongodb://db1:27017/?replicaSet=rs0", size: 40 })),
-    field("Auth database", input("auth_database", { value: "admin" })),
-    check("tls", "TLS", true), check("tls_reject_unauthorized", "Verify the server's certificate", true),
-    field("CA certificate (PEM, optional)", h("textarea", { name: "tls_ca" })));
-  const mssqlFields = h("div", { class: "row" },
-    field("Database", input("database", { placeholder: "where clients land" })),
-    check("mssql_tls", "TLS", true), check("mssql_verify", "Verify the server's certificate", true),
-    field("CA certificate (PEM, optional)", h("textarea", { name: "mssql_tls_ca" })));
-  const sync = () => {
-    const t = typeSel.value;
-    hostFields.hidden = t === "mongodb"; mongoFields.hidden = t !== "mongodb"; mssqlFields.hidden = t !== "mssql";
-  };
+  const typeSel = select("type", state.kindOrder, state.kindOrder[0]);
+  const kindFields = h("div", { class: "row" });
+  const sync = () => fill(kindFields, state.kinds[typeSel.value].resource_fields.map((f) => kindField(f, undefined, false)));
   typeSel.addEventListener("change", sync);
   const f = form({ "aria-label": "add resource" }, [
     h("h2", {}, "Add a resource"),
     h("div", { class: "row" }, field("Type", typeSel), field("Name", input("name", { required: true })),
       field("Gateway", select("gateway", gateways.map((g) => g.name), gateways.length ? gateways[0].name : ""))),
-    hostFields, mongoFields, mssqlFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
-  ], async (d) => {
-    const req = { name: d.name, type: d.type, gateway: d.gateway };
-    if (d.type === "mongodb") {
-      req.options = { uri: d.uri, auth_database: d.auth_database, tls: String(d.tls), tls_reject_unauthorized: String(d.tls_reject_unauthorized) };
-      if (d.tls_ca) req.options.tls_ca = d.tls_ca;
-    } else {
-      req.host = d.host;
-      req.port = Number(d.port) || 0;
-    }
-    if (d.type === "mssql") {
-      req.options = { database: d.database, tls: String(d.mssql_tls), tls_reject_unauthorized: String(d.mssql_verify) };
-      if (d.mssql_tls_ca) req.options.tls_ca = d.mssql_tls_ca;
-    }
+    kindFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
+  ], async (d, form) => {
+    const req = resourceRequest(state.kinds[d.type], form, d, { name: d.name, type: d.type, gateway: d.gateway });
     const r = await api("POST", "/api/v1/resources", req);
     go("resource/" + encodeURIComponent(r.name));
   });
@@ -283,11 +332,12 @@ function resourceForm(gateways) {
 }
 
 views.resource = async (m, [name]) => {
-  const r = await api("GET", "/api/v1/resources/" + encodeURIComponent(name));
+  const [r] = await Promise.all([api("GET", "/api/v1/resources/" + encodeURIComponent(name)), kinds()]);
+  const k = state.kinds[r.type] || noKind;
   const info = details(
-    "Type", r.type, "Gateway", r.gateway,
-    "Address", r.type === "mongodb" ? r.options.uri : r.host + ":" + r.port,
-    r.type === "mongodb" ? ["Auth database", r.options.auth_database, "TLS", r.options.tls + (r.options.tls_reject_unauthorized === "false" ? " (not verified)" : ""), "Server version", r.options.server_version || "–"] : [],
+    "Type", k.label ? k.label + " (" + r.type + ")" : r.type, "Gateway", r.gateway,
+    "Address", r.address || r.host + ":" + r.port,
+    (r.details || []).map((x) => [x.label, x.value]),
     r.host_key_fingerprint ? ["Host key (pinned)", h("code", {}, r.host_key_fingerprint)] : []);
   const parts = [h("h1", {}, "Resource " + r.name), info];
   const msg = h("div", { "aria-live": "polite" });
@@ -300,13 +350,13 @@ views.resource = async (m, [name]) => {
           msg.append(table(["Check", "Result", "Detail"], checks.map((c) => [c.check, h("span", { class: "badge " + (c.ok ? "online" : "failure") }, c.ok ? "ok" : "failed"), c.detail])));
         } catch (err) { msg.append(errorBox(err)); }
       } }, "Test"),
-      r.type === "ssh" ? h("button", { class: "secondary", type: "button", onclick: async () => {
+      k.pins_host_key ? h("button", { class: "secondary", type: "button", onclick: async () => {
         if (!confirm("Re-pin the host key? Only after a change you know about.")) return;
         try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/trust-host-key"); route(); } catch (err) { fill(msg, errorBox(err)); }
       } }, "Re-pin host key") : null);
     parts.push(actions, msg);
   }
-  if (r.type === "ssh") {
+  if (k.user_ca) {
     const ca = await api("GET", "/api/v1/resources/ssh/" + r.id + "/ssh-ca-public-key");
     parts.push(h("h2", {}, "SSH certificate authority"),
       h("p", { class: "muted" }, "For certificate accounts, the server's sshd trusts this CA. Public key:"), copyable(ca.trim()),
@@ -317,7 +367,7 @@ views.resource = async (m, [name]) => {
     a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", rotationText(a.rotation), a.description || "",
     isAdmin() ? h("div", { class: "actions" },
       h("button", { class: "secondary", type: "button", onclick: () => { fill(editArea, accountEditForm(r, a)); editArea.querySelector("input").focus(); } }, "Edit"),
-      r.type !== "tcp" && a.auth !== "certificate" ? h("button", { class: "secondary", type: "button", onclick: async (ev) => {
+      a.rotatable ? h("button", { class: "secondary", type: "button", onclick: async (ev) => {
         if (!confirm("Change the credential of " + r.name + "/" + a.name + " on the target now?")) return;
         ev.target.disabled = true;
         try {
@@ -351,82 +401,73 @@ function rotationText(rot) {
 
 // accountEditForm changes an account; empty secret fields keep the stored ones.
 function accountEditForm(r, a) {
-  const ssh = r.type === "ssh";
-  return form({ "aria-label": "edit account " + a.name }, [
+  const k = state.kinds[r.type] || noKind;
+  const fields = k.account_fields.filter((f) => f.edit);
+  const f = form({ "aria-label": "edit account " + a.name }, [
     h("h2", {}, "Edit account " + r.name + "/" + a.name),
-    h("div", { class: "row" }, field("User name", input("username", { value: a.username || "" })),
-      ssh ? field("Auth", select("auth", ["password", "key", "certificate"], a.auth || "password")) : null,
-      field("New password (empty keeps the stored one)", input("password", { type: "password", autocomplete: "new-password" }))),
-    ssh ? h("div", { class: "row" }, field("New private key (empty keeps)", h("textarea", { name: "private_key" })),
-      field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" }))) : null,
+    h("div", { class: "row" }, fields.map((x) => kindField(x, x.keep ? undefined : a[x.name], true))),
     h("div", { class: "row" }, field("Description", input("description", { value: a.description || "" })),
       check("require_mfa", "Require MFA at access", a.require_mfa)),
     h("div", { class: "row" }, field("Rotate every (30d, 12h; 0 for never)", input("rotation_interval", { value: (a.rotation && a.rotation.interval) || "" })),
       field("Rotate with account (empty: itself)", input("rotate_with", { value: (a.rotation && a.rotation.rotate_with) || "" }))),
     h("p", {}, h("button", { type: "submit" }, "Save")),
-  ], async (d) => {
-    const req = { username: d.username, description: d.description, require_mfa: d.require_mfa };
+  ], async (d, form) => {
+    const req = { description: d.description, require_mfa: d.require_mfa };
     const rot = a.rotation || {};
     if ((d.rotation_interval || "") !== (rot.interval || "")) req.rotation_interval = d.rotation_interval || "0";
     if ((d.rotate_with || "") !== (rot.rotate_with || "")) req.rotate_with = d.rotate_with;
-    if (ssh) req.auth = d.auth;
-    if (d.password) req.password = d.password;
-    if (d.private_key) req.private_key = d.private_key;
-    if (d.passphrase) req.passphrase = d.passphrase;
+    for (const x of fields) {
+      const v = x.keep ? shownValue(form, x, d) : d[x.name];
+      if (v !== undefined) req[x.name] = v;
+    }
     await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name), req);
     route();
   });
+  f.addEventListener("change", () => showFields(f));
+  showFields(f);
+  return f;
 }
 
 // resourceEditForm changes where a resource is and how it is reached.
 function resourceEditForm(r) {
-  const mongo = r.type === "mongodb";
-  return form({ "aria-label": "edit resource" }, [
+  const k = state.kinds[r.type] || noKind;
+  const fields = k.resource_fields.filter((f) => f.edit);
+  const stored = (x) => x.keep ? undefined : x.option ? (r.options || {})[x.name] : r[x.name];
+  const f = form({ "aria-label": "edit resource" }, [
     h("h2", {}, "Edit resource"),
-    mongo ? h("div", { class: "row" },
-      field("Connection string", input("uri", { value: r.options.uri, size: 40 })), field("Auth database", input("auth_database", { value: r.options.auth_database })),
-      check("tls", "TLS", r.options.tls !== "false"), check("tls_reject_unauthorized", "Verify the server's certificate", r.options.tls_reject_unauthorized !== "false"))
-      : h("div", { class: "row" }, field("Host", input("host", { value: r.host })), field("Port", input("port", { type: "number", value: r.port }))),
+    h("div", { class: "row" }, fields.map((x) => kindField(x, stored(x), true))),
     h("div", { class: "row" }, field("Gateway", input("gateway", { value: r.gateway }))),
-    r.type === "ssh" ? h("p", { class: "muted" }, "A new host or port re-pins the host key from what the target presents now.") : null,
+    k.edit_note ? h("p", { class: "muted" }, k.edit_note) : null,
     h("p", {}, h("button", { type: "submit" }, "Save")),
-  ], async (d) => {
-    const req = { gateway: d.gateway };
-    if (mongo) req.options = { uri: d.uri, auth_database: d.auth_database, tls: String(d.tls), tls_reject_unauthorized: String(d.tls_reject_unauthorized) };
-    else { req.host = d.host; req.port = Number(d.port); }
+  ], async (d, form) => {
+    const req = resourceRequest({ resource_fields: fields }, form, d, { gateway: d.gateway });
     const res = await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name), req);
     if (res.warnings && res.warnings.length) alert(res.warnings.join("\n"));
     route();
   });
+  showFields(f);
+  return f;
 }
 
 function accountForm(r) {
-  const ssh = r.type === "ssh", mssql = r.type === "mssql";
-  const authSel = mssql ? select("auth", ["sql", "ntlm", "kerberos"], "sql") : select("auth", ["password", "key", "certificate"], "password");
-  const windows = h("div", { class: "row" }, field("Domain (NTLM)", input("domain")), field("Realm (Kerberos)", input("realm")),
-    field("SPN (Kerberos)", input("spn", { placeholder: "MSSQLSvc/host:1433" })), field("KDC (optional)", input("kdc", { placeholder: "from DNS SRV records" })));
-  const pw = field("Password", input("password", { type: "password", autocomplete: "new-password" }));
-  const key = h("div", { class: "row" }, field("Private key (OpenSSH or PEM)", h("textarea", { name: "private_key" })),
-    field("Passphrase", input("passphrase", { type: "password", autocomplete: "off" })));
-  const sync = () => { const a = authSel.value; pw.hidden = ssh && a !== "password"; key.hidden = !ssh || a !== "key"; windows.hidden = !mssql || a === "sql"; };
-  authSel.addEventListener("change", sync);
+  const k = state.kinds[r.type] || noKind;
   const f = form({ "aria-label": "add account" }, [
     h("h2", {}, "Add an account"),
-    h("div", { class: "row" }, field("Name", input("name", { required: true })), field("User name", input("username")),
-      ssh || mssql ? field("Auth", authSel) : null, pw),
-    key, windows,
+    h("div", { class: "row" }, field("Name", input("name", { required: true })),
+      k.account_fields.map((x) => kindField(x, undefined, false))),
     h("div", { class: "row" }, field("Description", input("description")), check("require_mfa", "Require MFA at access")),
     h("p", {}, h("button", { type: "submit" }, "Add account")),
-  ], async (d) => {
-    const req = { name: d.name, username: d.username, description: d.description, require_mfa: d.require_mfa };
-    if (ssh || mssql) req.auth = d.auth;
-    if (mssql && d.auth !== "sql") Object.assign(req, { domain: d.domain || undefined, realm: d.realm || undefined, spn: d.spn || undefined, kdc: d.kdc || undefined });
-    if (!ssh || d.auth === "password") req.password = d.password;
-    if (ssh && d.auth === "key") { req.private_key = d.private_key; req.passphrase = d.passphrase || undefined; }
+  ], async (d, form) => {
+    const req = { name: d.name, description: d.description, require_mfa: d.require_mfa };
+    for (const x of k.account_fields) {
+      const v = shownValue(form, x, d);
+      if (v !== undefined) req[x.name] = v;
+    }
     await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts", req);
     route();
   });
-  sync();
+  f.addEventListener("change", () => showFields(f));
+  showFields(f);
   return f;
 }
 
@@ -488,31 +529,8 @@ views.session = async (m, [id]) => {
   const events = recs.filter((r) => !["o", "i", "e", "r"].includes(r.type));
   const search = input("search", { placeholder: "search the log", type: "search" });
   const logTable = h("div", {});
-  // What pamd cut from a long statement (the record's truncated): the text
-  // shown is its head and tail; length and hash are the whole's.
-  const truncated = (r) => {
-    const t = r.truncated;
-    if (!t) return "";
-    if (t.unread) return " — truncated: request of " + t.length + " bytes, sha256 " + t.sha256 + "; its end was not read";
-    if (t.field) return " — truncated: " + t.field + " of " + t.length + " bytes, sha256 " + t.sha256 + "; head and tail kept";
-    return " — truncated: " + t.values + " long values cut, each with its length and sha256";
-  };
-  const describe = (r) => {
-    switch (r.type) {
-      case "sql": case "rpc": case "attention": return "[" + (r.database || "") + "] " + (r.type === "rpc" ? "EXEC " + r.command + " " + (r.data || "") : r.command) + " — " +
-        (r.status === 0 ? "error " + r.code + ": " + r.error : (r.rows || 0) + " rows") + ", " + (r.duration_ms || 0).toFixed(1) + " ms" + truncated(r);
-      case "exec": return "exec " + r.command;
-      case "subsystem": return "subsystem " + r.command;
-      case "exit": return "exit status " + r.status;
-      case "file": return "file " + r.op + " " + r.path + " (" + r.size + " bytes)";
-      case "forward": return "port forward to " + r.path;
-      case "pty": return "terminal " + r.term + " " + r.width + "x" + r.height;
-      case "command": return r.command + " " + [r.database, r.collection].filter(Boolean).join(".") + " — " +
-        (r.status === 0 ? "error " + r.code + ": " + r.error : "ok, " + (r.docs || 0) + " docs") + ", " + (r.duration_ms || 0).toFixed(1) + " ms — " + (r.data || "") + truncated(r);
-      case "error": return "error: " + r.data;
-      default: return r.type;
-    }
-  };
+  // Each record's summary is rendered by the server, by the resource's kind.
+  const describe = (r) => r.summary || r.type;
   const renderLog = () => {
     const q = search.value.toLowerCase();
     fill(logTable, table(["Time", "Connection", "Event"], events.filter((r) => !q || describe(r).toLowerCase().includes(q))
