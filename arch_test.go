@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestDependencyDirection holds pamd's layering: protocol and ui
-// import no other pamd package, store imports no role, and the gateway never
-// imports the server or the store.
+// TestDependencyDirection holds pamd's layering: main imports only the
+// CLI, protocol and ui import no other pamd package, store imports no role,
+// and the gateway never imports the server or the store.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/pamd/pamd/"
 	rules := []struct {
@@ -20,6 +20,16 @@ func TestDependencyDirection(t *testing.T) {
 		{"./store/...", []string{"server", "gateway", "proxy", "ui"}},
 		{"./gateway/...", []string{"server", "store"}},
 		{"./proxy/...", []string{"server", "gateway", "store"}},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list .: %v\n%s", err, out)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		stdlib := !strings.Contains(strings.Split(imp, "/")[0], ".")
+		if !stdlib && imp != mod+"cli" {
+			t.Errorf("package main imports %s: it imports only %scli and the standard library", imp, mod)
+		}
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", r.pkg).CombinedOutput()

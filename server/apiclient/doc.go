@@ -1,6 +1,10 @@
 // Package apiclient is the CLI's side of the HTTP API: a client that trusts
 // the server by its pinned CA fingerprint (or the system roots when none is
-// pinned), and the login file it keeps in the user's config dir (mode 0600).
+// pinned), one typed method per route the CLI calls, and the login file it
+// keeps in the user's config dir (mode 0600).
 //
-// Files: client.go (Client, Do, errors), login.go (the saved login).
+// Files: client.go (Client, Do, errors), auth.go (info, login, logout,
+// whoami, password, MFA), admin.go (users, roles, gateways), resources.go
+// (resources, accounts, SSH CA), sessions.go (catalog, sessions, records,
+// audit), login.go (the saved login, ConfigDir).
 package apiclient

@@ -21,8 +21,13 @@ type Login struct {
 // ErrNotLoggedIn means there is no saved login.
 var ErrNotLoggedIn = errors.New("not logged in: run pamd login --server https://HOST:PORT --user NAME")
 
-// ConfigDir is $PAMD_CONFIG_DIR, or pamd under the user's config dir.
-func ConfigDir() (string, error) {
+// ConfigDir is where the CLI keeps its login: dir (the --config-dir flag)
+// when not empty, else $PAMD_CONFIG_DIR, else pamd under the user's config
+// dir.
+func ConfigDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
 	if d := os.Getenv("PAMD_CONFIG_DIR"); d != "" {
 		return d, nil
 	}

@@ -1,22 +1,32 @@
-package main
+package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/pamd/pamd/protocol/printable"
 )
 
-var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
+// outputFlag is -o for every command that prints data. Its value is
+// checked as soon as the flags are read, before the command calls the
+// server.
+func outputFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json", Action: checkOutput}
+}
+
+func checkOutput(_ *cli.Context, v string) error {
+	switch v {
+	case "table", "json", "":
+		return nil
+	}
+	return usageError("-o %q: want table or json", v)
+}
 
 // printList writes v as JSON with -o json, else as a table of rows.
 func printList(c *cli.Context, v any, header []string, rows [][]string) error {
@@ -114,37 +124,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-var stdin = bufio.NewReader(os.Stdin)
-
-// readLine reads one line from standard input without its line ending.
-func readLine() (string, error) {
-	s, err := stdin.ReadString('\n')
-	if err != nil && (err != io.EOF || s == "") {
-		return "", fmt.Errorf("reading standard input: %w", err)
-	}
-	return strings.TrimRight(s, "\r\n"), nil
-}
-
-func isTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
-
-// promptSecret asks on the terminal without echo.
-func promptSecret(label string) (string, error) {
-	if !isTerminal() {
-		return "", fmt.Errorf("%s needed and standard input is not a terminal (use the --*-stdin flag)", strings.TrimSuffix(label, ": "))
-	}
-	fmt.Fprint(os.Stderr, label)
-	b, err := term.ReadPassword(int(os.Stdin.Fd()))
-	fmt.Fprintln(os.Stderr)
-	return string(b), err
-}
-
-// prompt asks on the terminal with echo.
-func prompt(label string) (string, error) {
-	if !isTerminal() {
-		return "", fmt.Errorf("%s needed and standard input is not a terminal", strings.TrimSuffix(label, ": "))
-	}
-	fmt.Fprint(os.Stderr, label)
-	return readLine()
 }

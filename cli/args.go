@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"strings"
@@ -90,4 +90,61 @@ func takesValue(flags []cli.Flag, tok string) bool {
 		}
 	}
 	return false
+}
+
+// oneArg is the command's one positional argument.
+func oneArg(c *cli.Context, what string) (string, error) {
+	if c.NArg() != 1 {
+		return "", usageError("want one argument: %s", what)
+	}
+	return c.Args().First(), nil
+}
+
+// noArgs is the Before of commands that take no positional argument.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("%s takes no arguments, got %q (see %s --help)", c.Command.HelpName, strings.Join(c.Args().Slice(), " "), c.Command.HelpName)
+	}
+	return nil
+}
+
+// requireFlags is the Before of commands with flags that must be given:
+// a missing one is bad usage (urfave/cli's Required would exit 1).
+func requireFlags(names ...string) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		for _, n := range names {
+			if !c.IsSet(n) {
+				return usageError("--%s is required (see %s --help)", n, c.Command.HelpName)
+			}
+		}
+		return nil
+	}
+}
+
+// splitTarget parses the one RESOURCE/ACCOUNT argument.
+func splitTarget(c *cli.Context) (string, string, error) {
+	if c.NArg() != 1 {
+		return "", "", usageError("want one RESOURCE/ACCOUNT argument (see pamd ls)")
+	}
+	return parseTarget(c.Args().First())
+}
+
+func parseTarget(s string) (string, string, error) {
+	res, acct, ok := strings.Cut(s, "/")
+	if !ok || res == "" || acct == "" {
+		return "", "", usageError("%q: want RESOURCE/ACCOUNT (see pamd ls)", s)
+	}
+	return res, acct, nil
+}
+
+// before runs fs in order, up to the first error.
+func before(fs ...cli.BeforeFunc) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		for _, f := range fs {
+			if err := f(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -11,12 +11,15 @@ import (
 	"github.com/pamd/pamd/server/api"
 )
 
-var (
-	rotationCheckFlag = &cli.DurationFlag{Name: "rotation-check", Value: 30 * time.Second, EnvVars: []string{"PAMD_ROTATION_CHECK"},
-		Usage: "how often to look for scheduled and interrupted credential rotations"}
-	passwordLengthFlag  = &cli.IntFlag{Name: "password-length", Usage: "rotated passwords' length (12 to 128; default 32)"}
-	passwordClassesFlag = &cli.StringFlag{Name: "password-classes", Usage: "character classes rotated passwords use: lower,upper,digit,symbol (default all)"}
-)
+// passwordLengthFlag and passwordClassesFlag set a resource's policy for
+// the passwords rotation draws.
+func passwordLengthFlag() *cli.IntFlag {
+	return &cli.IntFlag{Name: "password-length", Usage: "rotated passwords' length (12 to 128; default 32)"}
+}
+
+func passwordClassesFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "password-classes", Usage: "character classes rotated passwords use: lower,upper,digit,symbol (default all)"}
+}
 
 // policyOptions adds the password policy flags that were given to opts.
 func policyOptions(c *cli.Context, opts map[string]string) map[string]string {
@@ -97,7 +100,7 @@ func orText(s, empty, prefix string) string {
 }
 
 // reportRotation prints a rotation's outcome; a failed one is an error.
-func reportRotation(c *cli.Context, out api.RotateResult) error {
+func (a *app) reportRotation(c *cli.Context, out api.RotateResult) error {
 	r, name := out.Account.Rotation, out.Account.Resource+"/"+out.Account.Name
 	if r == nil || r.Result != "success" {
 		msg := "no outcome recorded"
@@ -109,12 +112,12 @@ func reportRotation(c *cli.Context, out api.RotateResult) error {
 	if jsonOutput(c) {
 		return nil
 	}
-	fmt.Fprintf(c.App.Writer, "rotated %s: the new credential is set on the target, verified and stored; nobody has seen it\n", name)
+	fmt.Fprintf(a.stdout, "rotated %s: the new credential is set on the target, verified and stored; nobody has seen it\n", name)
 	if r.Warning != "" {
-		printEscaped(c.App.ErrWriter, "warning: %s\n", r.Warning)
+		printEscaped(a.stderr, "warning: %s\n", r.Warning)
 	}
 	if out.LiveSessions > 0 {
-		fmt.Fprintf(c.App.Writer, "%d live session(s) on the account keep their open connections; their new connections use the new credential\n", out.LiveSessions)
+		fmt.Fprintf(a.stdout, "%d live session(s) on the account keep their open connections; their new connections use the new credential\n", out.LiveSessions)
 	}
 	return nil
 }

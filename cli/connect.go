@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/proxy/local"
+	"github.com/pamd/pamd/proxy/mssqlproxy"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/apiclient"
+)
+
+// sessionFlags are what opening an access session takes (connect, ssh).
+func sessionFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "duration", Value: time.Hour, Usage: "how long the session lasts (capped by your role)"},
+		&cli.StringFlag{Name: "reason", Usage: "why you need access (some roles require one)"},
+		&cli.StringFlag{Name: "totp", Usage: "MFA code, for accounts that require one"},
+	}
+}
+
+func (a *app) connectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "connect",
+		Usage:     "open an access session and a local port on 127.0.0.1 for any client",
+		ArgsUsage: "RESOURCE/ACCOUNT",
+		Flags: append(append(sessionFlags(),
+			&cli.IntFlag{Name: "port", Usage: "local port (default: a free one)"},
+			outputFlag(),
+		), logFlags("warn")...),
+		Action: a.connect,
+	}
+}
+
+func (a *app) connect(c *cli.Context) error {
+	res, acct, err := splitTarget(c)
+	if err != nil {
+		return err
+	}
+	if p := c.Int("port"); p < 0 || p > 65535 {
+		return usageError("--port %d: want 1 to 65535", p)
+	}
+	log, err := newLogger(c, a.stderr)
+	if err != nil {
+		return err
+	}
+	login, client, grant, err := a.openSession(c, res, acct)
+	if err != nil {
+		return err
+	}
+	sess := grant.Session
+	cfg := local.Config{
+		Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: sess.ID, Credential: grant.Credential,
+		Listen: net.JoinHostPort("127.0.0.1", fmt.Sprint(c.Int("port"))),
+		Logger: log,
+		Errors: a.stderr,
+		Ready:  func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) },
+	}
+	if sess.ResourceType == "mssql" {
+		// Refusals (an expired session, a gateway gone) reach SQL
+		// Server clients as login errors, not dropped connections.
+		cert := mssqlproxy.SelfSignedCertificate()
+		cfg.Refuse = func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, cert, msg) }
+	}
+	err = local.Run(c.Context, cfg)
+	var ended *local.Ended
+	if errors.As(err, &ended) {
+		return cli.Exit("session "+sess.ID+" ended: "+ended.Reason, 1)
+	}
+	return err
+}
+
+// connectReady tells the person (or, with -o json, the script) where the
+// local port is and how each kind of client uses it.
+func (a *app) connectReady(c *cli.Context, grant api.SessionGrant, addr *net.TCPAddr) {
+	sess := grant.Session
+	var knownHosts, caFile string
+	if grant.SSHHostKey != "" {
+		knownHosts = a.writeKnownHosts(c, sess.Resource, addr.Port, grant.SSHHostKey)
+	}
+	if grant.TLSCA != "" {
+		caFile = a.writeCAFile(c, grant.TLSCA)
+	}
+	// The server says what each kind of client needs (grant.ClientLines,
+	// ClientFields): fill in the port and the files written here.
+	fill := strings.NewReplacer("{port}", strconv.Itoa(addr.Port), "{known_hosts}", knownHosts, "{tls_ca_file}", caFile).Replace
+	usable := func(t string) bool { return knownHosts != "" || !strings.Contains(t, "{known_hosts}") }
+	if jsonOutput(c) {
+		out := map[string]any{
+			"session_id": sess.ID, "resource": sess.Resource, "account": sess.Account, "type": sess.ResourceType,
+			"host": addr.IP.String(), "port": addr.Port, "expires_at": sess.ExpiresAt,
+		}
+		for k, v := range grant.ClientFields {
+			if usable(v) {
+				out[k] = fill(v)
+			}
+		}
+		printJSONLine(a.stdout, out)
+		return
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "pamd: session %s to %s/%s until %s\n", sess.ID, sess.Resource, sess.Account, sess.ExpiresAt.Local().Format("15:04:05 MST"))
+	fmt.Fprintf(w, "pamd: listening on %s (loopback only); point your client there, no password needed\n", addr)
+	for _, l := range grant.ClientLines {
+		if usable(l) {
+			fmt.Fprintln(w, fill(l))
+		}
+	}
+	fmt.Fprintf(w, "pamd: Ctrl-C ends the session\n")
+}
+
+// openSession creates an access session for RESOURCE/ACCOUNT with the
+// command's --duration, --reason and --totp, asking for an MFA code on a
+// terminal when the account needs one.
+func (a *app) openSession(c *cli.Context, res, acct string) (*apiclient.Login, *apiclient.Client, api.SessionGrant, error) {
+	var grant api.SessionGrant
+	login, client, err := loggedIn(c)
+	if err != nil {
+		return nil, nil, grant, err
+	}
+	req := api.CreateSessionRequest{Resource: res, Account: acct, Duration: c.Duration("duration").String(), Reason: c.String("reason"), TOTP: c.String("totp")}
+	grant, err = client.CreateSession(c.Context, req)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeMFARequired && req.TOTP == "" && a.isTerminal() {
+		if req.TOTP, err = a.prompt("MFA code: "); err != nil {
+			return nil, nil, grant, err
+		}
+		grant, err = client.CreateSession(c.Context, req)
+	}
+	return login, client, grant, err
+}
+
+// writeCAFile writes pamd's resource CA certificate (which signs what
+// gateways show SQL clients, never the server CA) where clients can be told
+// to trust it, and returns the path. The name is the one it had when it held
+// the server CA, so clients set up then trust the right CA now.
+func (a *app) writeCAFile(c *cli.Context, caPEM string) string {
+	dir, err := configDir(c)
+	if err != nil {
+		return ""
+	}
+	file := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(file, []byte(caPEM), 0o644); err != nil {
+		fmt.Fprintf(a.stderr, "pamd: cannot write %s: %v\n", file, err)
+		return ""
+	}
+	return file
+}
+
+// writeKnownHosts writes the resource's pamd host key for [127.0.0.1]:port
+// so OpenSSH connects without a prompt, and returns the file's path.
+func (a *app) writeKnownHosts(c *cli.Context, resource string, port int, hostKey string) string {
+	dir, err := configDir(c)
+	if err != nil {
+		return ""
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "known_hosts"), 0o700); err != nil {
+		return ""
+	}
+	file := filepath.Join(dir, "known_hosts", resource)
+	line := fmt.Sprintf("[127.0.0.1]:%d %s\n", port, hostKey)
+	if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
+		fmt.Fprintf(a.stderr, "pamd: cannot write %s: %v\n", file, err)
+		return ""
+	}
+	return file
+}

@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/apiclient"
+)
+
+func (a *app) loginCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "login",
+		Usage: "log in to a pamd server and keep a token (12 h) in the config dir",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "server", Usage: "https://HOST:PORT (required)", EnvVars: []string{"PAMD_SERVER"}},
+			&cli.StringFlag{Name: "user", Usage: "(required)"},
+			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
+			&cli.StringFlag{Name: "totp", Usage: "MFA code"},
+			&cli.StringFlag{Name: "ca-fingerprint", Usage: "SHA256:... of the server's CA, as pamd server printed it"},
+		},
+		Before: before(noArgs, requireFlags("server", "user")),
+		Action: a.login,
+	}
+}
+
+func (a *app) login(c *cli.Context) error {
+	server, err := apiclient.NormalizeServer(c.String("server"))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	fp, err := a.trustServer(c, server)
+	if err != nil {
+		return err
+	}
+	client, err := apiclient.New(server, fp, "")
+	if err != nil {
+		return err
+	}
+	var password string
+	if c.Bool("password-stdin") {
+		password, err = a.readLine()
+	} else {
+		password, err = a.promptSecret("Password for " + c.String("user") + ": ")
+	}
+	if err != nil {
+		return err
+	}
+	req := api.LoginRequest{Username: c.String("user"), Password: password, TOTP: c.String("totp")}
+	resp, err := client.Login(c.Context, req)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeMFARequired && req.TOTP == "" {
+		if req.TOTP, err = a.prompt("MFA code: "); err != nil {
+			return errors.New("this user has MFA: pass --totp CODE")
+		}
+		resp, err = client.Login(c.Context, req)
+	}
+	if err != nil {
+		return err
+	}
+	dir, err := configDir(c)
+	if err != nil {
+		return err
+	}
+	l := &apiclient.Login{Server: server, Fingerprint: fp, User: resp.User.Name, Token: resp.Token, ExpiresAt: resp.ExpiresAt}
+	if err := l.Save(dir); err != nil {
+		return fmt.Errorf("save login: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "logged in to %s as %s (roles: %s) until %s\n", server, resp.User.Name, strings.Join(resp.User.Roles, ", "), ts(resp.ExpiresAt))
+	if resp.User.MustChangePassword {
+		fmt.Fprintln(a.stdout, "your password is a one-time password: set your own with pamd passwd")
+	}
+	return nil
+}
+
+// trustServer decides how to trust the server: the given fingerprint, the
+// system roots, or a fingerprint the person confirms on the terminal.
+func (a *app) trustServer(c *cli.Context, server string) (string, error) {
+	if fp := c.String("ca-fingerprint"); fp != "" {
+		n, err := pki.NormalizeFingerprint(fp)
+		if err != nil {
+			return "", usageError("--ca-fingerprint: %v", err)
+		}
+		return n, nil
+	}
+	client, _ := apiclient.New(server, "", "")
+	if _, err := client.Info(c.Context); err == nil {
+		return "", nil // publicly trusted certificate: nothing to pin
+	}
+	chain, err := apiclient.ServerChain(c.Context, server)
+	if err != nil {
+		return "", err
+	}
+	fp := pki.Fingerprint(chain[len(chain)-1].Raw)
+	if !a.isTerminal() {
+		return "", fmt.Errorf("the server's certificate is not publicly trusted; check its CA fingerprint is %s and pass --ca-fingerprint %s", fp, fp)
+	}
+	fmt.Fprintf(a.stderr, "The server presents a CA with fingerprint\n  %s\nCompare it with the one pamd server printed. ", fp)
+	ans, err := a.prompt("Trust it? [y/N] ")
+	if err != nil || !strings.EqualFold(strings.TrimSpace(ans), "y") {
+		return "", errors.New("server not trusted")
+	}
+	return fp, nil
+}
+
+func (a *app) logoutCommand() *cli.Command {
+	return &cli.Command{Name: "logout", Usage: "revoke the token and forget the login", Before: noArgs, Action: a.logout}
+}
+
+func (a *app) logout(c *cli.Context) error {
+	dir, err := configDir(c)
+	if err != nil {
+		return err
+	}
+	if client, err := client(c); err == nil {
+		client.Logout(c.Context)
+	}
+	if err := apiclient.RemoveLogin(dir); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "logged out")
+	return nil
+}
+
+func (a *app) whoamiCommand() *cli.Command {
+	return &cli.Command{Name: "whoami", Usage: "show the logged-in user", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.whoami}
+}
+
+func (a *app) whoami(c *cli.Context) error {
+	l, client, err := loggedIn(c)
+	if err != nil {
+		return err
+	}
+	u, err := client.WhoAmI(c.Context)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, u)
+	}
+	fmt.Fprintf(a.stdout, "user:     %s\nroles:    %s\nMFA:      %s\nserver:   %s\ntoken to: %s\n",
+		u.Name, strings.Join(u.Roles, ", "), yesNo(u.MFAEnabled), l.Server, ts(l.ExpiresAt))
+	return nil
+}
+
+func (a *app) passwdCommand() *cli.Command {
+	return &cli.Command{Name: "passwd", Usage: "change your password", Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "stdin", Usage: "read the current and the new password as two lines from standard input"},
+	}, Before: noArgs, Action: a.passwd}
+}
+
+func (a *app) passwd(c *cli.Context) error {
+	var cur, next string
+	var err error
+	if c.Bool("stdin") {
+		if cur, err = a.readLine(); err == nil {
+			next, err = a.readLine()
+		}
+	} else if cur, err = a.promptSecret("Current password: "); err == nil {
+		if next, err = a.promptSecret("New password: "); err == nil {
+			var again string
+			if again, err = a.promptSecret("New password again: "); err == nil && again != next {
+				err = errors.New("the new passwords differ")
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	if err := client.ChangePassword(c.Context, api.ChangePasswordRequest{Current: cur, New: next}); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "password changed")
+	return nil
+}

@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/server/api"
+)
+
+func (a *app) resourcesCommand() *cli.Command {
+	return &cli.Command{Name: "resources", Usage: "manage resources", Subcommands: []*cli.Command{
+		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "type", Usage: "tcp, ssh, mongodb or mssql (required)"},
+			&cli.StringFlag{Name: "name", Usage: "(required)"},
+			&cli.StringFlag{Name: "gateway", Usage: "the gateway that reaches it (required)"},
+			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh, mssql)"},
+			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh, 1433 for mssql"},
+			&cli.StringFlag{Name: "database", Usage: "mssql: the database clients land in unless they name one"},
+			&cli.StringFlag{Name: "connection-string", Usage: "mongodb: mongodb:// or mongodb+srv:// URI without credentials or database"},
+			&cli.StringFlag{Name: "auth-database", Value: "admin", Usage: "mongodb: where the accounts authenticate"},
+			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb, mssql: TLS to the server (--tls=false to turn off)"},
+			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb, mssql: verify the server's certificate"},
+			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb, mssql: CA certificate (PEM) to verify the server with"},
+			passwordLengthFlag(), passwordClassesFlag(), outputFlag(),
+		}, Before: before(noArgs, requireFlags("type", "name", "gateway")), Action: a.resourcesAdd},
+		{Name: "test", ArgsUsage: "NAME", Usage: "check through the gateway that a resource is reachable and its accounts log in", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTest},
+		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
+			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
+			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
+			passwordLengthFlag(), passwordClassesFlag(), outputFlag(),
+		}, Action: a.resourcesSet},
+		{Name: "trust-host-key", ArgsUsage: "NAME", Usage: "re-pin an ssh resource's host key after a legitimate change", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTrustHostKey},
+		{Name: "ssh-ca", ArgsUsage: "NAME", Usage: "print an ssh resource's user CA public key, or the script that makes sshd trust it", Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "setup-script", Usage: "print the bash setup script instead of the key"},
+		}, Action: a.resourcesSSHCA},
+		{Name: "list", Usage: "list resources", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.resourcesList},
+		{Name: "show", ArgsUsage: "NAME", Usage: "show a resource and its accounts", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesShow},
+		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a resource and its accounts", Action: a.resourcesRemove},
+	}}
+}
+
+func (a *app) resourcesAdd(c *cli.Context) error {
+	req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
+	req.Options = policyOptions(c, req.Options)
+	if req.Type == "mongodb" || req.Type == "mssql" {
+		req.Options["tls"], req.Options["tls_reject_unauthorized"] = fmt.Sprint(c.Bool("tls")), fmt.Sprint(c.Bool("tls-reject-unauthorized"))
+		if req.Type == "mongodb" {
+			req.Options["uri"], req.Options["auth_database"] = c.String("connection-string"), c.String("auth-database")
+		} else {
+			req.Options["database"] = c.String("database")
+		}
+		if f := c.String("tls-ca-file"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			req.Options["tls_ca"] = string(b)
+		}
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.CreateResource(c.Context, req)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	if out.Type == "mongodb" {
+		fmt.Fprintf(a.stdout, "resource %s added: mongodb %s via gateway %s (server version %s)\n", out.Name, out.Options["uri"], out.Gateway, out.Options["server_version"])
+	} else {
+		fmt.Fprintf(a.stdout, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+	}
+	if out.HostKeyFingerprint != "" {
+		fmt.Fprintf(a.stdout, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
+	}
+	a.printWarnings(out.Warnings)
+	return nil
+}
+
+// printWarnings writes what the server warned about to standard error.
+func (a *app) printWarnings(warnings []string) {
+	for _, w := range warnings {
+		printEscaped(a.stderr, "warning: %s\n", w)
+	}
+}
+
+func (a *app) resourcesTest(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.TestResource(c.Context, n)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	var rows [][]string
+	for _, ck := range out {
+		res := "ok"
+		if !ck.OK {
+			res, failed = "FAILED", failed+1
+		}
+		rows = append(rows, []string{ck.Check, res, ck.Detail})
+	}
+	if err := printList(c, out, []string{"CHECK", "RESULT", "DETAIL"}, rows); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return cli.Exit(fmt.Sprintf("%d of %d checks failed", failed, len(out)), 1)
+	}
+	return nil
+}
+
+func (a *app) resourcesSet(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	var req api.ResourceUpdate
+	str := func(name string) *string {
+		if !c.IsSet(name) {
+			return nil
+		}
+		v := c.String(name)
+		return &v
+	}
+	req.Gateway, req.Host = str("gateway"), str("host")
+	if c.IsSet("port") {
+		p := c.Int("port")
+		req.Port = &p
+	}
+	opts := policyOptions(c, map[string]string{})
+	for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database", "database": "database"} {
+		if v := str(flag); v != nil {
+			opts[key] = *v
+		}
+	}
+	for flag, key := range map[string]string{"tls": "tls", "tls-reject-unauthorized": "tls_reject_unauthorized"} {
+		if c.IsSet(flag) {
+			opts[key] = fmt.Sprint(c.Bool(flag))
+		}
+	}
+	if f := c.String("tls-ca-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		opts["tls_ca"] = string(b)
+	}
+	if len(opts) > 0 {
+		req.Options = opts
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.UpdateResource(c.Context, n, req)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "resource %s updated\n", out.Name)
+	a.printWarnings(out.Warnings)
+	return nil
+}
+
+func (a *app) resourcesTrustHostKey(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.TrustHostKey(c.Context, n)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "resource %s: pinned host key %s\n", out.Name, out.HostKeyFingerprint)
+	return nil
+}
+
+func (a *app) resourcesSSHCA(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	r, err := client.Resource(c.Context, n)
+	if err != nil {
+		return err
+	}
+	fetch := client.SSHCAPublicKey
+	if c.Bool("setup-script") {
+		fetch = client.SSHCASetupScript
+	}
+	body, err := fetch(c.Context, r.ID)
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write(body)
+	return err
+}
+
+func (a *app) resourcesList(c *cli.Context) error {
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.Resources(c.Context)
+	if err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, r := range out {
+		rows = append(rows, []string{r.Name, r.Type, r.Host + ":" + strconv.Itoa(r.Port), r.Gateway, ts(r.CreatedAt)})
+	}
+	return printList(c, out, []string{"NAME", "TYPE", "ADDRESS", "GATEWAY", "CREATED"}, rows)
+}
+
+func (a *app) resourcesShow(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	r, err := client.Resource(c.Context, n)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, r)
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\ngateway:  %s\ncreated:  %s\n", r.Name, r.Type, r.Host, r.Port, r.Gateway, ts(r.CreatedAt))
+	if r.HostKeyFingerprint != "" {
+		fmt.Fprintf(w, "host key: %s (pinned)\n", r.HostKeyFingerprint)
+	}
+	fmt.Fprintln(w, "accounts:")
+	for _, acct := range r.Accounts {
+		auth := ""
+		if acct.Auth != "" {
+			auth = ", " + acct.Auth + " auth"
+		}
+		printEscaped(w, "  %s (username %s%s, MFA %s)\n", acct.Name, dash(acct.Username), auth, yesNo(acct.RequireMFA))
+	}
+	return nil
+}
+
+func (a *app) resourcesRemove(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	if err := client.DeleteResource(c.Context, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "resource %s removed\n", n)
+	return nil
+}

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/server/api"
+)
+
+func (a *app) rolesCommand() *cli.Command {
+	return &cli.Command{Name: "roles", Usage: "manage roles", Subcommands: []*cli.Command{
+		{Name: "add", ArgsUsage: "NAME", Usage: "add a role granting access", Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "allow", Usage: "RESOURCE_GLOB/ACCOUNT_GLOB (repeat for more)"},
+			&cli.StringFlag{Name: "max-duration", Usage: "longest session, for example 4h (default 8h)"},
+			&cli.BoolFlag{Name: "require-reason", Usage: "sessions need --reason"},
+			&cli.StringFlag{Name: "description"},
+			outputFlag(),
+		}, Action: a.rolesAdd},
+		{Name: "list", Usage: "list roles", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.rolesList},
+		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a role", Action: a.rolesRemove},
+	}}
+}
+
+func (a *app) rolesAdd(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	req := api.Role{Name: n, Allow: c.StringSlice("allow"), MaxDuration: c.String("max-duration"), RequireReason: c.Bool("require-reason"), Description: c.String("description")}
+	out, err := client.CreateRole(c.Context, req)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "role %s added: allow %s, max %s\n", out.Name, strings.Join(out.Allow, " "), out.MaxDuration)
+	return nil
+}
+
+func (a *app) rolesList(c *cli.Context) error {
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	out, err := client.Roles(c.Context)
+	if err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, r := range out {
+		rows = append(rows, []string{r.Name, dash(strings.Join(r.Allow, " ")), dash(r.MaxDuration), yesNo(r.RequireReason), yesNo(r.Builtin)})
+	}
+	return printList(c, out, []string{"NAME", "ALLOW", "MAX", "REASON", "BUILT-IN"}, rows)
+}
+
+func (a *app) rolesRemove(c *cli.Context) error {
+	n, err := oneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	if err := client.DeleteRole(c.Context, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "role %s removed\n", n)
+	return nil
+}
