@@ -85,13 +85,14 @@ func fetchStatus(t *testing.T, ctx context.Context, method, path string, withCSR
 }
 
 func TestWebConsoleInARealBrowser(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
 	// The admin has MFA: the browser login must give a code.
 	t0 := time.Now()
 	enrollMFA(t, e, adminPassword, t0.Add(-30*time.Second))
-	secret := mfaSecrets[e]
+	secret := e.mfaSecret
 	code, _ := totp.GenerateCode(secret, t0)
 	e.login("admin", adminPassword, "--totp", code)
 	out := e.ok("", "users", "add", "aud", "--role", "auditor", "-o", "json")
@@ -162,7 +163,15 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	e.waitFor("the remote prompt", 10*time.Second, func() bool { return strings.Contains(screen(), sshUser+"@") })
 	send("echo replay-marker-$((40+2))")
 	e.waitFor("the marker", 5*time.Second, func() bool { return strings.Contains(screen(), "replay-marker-42") })
-	time.Sleep(500 * time.Millisecond) // the recording reaches the server
+	var live []sessionDetail
+	e.json(&live, "sessions", "list", "-o", "json")
+	if len(live) != 1 {
+		t.Fatalf("%d sessions, want the one of pamd ssh", len(live))
+	}
+	e.waitFor("the recording on the server", 10*time.Second, func() bool {
+		cast, _, _ := e.run("", "sessions", "export", live[0].ID, "--format", "asciicast") // fails until the first records are in
+		return strings.Contains(cast, "replay-marker-42")
+	})
 	run(t, ctx, "see the live session",
 		chromedp.Navigate(e.url+"/#/sessions"),
 		chromedp.WaitVisible("//span[contains(@class,'live')]", chromedp.BySearch),

@@ -21,4 +21,11 @@
 //   - records_test.go: session records through the gateway's spool (escaped output, the backlog).
 //   - bench_test.go, bench_ssh_test.go, bench_mongo_test.go: benchmarks that run each
 //     workload direct and through pamd in the same run and print the ratio (PAMD_BENCH=1).
+//
+// Each test deploys its own pamd, targets and ports, so most run in parallel
+// (t.Parallel; 8 at once unless -parallel says otherwise, see e2eParallel).
+// Those that assert a time window or measure memory are not marked: Go runs
+// them first, one at a time, before any parallel test starts. Tests wait for
+// a condition (env.waitFor), and sleep only where time itself is tested (an
+// expiry, a throttle's wait, a TOTP step, that nothing happens for a while).
 package e2e

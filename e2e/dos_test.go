@@ -64,6 +64,7 @@ func (e *env) rawTunnel() (*yamux.Session, error) {
 // must hang up on each at its second stream, keep its memory, and serve
 // pamd connect as before.
 func TestUnauthenticatedTunnelFloodIsCut(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): the server's memory during the flood is what it measures.
 	e := newEnv(t)
 	e.addEcho("echo", "any", "pw-dos-1")
 	pid := e.server.cmd.Process.Pid
@@ -138,6 +139,7 @@ func TestUnauthenticatedTunnelFloodIsCut(t *testing.T) {
 // Connections that never finish their handshake hold at most 32 slots per
 // source; once they are gone, clients get in again.
 func TestUnauthenticatedConnectionsPerSourceAreCapped(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): a refused connection is told from a held one by a 1 s read deadline.
 	e := newEnv(t)
 	e.addEcho("echo", "any", "pw-dos-2")
 	const tries = 40
@@ -172,6 +174,15 @@ func TestUnauthenticatedConnectionsPerSourceAreCapped(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
+	// The server gives a slot back when it reads the close: clients get in
+	// again once it has. A TLS handshake gives its own slot back as it ends.
+	e.waitFor("a handshake accepted again", 5*time.Second, func() bool {
+		c, err := tls.Dial("tcp", e.addr, pki.PinnedClientConfig(e.fp, pki.ALPNHTTP))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 	// An authenticated tunnel holds no slot: connect works, and a session's
 	// tunnel still serves once it has authenticated.
 	id, cred := e.grant("echo", "any")

@@ -81,6 +81,7 @@ func transfer(t testing.TB, addr string, n int64) {
 }
 
 func TestDataPath100MBWithChecksumAndByteCounts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "target-secret-1")
 	c := e.connect("echo/raw", "--reason", "e2e bulk")
@@ -112,6 +113,7 @@ func TestDataPath100MBWithChecksumAndByteCounts(t *testing.T) {
 }
 
 func TestExpiryCutsLiveConnectionsWithinOneSecond(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): it asserts a 1 s window.
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "pw-expiry-1")
 	c := e.connect("echo/raw", "--duration", "3s")
@@ -125,7 +127,7 @@ func TestExpiryCutsLiveConnectionsWithinOneSecond(t *testing.T) {
 	if _, err := io.ReadFull(conn, buf); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(c.ExpiresAt))
+	time.Sleep(time.Until(c.ExpiresAt)) // the expiry is what is tested
 	cut, err := waitClosed(conn, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +153,7 @@ func TestExpiryCutsLiveConnectionsWithinOneSecond(t *testing.T) {
 }
 
 func TestTerminateCutsLiveConnectionsWithinOneSecond(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): it asserts a 1 s window.
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "pw-terminate-1")
 	c := e.connect("echo/raw")
@@ -186,6 +189,7 @@ func TestTerminateCutsLiveConnectionsWithinOneSecond(t *testing.T) {
 }
 
 func TestServerRestartGatewayAndConnectReconnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "pw-restart-1")
 	c := e.connect("echo/raw")
@@ -216,6 +220,7 @@ func TestServerRestartGatewayAndConnectReconnect(t *testing.T) {
 }
 
 func TestGatewayEnrollmentTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// The token newEnv used is spent: a second gateway with it is refused.
 	var tok struct{ Token string }
@@ -230,7 +235,7 @@ func TestGatewayEnrollmentTokens(t *testing.T) {
 		t.Fatalf("reused token: err %v, stderr %q", err, errOut)
 	}
 	e.json(&tok, "gateways", "token", "--name", "gw3", "--ttl", "1s", "-o", "json")
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the token's 1 s lifetime is what is tested
 	_, errOut, err = e.run("", "gateway", "--token", tok.Token, "--data-dir", filepath.Join(e.dir, "gw3"))
 	if err == nil || !strings.Contains(errOut, "expired") {
 		t.Fatalf("expired token: err %v, stderr %q", err, errOut)
@@ -249,6 +254,7 @@ func TestGatewayEnrollmentTokens(t *testing.T) {
 }
 
 func TestLoginThrottleAndGenericError(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): the throttled tries must come within the 1 s wait of the fifth failure.
 	e := newEnv(t)
 	out := e.ok("", "users", "add", "carol", "--role", "user", "-o", "json")
 	var u struct{ Password string }
@@ -276,12 +282,13 @@ func TestLoginThrottleAndGenericError(t *testing.T) {
 	if strings.Count(audit, "wrong password") != 5 {
 		t.Fatalf("want 5 audited failures for carol:\n%s", audit)
 	}
-	// The wait ends by itself.
+	// The wait ends by itself (the 1 s wait is what is tested).
 	time.Sleep(1500 * time.Millisecond)
 	e.login("carol", u.Password)
 }
 
 func TestMFAEnrollmentAndMFARequiredAccount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("echo", "mfa", "pw-mfa-1", "--require-mfa")
 	out := e.ok("", "users", "add", "dave", "--role", "admin", "-o", "json")
@@ -326,7 +333,7 @@ func TestMFAEnrollmentAndMFARequiredAccount(t *testing.T) {
 		t.Fatalf("connect with a used code: %q", errOut)
 	}
 	t.Log("waiting for the next TOTP step")
-	time.Sleep(time.Until(t0.Truncate(30 * time.Second).Add(30 * time.Second)))
+	time.Sleep(time.Until(t0.Truncate(30 * time.Second).Add(30 * time.Second))) // TOTP steps are 30 s of real time
 	c := e.connect("echo/mfa", "--totp", code(60*time.Second))
 	transfer(t, c.addr(), 1000)
 	audit := e.ok("", "audit", "list", "--action", "access.deny", "-o", "json")
@@ -345,9 +352,7 @@ func TestMFAEnrollmentAndMFARequiredAccount(t *testing.T) {
 	}
 }
 
-var mfaSecrets = map[*env]string{}
-
-func secretOf(t *testing.T, e *env) string { return mfaSecrets[e] }
+func secretOf(t *testing.T, e *env) string { return e.mfaSecret }
 
 // enrollMFA runs pamd mfa enroll, reads the secret it prints, and answers
 // with the code for at.
@@ -366,7 +371,7 @@ func enrollMFA(t *testing.T, e *env, password string, at time.Time) {
 	scanLines(stdout, func(line string) bool {
 		rest.WriteString(line + "\n")
 		if s, ok := strings.CutPrefix(line, "secret: "); ok {
-			mfaSecrets[e] = s
+			e.mfaSecret = s
 			c, _ := totp.GenerateCode(s, at)
 			io.WriteString(stdin, c+"\n")
 		}
@@ -381,6 +386,7 @@ func enrollMFA(t *testing.T, e *env, password string, at time.Time) {
 }
 
 func TestRolesDenyByDefaultReasonAndDurationCap(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("prod-db", "readonly", "pw-roles-1")
 	e.ok("pw-roles-2\n", "accounts", "add", "prod-db/admin", "--username", "root", "--password-stdin")
@@ -441,6 +447,7 @@ func TestRolesDenyByDefaultReasonAndDurationCap(t *testing.T) {
 }
 
 func TestAPIBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tokenOf := func() string {
 		b, _ := os.ReadFile(filepath.Join(e.configDir, "login.json"))
@@ -504,6 +511,7 @@ func TestAPIBadInput(t *testing.T) {
 }
 
 func TestGatewayOfflineIsAClearErrorNotAHang(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "pw-offline-1")
 	c := e.connect("echo/raw")
@@ -531,6 +539,7 @@ func TestGatewayOfflineIsAClearErrorNotAHang(t *testing.T) {
 }
 
 func TestMalformedTunnelHeaderClosesStreamServerKeepsServing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "pw-malformed-1")
 	garbage := [][]byte{
@@ -596,6 +605,7 @@ func TestMalformedTunnelHeaderClosesStreamServerKeepsServing(t *testing.T) {
 }
 
 func TestDataFileHoldsNoPlaintextAndWrongKeyWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	secrets := []string{"plaintext-canary-resource", "canary-account-name", "Canary-Target-P4ssword", "canary-user-name", "canary-db-username"}
 	host, port, _ := net.SplitHostPort(echoServer(t))
@@ -644,6 +654,7 @@ func TestDataFileHoldsNoPlaintextAndWrongKeyWritesNothing(t *testing.T) {
 }
 
 func TestDevCommandComesUpAndKeepsStateAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := freePort(t)
 	e := &env{t: t, dir: dir, configDir: filepath.Join(dir, "cli")}

@@ -16,6 +16,7 @@ import (
 // with it, and nofailpoints_test.go says so when they run without.
 
 func TestAuditVerifyDetectsAnEditedEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	out := e.ok("", "audit", "verify")
 	if !strings.Contains(out, "audit chain intact") {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/x509"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/pki/pkitest"
 )
 
 // ferret is a real FerretDB (MongoDB wire protocol, SQLite storage) with
@@ -44,16 +44,11 @@ func startFerret(t *testing.T, withTLS bool) *ferret {
 	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
 	if withTLS {
 		f.tlsAddr = freePort(t)
-		caKey, _ := pki.NewKey()
-		caDER, _ := pki.NewCA("ferret test CA", caKey, time.Hour)
-		ca, _ := x509.ParseCertificate(caDER)
-		key, _ := pki.NewKey()
-		der, _ := pki.Issue(ca, caKey, key.Public(), pki.Leaf{CommonName: "ferretdb", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
-		keyPEM, _ := pki.EncodeKey(key)
+		p := pkitest.New(t, pki.Leaf{CommonName: "ferretdb"})
 		f.caFile = filepath.Join(dir, "ca.pem")
-		os.WriteFile(f.caFile, pki.EncodeCert(caDER), 0o600)
-		os.WriteFile(filepath.Join(dir, "cert.pem"), pki.EncodeCert(der), 0o600)
-		os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+		os.WriteFile(f.caFile, p.CAPEM, 0o600)
+		os.WriteFile(filepath.Join(dir, "cert.pem"), p.CertPEM, 0o600)
+		os.WriteFile(filepath.Join(dir, "key.pem"), p.KeyPEM, 0o600)
 		args = append(args, "--listen-tls="+f.tlsAddr, "--listen-tls-cert-file="+filepath.Join(dir, "cert.pem"), "--listen-tls-key-file="+filepath.Join(dir, "key.pem"))
 	}
 	cmd := exec.Command(bin, args...)

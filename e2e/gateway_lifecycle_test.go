@@ -51,6 +51,7 @@ func echoOnce(t *testing.T, addr string) {
 }
 
 func TestGatewayRevokeCutsItAtOnce(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): it asserts a 2 s window.
 	e := newEnv(t)
 	e.addEcho("echo", "raw", "target-secret-1")
 	c := e.connect("echo/raw")
@@ -62,6 +63,7 @@ func TestGatewayRevokeCutsItAtOnce(t *testing.T) {
 	e.waitFor("the refusal in the gateway's log", 10*time.Second, func() bool {
 		return strings.Contains(e.gateway.stderr.String(), "revoked")
 	})
+	// That nothing happens for 4 s is what is tested.
 	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if e.gatewayState("gw1").Online {
 			t.Fatal("a revoked gateway reconnected")
@@ -91,6 +93,7 @@ func TestGatewayRevokeCutsItAtOnce(t *testing.T) {
 }
 
 func TestGatewayTokenForEnrolledNameNeedsReplace(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	errOut := e.fails("", "gateways", "token", "--name", "gw1")
 	if !strings.Contains(errOut, "already enrolled") || !strings.Contains(errOut, "--replace") {
@@ -102,7 +105,7 @@ func TestGatewayTokenForEnrolledNameNeedsReplace(t *testing.T) {
 	var tok struct{ Token string }
 	e.json(&tok, "gateways", "token", "--name", "gw1", "--replace", "-o", "json")
 	// The token alone revokes nothing: the old gateway works until the new one enrolls.
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // that nothing happens meanwhile is what is tested
 	if !e.gatewayState("gw1").Online {
 		t.Fatal("a --replace token cut the gateway before anything enrolled with it")
 	}
@@ -121,6 +124,7 @@ func TestGatewayTokenForEnrolledNameNeedsReplace(t *testing.T) {
 }
 
 func TestGatewayCertificateRenewal(t *testing.T) {
+	t.Parallel()
 	e := &env{t: t, dir: t.TempDir(), addr: freePort(t)}
 	e.url = "https://" + e.addr
 	e.configDir = filepath.Join(e.dir, "cli")
@@ -131,7 +135,8 @@ func TestGatewayCertificateRenewal(t *testing.T) {
 	if first.IsZero() || time.Until(first) > 11*time.Second {
 		t.Fatalf("certificate expires %v, want within the configured 10 s", first)
 	}
-	// Online all along, well past the first certificate's expiry.
+	// Online all along, well past the first certificate's expiry (the
+	// certificate's lifetime in real time is what is tested).
 	for deadline := time.Now().Add(time.Until(first) + 12*time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		if !e.gatewayState("gw1").Online {
 			t.Fatalf("gateway went offline at %s (first certificate expired %s)\n%s", time.Now().Format(time.TimeOnly), first.Format(time.TimeOnly), lastLines(e.gateway.stderr.String(), 20))
@@ -161,7 +166,7 @@ func TestGatewayCertificateRenewal(t *testing.T) {
 	<-e.gateway.done
 	var gw gatewayState
 	e.waitFor("gw1 offline", 5*time.Second, func() bool { gw = e.gatewayState("gw1"); return !gw.Online })
-	time.Sleep(time.Until(gw.CertExpiresAt) + time.Second)
+	time.Sleep(time.Until(gw.CertExpiresAt) + time.Second) // the expiry is what is tested
 	_, errOut, err := e.run("", "gateway", "--data-dir", dataDir)
 	if err == nil || !strings.Contains(errOut, "expired") || !strings.Contains(errOut, "re-enroll") || !strings.Contains(errOut, "--replace") {
 		t.Fatalf("gateway with an expired certificate: err %v, stderr %q", err, errOut)
@@ -175,6 +180,7 @@ func TestGatewayCertificateRenewal(t *testing.T) {
 // The certificate a gateway list shows is what the server keeps: a sanity
 // check that the JSON field names above are the API's.
 func TestGatewayListShowsCertificateExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	out := e.ok("", "gateways", "list", "-o", "json")
 	var raw []map[string]any

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pamd/pamd/proxy/proxytest"
 )
 
 var pamdBin string
@@ -38,10 +41,28 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sweepStaleSystemUsers()
+	defaultParallel()
 	code := m.Run()
 	removeSSHUser()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// e2eParallel is how many tests marked t.Parallel run at once when -parallel
+// is not given. Go's default, GOMAXPROCS, is 2 on a 2-core machine, but the
+// tests mostly wait (on child processes, the network, timers), so more of
+// them at once finish sooner. Tests that measure time windows or resource
+// use are not marked parallel: they run first, one at a time, before any
+// parallel test starts.
+const e2eParallel = 8
+
+func defaultParallel() {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", fmt.Sprint(e2eParallel))
+	}
 }
 
 // buildPamd builds the binary from the tree as scripts/test does (static),
@@ -65,6 +86,7 @@ func buildPamd(out string, tags ...string) error {
 // code rewrites an audit event. The e2e binary (failpoints) is the control:
 // the same checks find the hook there.
 func TestReleaseBinaryHasNoTestHooks(t *testing.T) {
+	t.Parallel()
 	release := filepath.Join(t.TempDir(), "pamd")
 	if err := buildPamd(release); err != nil {
 		t.Fatal(err)
@@ -131,15 +153,36 @@ type env struct {
 	// everything any pamd process printed, for the no-secret checks
 	outputs []*proc
 	mu      sync.Mutex
+	// the TOTP secret pamd mfa enroll printed (enrollMFA)
+	mfaSecret string
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// portsGiven are the ports freePort returned in this run: the port is free
+// when freePort closes its listener, and a test running in parallel must
+// not be given it too before its process binds it.
+var portsGiven struct {
+	mu    sync.Mutex
+	ports map[string]bool
+}
+
+func freePort(t testing.TB) string {
+	portsGiven.mu.Lock()
+	defer portsGiven.mu.Unlock()
+	if portsGiven.ports == nil {
+		portsGiven.ports = map[string]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !portsGiven.ports[addr] {
+			portsGiven.ports[addr] = true
+			return addr
+		}
+	}
 }
 
 func newEnv(t *testing.T) *env {
@@ -362,26 +405,11 @@ func (e *env) allOutput() string {
 // echoServer is the target: it echoes every connection and half-closes
 // after the client does.
 func echoServer(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 256<<10)
-				io.CopyBuffer(c, c, buf)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return proxytest.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 256<<10)
+		io.CopyBuffer(c, c, buf)
+		c.(*net.TCPConn).CloseWrite()
+	})
 }
 
 // addEcho registers a tcp resource for an echo server and an account on it.

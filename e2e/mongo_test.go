@@ -56,6 +56,7 @@ type commandRecord struct {
 }
 
 func TestMongoGoDriverThroughConnect(t *testing.T) {
+	t.Parallel()
 	f := startFerret(t, false)
 	e := newEnv(t)
 	e.addMongo(f, "mdb")
@@ -164,6 +165,7 @@ func runScript(t *testing.T, name string, args ...string) string {
 }
 
 func TestMongoshAndPymongoThroughConnect(t *testing.T) {
+	t.Parallel()
 	mongosh := filepath.Join(repoRoot(), ".cache", "peers", "node_modules", ".bin", "mongosh")
 	_, err := os.Stat(mongosh)
 	needPeers(t, "mongosh", err == nil)
@@ -219,6 +221,7 @@ except Exception as e:
 }
 
 func TestMongoFailuresReachTheClient(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): it asserts a 1 s window at expiry.
 	f := startFerret(t, false)
 	e := newEnv(t)
 	// A connection string with credentials or a database is refused.
@@ -247,7 +250,15 @@ func TestMongoFailuresReachTheClient(t *testing.T) {
 		t.Fatalf("dropUser: %v", err)
 	}
 	c := e.connect("mdb/rot")
-	err := mongoClient(t, mongoURI(t, c)).Ping(ctx, nil)
+	// The driver tries to select the server until its timeout and then
+	// reports the last error, pamd's reply: a short timeout, as the reply
+	// comes at once.
+	stale, err := mongo.Connect(options.Client().ApplyURI(mongoURI(t, c)).SetServerSelectionTimeout(3 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Disconnect(ctx)
+	err = stale.Ping(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "pamd: the MongoDB server of resource mdb refused the stored credential of account rot") {
 		t.Fatalf("stale stored password: %v", err)
 	}
@@ -263,11 +274,11 @@ func TestMongoFailuresReachTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	time.Sleep(time.Until(c.ExpiresAt))
+	time.Sleep(time.Until(c.ExpiresAt)) // the expiry is what is tested
 	if cut, err := waitClosed(held, 3*time.Second); err != nil || cut > time.Second {
 		t.Fatalf("client connection cut %s after expiry (%v), want within 1 s", cut, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the client's pooled connections are cut as the held one was
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := cl.Ping(pctx, nil); err == nil {
@@ -299,6 +310,7 @@ func TestMongoFailuresReachTheClient(t *testing.T) {
 }
 
 func TestMongoUnreachableServerIsAnErrorReply(t *testing.T) {
+	t.Parallel()
 	f := startFerret(t, false)
 	e := newEnv(t)
 	e.addMongo(f, "mdb")
@@ -311,6 +323,7 @@ func TestMongoUnreachableServerIsAnErrorReply(t *testing.T) {
 }
 
 func TestMongoTLSVerification(t *testing.T) {
+	t.Parallel()
 	f := startFerret(t, true)
 	e := newEnv(t)
 	tlsURI := "mongodb://" + f.tlsAddr

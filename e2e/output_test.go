@@ -10,6 +10,7 @@ import (
 // sessions show must print it escaped, one row per event, with nothing that
 // acts on the reader's terminal, while -o json keeps it exact.
 func TestAuditListEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const forge = "\x1b[2K\rforged row\n"
 	// A failed login under the name, from a config dir of its own.

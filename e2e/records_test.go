@@ -11,6 +11,7 @@ import (
 // sessions after it are recorded too, and the gateway's upload backlog
 // drains to 0 (pamd gateways list).
 func TestEscapedOutputDoesNotStopRecording(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")

@@ -117,6 +117,7 @@ func (e *env) killAt(target, step string) {
 }
 
 func TestRotationMSSQL(t *testing.T) {
+	t.Parallel()
 	s, caFile := standin(t, tds.EncryptOff)
 	s.AddLogin("rotator", "Rotator-Pass-7q", true)
 	s.AddLogin("app2", "App2-Pass-4x", false)
@@ -279,6 +280,7 @@ func directMongo(f *ferret, user, password string) error {
 }
 
 func TestRotationMongoDB(t *testing.T) {
+	t.Parallel()
 	f := startFerret(t, false)
 	e := newEnv(t)
 	e.addMongo(f, "mdb") // mdb/app is FerretDB's admin user
@@ -406,6 +408,7 @@ func authorizedKeys(t *testing.T, u string) string {
 }
 
 func TestRotationSSH(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	keyPEM, keyLine := newKey(t, "")
 	// The accounts are named for their role (box/rotself); the users on the
@@ -478,7 +481,7 @@ func TestRotationSSH(t *testing.T) {
 	// unchanged"), and the account keeps the password it has.
 	chage := func(days string) {
 		t.Helper()
-		if out, err := exec.Command("chage", "-m", days, names["rotself"]).CombinedOutput(); err != nil {
+		if out, err := userDB("", "chage", "-m", days, names["rotself"]); err != nil {
 			t.Fatalf("chage: %v %s", err, out)
 		}
 	}

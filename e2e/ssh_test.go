@@ -28,6 +28,7 @@ func exitCode(err error) int {
 }
 
 func TestSSHAuthModesExitStatusAndCertificateSetup(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -84,6 +85,7 @@ func TestSSHAuthModesExitStatusAndCertificateSetup(t *testing.T) {
 }
 
 func TestSSHWrongCredentialAndHostKeyMismatch(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -152,6 +154,7 @@ func fileSum(t *testing.T, path string) string {
 }
 
 func TestOpenSSHClientsThroughConnect(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -251,6 +254,7 @@ func tmuxSession(t *testing.T, e *env, cols, rows int, command string) (send fun
 }
 
 func TestSSHTerminalResizeRecordingAndReplay(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -258,9 +262,18 @@ func TestSSHTerminalResizeRecordingAndReplay(t *testing.T) {
 	e.waitFor("the remote prompt", 10*time.Second, func() bool { return strings.Contains(screen(), sshUser+"@") })
 	send("stty size")
 	e.waitFor("stty size 30 100", 5*time.Second, func() bool { return strings.Contains(screen(), "30 100") })
+	var live []sessionDetail
+	e.json(&live, "sessions", "list", "-o", "json")
+	if len(live) != 1 {
+		t.Fatalf("%d sessions, want the one of pamd ssh", len(live))
+	}
 	sock := filepath.Join(e.dir, "tmux.sock")
 	exec.Command("tmux", "-S", sock, "resize-window", "-x", "120", "-y", "40").Run()
-	time.Sleep(300 * time.Millisecond)
+	// The gateway records the window change as it passes it on to sshd, so
+	// what is typed after it runs in the resized terminal.
+	e.waitFor("the resize in the session log", 10*time.Second, func() bool {
+		return strings.Contains(e.ok("", "sessions", "logs", live[0].ID), "resize 120x40")
+	})
 	send("stty size; echo marker-$((6*7))")
 	e.waitFor("the resized terminal", 5*time.Second, func() bool { return strings.Contains(screen(), "40 120") && strings.Contains(screen(), "marker-42") })
 	send("exit 4")
@@ -317,6 +330,7 @@ func TestSSHTerminalResizeRecordingAndReplay(t *testing.T) {
 }
 
 func TestSSHExpiryCutsLiveShellWithMessage(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): it asserts 1 s windows.
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -324,7 +338,7 @@ func TestSSHExpiryCutsLiveShellWithMessage(t *testing.T) {
 	e.waitFor("the remote prompt", 10*time.Second, func() bool { return strings.Contains(screen(), sshUser+"@") })
 	var sessions []sessionDetail
 	e.json(&sessions, "sessions", "list", "-o", "json")
-	time.Sleep(time.Until(sessions[0].ExpiresAt))
+	time.Sleep(time.Until(sessions[0].ExpiresAt)) // the expiry is what is tested
 	start := time.Now()
 	e.waitFor("the expiry message", 3*time.Second, func() bool {
 		return strings.Contains(screen(), "pamd: session expired") && strings.Contains(screen(), "pamd-exit=")
@@ -342,7 +356,9 @@ func TestSSHExpiryCutsLiveShellWithMessage(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Start()
-	time.Sleep(1500 * time.Millisecond)
+	e.waitFor("the remote command to run", 10*time.Second, func() bool {
+		return strings.Contains(e.ok("", "sessions", "logs", c.SessionID), "exec sleep 60")
+	})
 	start = time.Now()
 	e.ok("", "sessions", "terminate", c.SessionID)
 	done := make(chan error, 1)
@@ -359,6 +375,7 @@ func TestSSHExpiryCutsLiveShellWithMessage(t *testing.T) {
 }
 
 func TestSSHSecretsNeverReachClientOrRecording(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -404,6 +421,7 @@ func TestSSHSecretsNeverReachClientOrRecording(t *testing.T) {
 }
 
 func TestSSHUnreachableTargetIsReadable(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -419,6 +437,7 @@ func TestSSHUnreachableTargetIsReadable(t *testing.T) {
 // its next start uploads them. The gateway here waits 5 s before uploading,
 // so the records are certainly only on its disk when it is killed.
 func TestRecordsSurviveGatewayKill(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.gateway.cmd.Process.Signal(os.Interrupt)
@@ -447,6 +466,7 @@ func TestRecordsSurviveGatewayKill(t *testing.T) {
 }
 
 func TestResourceAndAccountUpdates(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
@@ -498,6 +518,7 @@ func TestResourceAndAccountUpdates(t *testing.T) {
 // input, output and stderr recorded, and the log and replay show them;
 // an exec'd sftp-server has its file operations recorded.
 func TestSSHWithoutTerminalIsRecorded(t *testing.T) {
+	t.Parallel()
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")

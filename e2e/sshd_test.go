@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,30 +73,54 @@ func newKey(t *testing.T, passphrase string) (privPEM []byte, authorized string)
 	return pem.EncodeToMemory(block), string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
 }
 
-// ensureUser creates sshUser once per run and sets its password and keys.
+// sshUserMu guards sshUser's creation and its authorized_keys, which the
+// sshds of tests running in parallel share.
+var sshUserMu sync.Mutex
+
+// ensureUser creates sshUser once per run and sets its password, and adds
+// the keys to its authorized_keys until the test ends.
 func ensureUser(t *testing.T, authorizedKeys string) {
+	sshUserMu.Lock()
+	defer sshUserMu.Unlock()
 	if _, err := user.Lookup(sshUser); err != nil {
 		if err := createSystemUser(sshUser, sshPassword); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(sshUser + ":" + sshPassword + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := userDB(sshUser+":"+sshPassword+"\n", "chpasswd"); err != nil {
 		t.Fatalf("chpasswd: %v %s", err, out)
 	}
 	u, _ := user.Lookup(sshUser)
 	dir := filepath.Join(u.HomeDir, ".ssh")
 	os.MkdirAll(dir, 0o700)
-	// Append: a test may run two sshds for the same user. Keep the file short.
-	old, _ := os.ReadFile(filepath.Join(dir, "authorized_keys"))
-	lines := strings.Split(strings.TrimSpace(string(old)+"\n"+authorizedKeys), "\n")
-	if len(lines) > 16 {
-		lines = lines[len(lines)-16:]
-	}
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	// Append: tests running at once, or a test with two sshds, share the
+	// user; each test's keys leave with it.
+	editAuthorizedKeys(dir, func(lines []string) []string {
+		return append(lines, strings.Split(strings.TrimSpace(authorizedKeys), "\n")...)
+	})
 	exec.Command("chown", "-R", sshUser+":", dir).Run()
 	os.Chmod(dir, 0o700)
+	t.Cleanup(func() {
+		sshUserMu.Lock()
+		defer sshUserMu.Unlock()
+		editAuthorizedKeys(dir, func(lines []string) []string {
+			return slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(authorizedKeys, l) })
+		})
+	})
+}
+
+// editAuthorizedKeys rewrites sshUser's authorized_keys (in dir) with
+// edit's lines, with sshUserMu held. It stays short: far more lines than
+// sshds that run at once.
+func editAuthorizedKeys(dir string, edit func([]string) []string) {
+	file := filepath.Join(dir, "authorized_keys")
+	old, _ := os.ReadFile(file)
+	lines := slices.DeleteFunc(strings.Split(string(old), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
+	lines = edit(lines)
+	if len(lines) > 64 {
+		lines = lines[len(lines)-64:]
+	}
+	os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 // removeSSHUser removes sshUser at the end of the run, if a test made it.
@@ -194,10 +220,20 @@ func (e *env) trustCA(s *sshd, name string) string {
 	os.WriteFile(script, []byte(e.ok("", "resources", "ssh-ca", name, "--setup-script")), 0o700)
 	cmd := exec.Command("bash", script)
 	cmd.Env = append(os.Environ(), "PAMD_CA_FILE="+filepath.Join(s.dir, "pamd_ca.pub"), "SSHD_CONFIG="+s.config, "SSHD_PID_FILE="+s.pidFile)
+	restarts := s.listening()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		e.t.Fatalf("setup script: %v\n%s", err, out)
 	}
-	time.Sleep(300 * time.Millisecond) // sshd re-reads its configuration on SIGHUP
+	// The script sends sshd SIGHUP: it re-executes itself with the new
+	// configuration and logs that it listens again.
+	e.waitFor("sshd to restart on SIGHUP", 10*time.Second, func() bool { return s.listening() > restarts })
 	return string(out)
+}
+
+// listening counts the times sshd said it listens: one per start and per
+// restart on SIGHUP.
+func (s *sshd) listening() int {
+	log, _ := os.ReadFile(s.log)
+	return strings.Count(string(log), "Server listening on ")
 }

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,18 +55,31 @@ func systemName(id, role string) string {
 func createSystemUser(name, password string) error { return createTaggedUser(name, password, runTag) }
 
 func createTaggedUser(name, password, tag string) error {
-	if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", "-c", tag, name).CombinedOutput(); err != nil {
+	if out, err := userDB("", "useradd", "-m", "-s", "/bin/bash", "-c", tag, name); err != nil {
 		return fmt.Errorf("useradd %s: %v %s", name, err, out)
 	}
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := userDB(name+":"+password+"\n", "chpasswd"); err != nil {
 		return fmt.Errorf("chpasswd %s: %v %s", name, err, out)
 	}
-	if out, err := exec.Command("chage", "-m", "0", "-M", "-1", "-I", "-1", "-E", "-1", name).CombinedOutput(); err != nil {
+	if out, err := userDB("", "chage", "-m", "0", "-M", "-1", "-I", "-1", "-E", "-1", name); err != nil {
 		return fmt.Errorf("chage %s: %v %s", name, err, out)
 	}
 	return nil
+}
+
+// userDBMu makes this process's changes to the user database one at a
+// time: tests run in parallel, and useradd, chpasswd, chage and userdel
+// each lock /etc/passwd and /etc/shadow for themselves, waiting in steps
+// of a second when another holds them.
+var userDBMu sync.Mutex
+
+// userDB runs one of those tools with stdin and returns its output.
+func userDB(stdin, name string, args ...string) ([]byte, error) {
+	userDBMu.Lock()
+	defer userDBMu.Unlock()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd.CombinedOutput()
 }
 
 // newSystemUser creates a user for this test only, removed when it ends.
@@ -87,12 +101,12 @@ func removeSystemUser(t testing.TB, name string) {
 	var out []byte
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if out, err = exec.Command("userdel", "-r", name).CombinedOutput(); err == nil || !strings.Contains(string(out), "currently used by process") {
+		if out, err = userDB("", "userdel", "-r", name); err == nil || !strings.Contains(string(out), "currently used by process") {
 			break
 		}
 	}
 	if err != nil && strings.Contains(string(out), "currently used by process") {
-		out, err = exec.Command("userdel", "-r", "-f", name).CombinedOutput()
+		out, err = userDB("", "userdel", "-r", "-f", name)
 	}
 	if _, lookErr := user.Lookup(name); lookErr == nil && t != nil {
 		t.Errorf("could not remove user %s: %v %s", name, err, out)
@@ -204,6 +218,7 @@ func sweepStaleSystemUsers() {
 // TestSweepRemovesOnlyStaleLeftovers: what a killed run left (its process
 // is gone) is removed; what a running one made stays.
 func TestSweepRemovesOnlyStaleLeftovers(t *testing.T) {
+	// Not parallel (runs before the parallel tests, alone): the sweep reads the user database and sudoers.d while parallel tests write them.
 	_, err := exec.LookPath("useradd")
 	needPeers(t, "root and useradd", err == nil && os.Geteuid() == 0)
 	gone := exec.Command("true")
