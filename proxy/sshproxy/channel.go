@@ -2,7 +2,10 @@ package sshproxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"io"
 	"net"
 	"strconv"
@@ -118,6 +121,65 @@ type channel struct {
 	files    fileTracker // SFTP or SCP is running
 	sniffed  bool        // the first input was checked for an SFTP INIT
 	held     []byte      // first input, held until it is known whether it starts SFTP
+	streams  map[string]*streamCut
+}
+
+// Without a terminal a channel is often a bulk transfer (a backup piped
+// through ssh, cat of a large file): each of its streams is recorded in
+// full up to streamBudget bytes, and past that as its length, a SHA-256 of
+// the whole and its last streamTail bytes, as long command logs are (see
+// proxy.Clip). Recording every byte would hold the session's whole
+// transfer, escaped, in the gateway's spool. A terminal session keeps
+// every byte: that is what its replay shows.
+const (
+	streamBudget = 1 << 20
+	streamTail   = 4 << 10
+)
+
+type streamCut struct {
+	recorded, total int64
+	sum             hash.Hash
+	tail            []byte // the last streamTail bytes past the budget
+}
+
+// budget returns the part of p to record as it is; the rest is counted,
+// hashed and kept as the tail.
+func (ch *channel) budget(stream string, p []byte) []byte {
+	if ch.terminal {
+		return p
+	}
+	if ch.streams == nil {
+		ch.streams = map[string]*streamCut{}
+	}
+	b := ch.streams[stream]
+	if b == nil {
+		b = &streamCut{sum: sha256.New()}
+		ch.streams[stream] = b
+	}
+	b.total += int64(len(p))
+	b.sum.Write(p)
+	keep := p[:min(int64(len(p)), max(0, streamBudget-b.recorded))]
+	b.recorded += int64(len(keep))
+	if rest := p[len(keep):]; len(rest) > 0 {
+		b.tail = append(b.tail, rest[max(0, len(rest)-streamTail):]...)
+		if n := len(b.tail) - streamTail; n > 0 {
+			b.tail = append(b.tail[:0], b.tail[n:]...)
+		}
+	}
+	return keep
+}
+
+// finishStreams records, for each stream cut by its budget, its tail with
+// the length and hash of the whole.
+func (ch *channel) finishStreams() {
+	for _, stream := range []string{"i", "o", "e"} {
+		b := ch.streams[stream]
+		if b == nil || b.total == b.recorded {
+			continue
+		}
+		ch.record(tunnel.Record{Type: stream, Data: string(b.tail), Truncated: &tunnel.Cut{
+			Field: "data", Length: b.total, SHA256: hex.EncodeToString(b.sum.Sum(nil))}})
+	}
 }
 
 func (ch *channel) record(r tunnel.Record) {
@@ -217,6 +279,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	if ch.files != nil {
 		ch.files.finish()
 	}
+	ch.finishStreams()
 	ch.mu.Unlock()
 }
 
@@ -234,7 +297,9 @@ func (ch *channel) tap(p []byte, stream string) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if stream == "e" {
-		ch.record(tunnel.Record{Type: "e", Data: string(p)})
+		if keep := ch.budget("e", p); len(keep) > 0 {
+			ch.record(tunnel.Record{Type: "e", Data: string(keep)})
+		}
 		return
 	}
 	if stream == "i" && !ch.sniffed && ch.files == nil && !ch.transfer {
@@ -252,7 +317,9 @@ func (ch *channel) tap(p []byte, stream string) {
 		}
 	}
 	if !ch.transfer {
-		ch.record(tunnel.Record{Type: stream, Data: string(p)})
+		if keep := ch.budget(stream, p); len(keep) > 0 {
+			ch.record(tunnel.Record{Type: stream, Data: string(keep)})
+		}
 	}
 	if ch.files != nil {
 		ch.files.feed(stream == "i", p)

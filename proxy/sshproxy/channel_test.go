@@ -2,6 +2,8 @@ package sshproxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +308,54 @@ func FuzzTrackers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A channel without a terminal that moves more than streamBudget bytes is
+// recorded as its head, then its tail with the length and SHA-256 of the
+// whole: a bulk transfer does not end up whole (and escaped) in the spool.
+func TestBulkStreamsWithoutTerminalAreRecordedWithinBudget(t *testing.T) {
+	tt := startTarget(t, targetOpts{})
+	rec := &recorder{}
+	c := proxied(t, tt.descriptor(t), rec)
+	in := make([]byte, 3*streamBudget+12345)
+	for i := range in {
+		in[i] = byte('a' + i%26)
+	}
+	copy(in[len(in)-5:], "!END!")
+	out, _ := run(t, c, "cat\nexit 0", in)
+	if out != string(in) {
+		t.Fatalf("relayed %d of %d bytes", len(out), len(in))
+	}
+	waitExit(t, rec)
+	sum := sha256.Sum256(in)
+	for _, stream := range []string{"i", "o"} {
+		var head int
+		var cut *tunnel.Record
+		for _, r := range rec.all() {
+			if r.Type != stream {
+				continue
+			}
+			if r.Truncated != nil {
+				r := r
+				cut = &r
+				continue
+			}
+			if cut != nil {
+				t.Fatalf("%s: a record after the cut one", stream)
+			}
+			head += len(r.Data)
+		}
+		if head != streamBudget {
+			t.Errorf("%s: %d bytes recorded in full, want %d", stream, head, streamBudget)
+		}
+		if cut == nil {
+			t.Fatalf("%s: no record says the stream was cut", stream)
+		}
+		if cut.Truncated.Length != int64(len(in)) || cut.Truncated.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: cut record says %d bytes, sha256 %s", stream, cut.Truncated.Length, cut.Truncated.SHA256)
+		}
+		if len(cut.Data) != streamTail || !strings.HasSuffix(cut.Data, "!END!") {
+			t.Errorf("%s: tail of %d bytes ending %q", stream, len(cut.Data), cut.Data[max(0, len(cut.Data)-8):])
+		}
+	}
 }
