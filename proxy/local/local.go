@@ -65,7 +65,13 @@ type conn struct {
 	mu   sync.Mutex
 	sess *yamux.Session
 	ctrl *yamux.Stream
+	// closed is set by close: a reconnect finishing after it closes its
+	// new tunnel instead of keeping it.
+	closed bool
 }
+
+// errClosed is connect's answer once the conn is closed.
+var errClosed = errors.New("pamd: tunnel closed")
 
 // Run serves until ctx ends (then it ends the session) or the server ends
 // the session (then it returns *Ended).
@@ -89,8 +95,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	relayCtx, cutAll := context.WithCancel(context.Background())
 	defer cutAll()
+	// wg counts the accept loop and every relay. The loop holds its count
+	// until Accept fails, so each relay's Add happens while the counter is
+	// above zero, never concurrently with a Wait on a zero counter.
 	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			lc, err := ln.Accept()
 			if err != nil {
@@ -105,22 +116,27 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	ended := make(chan string, 1)
-	go c.watch(ctx, ended)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		c.watch(ctx, ended)
+	}()
+	var result error
 	select {
 	case reason := <-ended:
-		ln.Close()
-		cutAll()
-		wg.Wait()
-		c.close()
-		return &Ended{Reason: reason}
+		result = &Ended{Reason: reason}
 	case <-ctx.Done():
 		ln.Close()
 		c.endSession(ended)
-		cutAll()
-		wg.Wait()
-		c.close()
-		return nil
 	}
+	ln.Close()
+	cutAll()
+	wg.Wait()
+	c.close()
+	// watch ends once ctx is done or the tunnel is closed; a reconnect it
+	// finishes after close closes its own tunnel (see connect).
+	<-watched
+	return result
 }
 
 // connect dials the server and opens the control stream.
@@ -140,14 +156,28 @@ func (c *conn) connect(ctx context.Context) error {
 		nc.Close()
 		return err
 	}
+	// ctx ending while the server has not answered yet closes the new tunnel.
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	ctrl, err := c.open(sess, tunnel.KindControl)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		sess.Close()
 		return err
 	}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		sess.Close()
+		return errClosed
+	}
+	old := c.sess
 	c.sess, c.ctrl = sess, ctrl
 	c.mu.Unlock()
+	if old != nil {
+		old.Close() // a reconnect replaces the dropped tunnel; the access session is the same one
+	}
 	return nil
 }
 
@@ -184,8 +214,13 @@ func (c *conn) current() (*yamux.Session, *yamux.Stream) {
 	return c.sess, c.ctrl
 }
 
+// close closes the tunnel for good.
 func (c *conn) close() {
-	if sess, _ := c.current(); sess != nil {
+	c.mu.Lock()
+	c.closed = true
+	sess := c.sess
+	c.mu.Unlock()
+	if sess != nil {
 		sess.Close()
 	}
 }
@@ -232,11 +267,21 @@ func (c *conn) watch(ctx context.Context, ended chan<- string) {
 			return
 		}
 		c.cfg.Logger.Warn("lost the connection to the pamd server; reconnecting", "err", err)
+		// The dropped tunnel is closed before its replacement is dialled:
+		// its streams are dead, and a half-open one must not linger. The
+		// access session is re-used: the new tunnel authenticates with
+		// the same session credential.
+		if sess, _ := c.current(); sess != nil {
+			sess.Close()
+		}
 		for {
 			err := c.connect(ctx)
 			if err == nil {
 				c.cfg.Logger.Info("reconnected to the pamd server")
 				break
+			}
+			if errors.Is(err, errClosed) {
+				return
 			}
 			var ref *tunnel.Refusal
 			if errors.As(err, &ref) {
@@ -256,9 +301,10 @@ func (c *conn) watch(ctx context.Context, ended chan<- string) {
 // Tunnel is a session's connection to the server for callers other than
 // Run (pamd ssh): it opens streams and reports the session's end.
 type Tunnel struct {
-	c     *conn
-	ended chan string
-	stop  context.CancelFunc
+	c       *conn
+	ended   chan string
+	stop    context.CancelFunc
+	watched chan struct{} // closed when the watch goroutine returns
 }
 
 // Dial connects to the server for the session in cfg (Listen is unused).
@@ -272,8 +318,11 @@ func Dial(ctx context.Context, cfg Config) (*Tunnel, error) {
 		return nil, err
 	}
 	wctx, stop := context.WithCancel(ctx)
-	t := &Tunnel{c: c, ended: make(chan string, 1), stop: stop}
-	go c.watch(wctx, t.ended)
+	t := &Tunnel{c: c, ended: make(chan string, 1), stop: stop, watched: make(chan struct{})}
+	go func() {
+		defer close(t.watched)
+		c.watch(wctx, t.ended)
+	}()
 	return t, nil
 }
 
@@ -291,6 +340,7 @@ func (t *Tunnel) End() {
 	t.stop()
 	t.c.endSession(t.ended)
 	t.c.close()
+	<-t.watched
 }
 
 // endSession asks the server to end the session and waits briefly for its

@@ -98,10 +98,15 @@ func RunSSH(ctx context.Context, cfg SSHConfig) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}
+	waited := make(chan struct{})
+	defer close(waited)
 	go func() {
-		<-ctx.Done()
-		sess.Signal(ssh.SIGINT)
-		client.Close()
+		select {
+		case <-ctx.Done():
+			sess.Signal(ssh.SIGINT)
+			client.Close()
+		case <-waited:
+		}
 	}()
 	err = sess.Wait()
 	var exit *ssh.ExitError
