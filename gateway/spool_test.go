@@ -63,6 +63,7 @@ func TestSpoolKeepsUnacknowledgedRecordsAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.close()
 	if b := s.batch(1 << 20); len(b) != 1 || b[0].Data != "five" || b[0].Seq != 5 {
 		t.Fatalf("after a torn line: %+v", b)
 	}

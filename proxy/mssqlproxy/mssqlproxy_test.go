@@ -24,13 +24,21 @@ import (
 
 // serve puts Handle behind a loopback listener the way the gateway does:
 // the tunnel reply first, then the client's bytes.
+// The relays stop, and the handlers return, when the test ends.
 func serve(t *testing.T, d *tunnel.Descriptor) string {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	return proxytest.Serve(t, func(c net.Conn) {
 		a, b := net.Pipe()
-		go func() { Handler{}.Handle(context.Background(), a, d, nil); a.Close() }() // as the gateway does
-		defer b.Close()
+		handled := make(chan struct{})
+		go func() { // as the gateway does
+			defer close(handled)
+			Handler{}.Handle(ctx, a, d, nil)
+			a.Close()
+		}()
+		defer func() { b.Close(); <-handled }()
 		if _, err := tunnel.ReadReply(b); err == nil {
-			proxy.Join(context.Background(), c, b, nil, nil)
+			proxy.Join(ctx, c, b, nil, nil)
 		}
 	})
 }

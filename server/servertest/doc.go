@@ -13,6 +13,6 @@
 // opens, see storetest), and no goroutine the environment started may be left
 // running.
 //
-// Files: servertest.go (New, Env, users, resources, sessions), leak.go (the
-// goroutine leak check).
+// Files: servertest.go (New, Env, users, resources, sessions); the
+// goroutine leak check is internal/leaktest's.
 package servertest

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pamd/pamd/gateway"
+	"github.com/pamd/pamd/internal/leaktest"
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/proxy/local"
 	"github.com/pamd/pamd/proxy/proxytest"
@@ -85,7 +86,7 @@ func New(t testing.TB) *Env { return NewWith(t, Options{}) }
 func NewWith(t testing.TB, o Options) *Env {
 	t.Helper()
 	envs.Add(1)
-	before := goroutines()
+	before := leaktest.Snapshot()
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if o.Logs != nil {
@@ -282,8 +283,8 @@ func (e *Env) close(before map[string]string) {
 	if envs.Load() > 1 {
 		return // another environment runs in parallel: its goroutines are not ours to judge
 	}
-	if left := leaked(before, 5*time.Second); len(left) > 0 {
-		e.t.Errorf("servertest: %s", leakReport(left))
+	if left := leaktest.Leaked(before, 5*time.Second); len(left) > 0 {
+		e.t.Errorf("servertest: after the environment stopped, %s", leaktest.Report(left))
 	}
 }
 
