@@ -152,17 +152,6 @@ func TestBadOutputRefusedBeforeAnyCall(t *testing.T) {
 	}
 }
 
-func hasFlag(c *cli.Command, name string) bool {
-	for _, f := range c.Flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // TestHelpListsSecretEnvVars: every setting that is a secret or names a
 // file holding one shows its environment variable in --help.
 func TestHelpListsSecretEnvVars(t *testing.T) {

@@ -64,11 +64,8 @@ func (a *app) connect(c *cli.Context) error {
 		Errors: a.stderr,
 		Ready:  func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) },
 	}
-	if sess.ResourceType == "mssql" {
-		// Refusals (an expired session, a gateway gone) reach SQL
-		// Server clients as login errors, not dropped connections.
-		cert := mssqlproxy.SelfSignedCertificate()
-		cfg.Refuse = func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, cert, msg) }
+	if refuse, ok := refusals[grant.Refusal]; ok {
+		cfg.Refuse = refuse()
 	}
 	err = local.Run(c.Context, cfg)
 	var ended *local.Ended
@@ -76,6 +73,16 @@ func (a *app) connect(c *cli.Context) error {
 		return cli.Exit("session "+sess.ID+" ended: "+ended.Reason, 1)
 	}
 	return err
+}
+
+// refusals make the local listener's refusal (an expired session, a
+// gateway gone) for each style a grant names (api.SessionGrant.Refusal),
+// so that the client shows why rather than a dropped connection.
+var refusals = map[string]func() func(net.Conn, string){
+	api.RefusalTDS: func() func(net.Conn, string) { // SQL Server clients: a login error
+		cert := mssqlproxy.SelfSignedCertificate()
+		return func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, cert, msg) }
+	},
 }
 
 // connectReady tells the person (or, with -o json, the script) where the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/asciicast"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/server/api"
 )
 
 func (a *app) sessionsLogs(c *cli.Context) error {
@@ -34,68 +35,64 @@ func (a *app) sessionsLogs(c *cli.Context) error {
 	return nil
 }
 
-// printRecords writes a session's records as one line each. Each Fprintf
-// below is one line; the writer escapes what the records' fields hold
+// printRecords writes a session's records as one line each: the time, the
+// connection (and channel), and the summary the server's kind rendered for
+// the record. What channels without a terminal read and wrote is printed
+// as quoted lines per stream; a terminal's bytes are only counted (pamd
+// sessions play replays them). The writer escapes what the summaries hold
 // (commands, paths, errors, SQL text).
-func printRecords(stdout io.Writer, id string, recs []tunnel.Record) {
+func printRecords(stdout io.Writer, id string, recs []api.Record) {
 	w := logLines{stdout}
 	var out, in int
 	lines := newStreamLines(w)
-	for _, r := range recs {
+	for _, rec := range recs {
+		r := rec.Record
 		where := fmt.Sprintf("%s  %s#%d  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID), r.Channel)
-		if r.Type == "command" || r.Type == "sql" || r.Type == "rpc" || r.Type == "attention" || (r.Type == "error" && r.Channel == 0 && r.Term == "") {
+		if connectionRecord(&r) {
 			where = fmt.Sprintf("%s  %s  ", r.Time.Local().Format("15:04:05.000"), short(r.ConnectionID))
 		}
 		ch := r.ConnectionID + "#" + strconv.Itoa(r.Channel)
 		switch r.Type {
 		case "o", "i", "e":
 			if !lines.terminal[ch] { // no terminal: the lines themselves, each stream marked
+				if c := r.Truncated; c != nil { // past the recording budget: the tail follows
+					lines.flush(ch)
+					fmt.Fprintf(w, "%s%s [cut: %d bytes in all, sha256 %s; the start is above, the last %d bytes follow]\n",
+						where, streamNames[r.Type], c.Length, c.SHA256, len(r.Data))
+				}
 				lines.add(ch, where, r.Type, r.Data)
 			} else if r.Type == "i" {
 				in += len(r.Data)
 			} else {
 				out += len(r.Data)
 			}
+			continue
 		case "pty":
 			lines.terminal[ch] = true
-			fmt.Fprintf(w, "%sterminal %s %dx%d\n", where, r.Term, r.Width, r.Height)
-		case "r":
-			fmt.Fprintf(w, "%sresize %dx%d\n", where, r.Width, r.Height)
-		case "shell":
-			fmt.Fprintf(w, "%sshell\n", where)
-		case "exec":
-			fmt.Fprintf(w, "%sexec %s\n", where, r.Command)
-		case "subsystem":
-			fmt.Fprintf(w, "%ssubsystem %s\n", where, r.Command)
 		case "exit":
 			lines.flush(ch)
-			fmt.Fprintf(w, "%sexit status %d\n", where, *r.Status)
-		case "file":
-			fmt.Fprintf(w, "%sfile %s %s (%d bytes)\n", where, r.Op, r.Path, r.Size)
-		case "forward":
-			fmt.Fprintf(w, "%sport forward to %s\n", where, r.Path)
-		case "error":
-			fmt.Fprintf(w, "%serror: %s\n", where, r.Data)
-		case "dropped":
-			fmt.Fprintf(w, "%snot recorded: %s\n", where, r.Data)
-		case "sql", "rpc", "attention":
-			fmt.Fprintf(w, "%s[%s] %s  %s  %.1f ms%s\n", where, r.Database, sqlSummary(r), sqlOutcome(r), r.DurationMS, truncatedNote(r))
-		case "command":
-			ns := r.Database
-			if r.Collection != "" {
-				ns += "." + r.Collection
-			}
-			result := fmt.Sprintf("ok, %d docs", r.Docs)
-			if r.Status != nil && *r.Status == 0 {
-				result = fmt.Sprintf("error %d: %s", r.Code, r.Error)
-			}
-			fmt.Fprintf(w, "%s%s %s  %s  %.1f ms  %s%s\n", where, r.Command, ns, result, r.DurationMS, headTail(r.Data, 160), truncatedNote(r))
+		}
+		if rec.Summary != "" {
+			fmt.Fprintf(w, "%s%s\n", where, rec.Summary)
 		}
 	}
 	lines.flushAll()
 	if out+in > 0 {
 		fmt.Fprintf(w, "terminal: %d bytes output, %d bytes input (pamd sessions play %s)\n", out, in, id)
 	}
+}
+
+// connectionRecord says whether a record is about its connection, not one
+// of its channels (requests and commands of database protocols, errors
+// before a channel opened): its line names no channel.
+func connectionRecord(r *tunnel.Record) bool {
+	switch r.Type {
+	case "command", "sql", "rpc", "attention":
+		return true
+	case "error":
+		return r.Channel == 0 && r.Term == ""
+	}
+	return false
 }
 
 func (a *app) sessionsPlay(c *cli.Context) error {
@@ -241,60 +238,4 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// sqlSummary is a SQL Server request as one line: the batch text, or the
-// procedure with its parameters.
-func sqlSummary(r tunnel.Record) string {
-	text := strings.Join(strings.Fields(r.Command), " ")
-	if r.Type == "rpc" {
-		text = "EXEC " + text + " " + r.Data
-	}
-	return headTail(text, 200)
-}
-
-// headTail shortens s to about n characters keeping its start and its end:
-// what a padded statement ends with is what matters.
-func headTail(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n*3/5]) + " … " + string(r[len(r)-n*2/5:])
-}
-
-// truncatedNote says what pamd cut from a long statement (tunnel.Cut);
-// -o json shows the head and tail it kept.
-func truncatedNote(r tunnel.Record) string {
-	t := r.Truncated
-	switch {
-	case t == nil:
-		return ""
-	case t.Unread:
-		return fmt.Sprintf("  [truncated: request of %d bytes, sha256 %s; its end was not read]", t.Length, t.SHA256)
-	case t.Field != "":
-		return fmt.Sprintf("  [truncated: %s of %d bytes, sha256 %s; head and tail kept]", t.Field, t.Length, t.SHA256)
-	}
-	return fmt.Sprintf("  [truncated: %d long values cut, each with its length and sha256]", t.Values)
-}
-
-func sqlOutcome(r tunnel.Record) string {
-	if r.Status != nil && *r.Status == 0 {
-		if r.Code != 0 {
-			return fmt.Sprintf("error %d: %s", r.Code, r.Error)
-		}
-		return "failed: " + r.Error
-	}
-	out := fmt.Sprintf("%d rows", r.Rows)
-	if r.Affected > 0 {
-		out += fmt.Sprintf(", %d affected", r.Affected)
-	}
-	return out
 }

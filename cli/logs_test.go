@@ -3,32 +3,11 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/server/api"
 )
-
-// TestLogsShowTruncation: a cut statement is marked truncated with the
-// whole's length and hash, and its one-line summary keeps its end.
-func TestLogsShowTruncation(t *testing.T) {
-	ok := 1
-	r := tunnel.Record{Type: "sql", Status: &ok, Command: "SELECT 1 /*" + strings.Repeat("pad ", 1000) + "…[pamd: cut]…" + strings.Repeat("pad ", 1000) + "*/; DROP TABLE audit_log",
-		Truncated: &tunnel.Cut{Field: "command", Length: 2457621, SHA256: "ab12"}}
-	if s := sqlSummary(r); !strings.HasPrefix(s, "SELECT 1 /*pad") || !strings.HasSuffix(s, "*/; DROP TABLE audit_log") || len([]rune(s)) > 210 {
-		t.Fatalf("summary %q", s)
-	}
-	if n := truncatedNote(r); !strings.Contains(n, "truncated: command of 2457621 bytes, sha256 ab12") {
-		t.Fatalf("note %q", n)
-	}
-	if n := truncatedNote(tunnel.Record{Truncated: &tunnel.Cut{Values: 2}}); !strings.Contains(n, "truncated: 2 long values cut") {
-		t.Fatalf("note %q", n)
-	}
-	if n := truncatedNote(tunnel.Record{Truncated: &tunnel.Cut{Unread: true, Length: 5 << 20, SHA256: "cd"}}); !strings.Contains(n, "truncated: request of 5242880 bytes, sha256 cd") {
-		t.Fatalf("note %q", n)
-	}
-	if truncatedNote(tunnel.Record{}) != "" {
-		t.Fatal("a whole record marked truncated")
-	}
-}
 
 // Lines of a channel without a terminal are printed per stream, quoted, so
 // that recorded control bytes cannot act on the reader's terminal; a line
@@ -57,5 +36,60 @@ func TestStreamLines(t *testing.T) {
 	}
 	if strings.Contains(got, "\x1b") || len(got) > 6000 {
 		t.Fatalf("raw control bytes or an unbounded line:\n%.300s", got)
+	}
+}
+
+// printRecords prints the server's summary of each record after its time
+// and place (a connection's requests name no channel), prints the lines of
+// a channel without a terminal before its exit, and only counts a
+// terminal's bytes.
+func TestPrintRecords(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec := func(typ string, ch int, data, summary string) api.Record {
+		return api.Record{Record: tunnel.Record{Time: at, ConnectionID: "conn1234567", Channel: ch, Type: typ, Data: data}, Summary: summary}
+	}
+	var b strings.Builder
+	printRecords(&b, "s1", []api.Record{
+		rec("exec", 0, "", "exec ls"),
+		rec("o", 0, "a\nb", ""),
+		rec("exit", 0, "", "exit status 0"),
+		rec("pty", 1, "", "terminal xterm 80x24"),
+		rec("o", 1, "\x1b[2Jhello", ""),
+		rec("i", 1, "ls\r", ""),
+		rec("sql", 0, "", "[app] SELECT 1  1 rows  0.5 ms"),
+		rec("unknown", 0, "", ""),
+	})
+	got := b.String()
+	where := at.Local().Format("15:04:05.000") + "  conn1234  "
+	want := where[:len(where)-2] + "#0  exec ls\n" +
+		where[:len(where)-2] + "#0  stdout \"a\"\n" +
+		where[:len(where)-2] + "#0  stdout \"b\"\n" +
+		where[:len(where)-2] + "#0  exit status 0\n" +
+		where[:len(where)-2] + "#1  terminal xterm 80x24\n" +
+		where + "[app] SELECT 1  1 rows  0.5 ms\n" +
+		"terminal: 9 bytes output, 3 bytes input (pamd sessions play s1)\n"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A stream cut by the gateway's recording budget says so, with the length
+// and hash of the whole, before its tail.
+func TestPrintRecordsShowsACutStream(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b strings.Builder
+	printRecords(&b, "s1", []api.Record{
+		{Record: tunnel.Record{Time: at, ConnectionID: "conn1234567", Type: "o", Data: "head\n"}},
+		{Record: tunnel.Record{Time: at, ConnectionID: "conn1234567", Type: "o", Data: "tail\n",
+			Truncated: &tunnel.Cut{Field: "data", Length: 3 << 20, SHA256: "abc123"}}},
+	})
+	got := b.String()
+	for _, want := range []string{`stdout "head"`, "stdout [cut: 3145728 bytes in all, sha256 abc123; the start is above, the last 5 bytes follow]", `stdout "tail"`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("missing %q in\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "cut:") > strings.Index(got, `"tail"`) {
+		t.Fatalf("the cut note comes after the tail:\n%s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,24 +47,22 @@ func (a *app) resourcesCommand() *cli.Command {
 func (a *app) resourcesAdd(c *cli.Context) error {
 	req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
 	req.Options = policyOptions(c, req.Options)
-	if req.Type == "mongodb" || req.Type == "mssql" {
-		req.Options["tls"], req.Options["tls_reject_unauthorized"] = fmt.Sprint(c.Bool("tls")), fmt.Sprint(c.Bool("tls-reject-unauthorized"))
-		if req.Type == "mongodb" {
-			req.Options["uri"], req.Options["auth_database"] = c.String("connection-string"), c.String("auth-database")
-		} else {
-			req.Options["database"] = c.String("database")
-		}
-		if f := c.String("tls-ca-file"); f != "" {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			req.Options["tls_ca"] = string(b)
-		}
-	}
 	client, err := client(c)
 	if err != nil {
 		return err
+	}
+	kinds, err := client.Kinds(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		if k.Name != req.Type {
+			continue
+		}
+		// The type's options, each from its flag (its default if not given).
+		if err := optionsFromFlags(c, k.ResourceFields, req.Options, false); err != nil {
+			return err
+		}
 	}
 	out, err := client.CreateResource(c.Context, req)
 	if err != nil {
@@ -72,11 +71,11 @@ func (a *app) resourcesAdd(c *cli.Context) error {
 	if jsonOutput(c) {
 		return printJSON(a.stdout, out)
 	}
-	if out.Type == "mongodb" {
-		fmt.Fprintf(a.stdout, "resource %s added: mongodb %s via gateway %s (server version %s)\n", out.Name, out.Options["uri"], out.Gateway, out.Options["server_version"])
-	} else {
-		fmt.Fprintf(a.stdout, "resource %s added: %s %s:%d via gateway %s\n", out.Name, out.Type, out.Host, out.Port, out.Gateway)
+	version := ""
+	if out.Version != "" {
+		version = " (server version " + out.Version + ")"
 	}
+	printEscaped(a.stdout, "resource %s added: %s %s via gateway %s%s\n", out.Name, out.Type, out.Address, out.Gateway, version)
 	if out.HostKeyFingerprint != "" {
 		fmt.Fprintf(a.stdout, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
 	}
@@ -140,30 +139,24 @@ func (a *app) resourcesSet(c *cli.Context) error {
 		p := c.Int("port")
 		req.Port = &p
 	}
-	opts := policyOptions(c, map[string]string{})
-	for flag, key := range map[string]string{"connection-string": "uri", "auth-database": "auth_database", "database": "database"} {
-		if v := str(flag); v != nil {
-			opts[key] = *v
-		}
-	}
-	for flag, key := range map[string]string{"tls": "tls", "tls-reject-unauthorized": "tls_reject_unauthorized"} {
-		if c.IsSet(flag) {
-			opts[key] = fmt.Sprint(c.Bool(flag))
-		}
-	}
-	if f := c.String("tls-ca-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		opts["tls_ca"] = string(b)
-	}
-	if len(opts) > 0 {
-		req.Options = opts
-	}
 	client, err := client(c)
 	if err != nil {
 		return err
+	}
+	opts := policyOptions(c, map[string]string{})
+	kinds, err := client.Kinds(c.Context)
+	if err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		// The options the flags given set, as the types name them (the
+		// server refuses those the resource's type does not have).
+		if err := optionsFromFlags(c, k.ResourceFields, opts, true); err != nil {
+			return err
+		}
+	}
+	if len(opts) > 0 {
+		req.Options = opts
 	}
 	out, err := client.UpdateResource(c.Context, n, req)
 	if err != nil {
@@ -284,4 +277,54 @@ func (a *app) resourcesRemove(c *cli.Context) error {
 	}
 	fmt.Fprintf(a.stdout, "resource %s removed\n", n)
 	return nil
+}
+
+// optionsFromFlags sets opts from the flags of fields that are options
+// (api.Field.Flag): a bool as true or false, a textarea from the file its
+// flag names (only when given), other fields as the flag's value. With
+// onlySet, only the flags given on the command line; otherwise each
+// flag's value or default. A field this command has no flag for is left
+// to the server's default.
+func optionsFromFlags(c *cli.Context, fields []api.Field, opts map[string]string, onlySet bool) error {
+	for _, f := range fields {
+		flag := optionFlag(f)
+		if !f.Option || !hasFlag(c.Command, flag) || (onlySet && !c.IsSet(flag)) {
+			continue
+		}
+		switch f.Type {
+		case api.FieldBool:
+			opts[f.Name] = fmt.Sprint(c.Bool(flag))
+		case api.FieldTextarea:
+			if file := c.String(flag); file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				opts[f.Name] = string(b)
+			}
+		default:
+			opts[f.Name] = c.String(flag)
+		}
+	}
+	return nil
+}
+
+// optionFlag is the flag that sets a field.
+func optionFlag(f api.Field) string {
+	if f.Flag != "" {
+		return f.Flag
+	}
+	return strings.ReplaceAll(f.Name, "_", "-")
+}
+
+// hasFlag says whether the command has a flag of that name.
+func hasFlag(c *cli.Command, name string) bool {
+	for _, f := range c.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -68,7 +68,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer g.spool.close() // writes what is queued; the next start uploads it
-	go func() {           // expired sessions' state (MongoDB topologies) is dropped even if no notice came
+	// Expired sessions' state (MongoDB topologies) is dropped even if no
+	// notice came. The sweeps stop, and are waited for, before the spool
+	// closes, however loop ends.
+	sweepCtx, stopSweeps := context.WithCancel(ctx)
+	var sweeps sync.WaitGroup
+	defer sweeps.Wait()
+	defer stopSweeps()
+	sweeps.Add(1)
+	go func() {
+		defer sweeps.Done()
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
 		for {
@@ -79,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 						sw.Sweep(now)
 					}
 				}
-			case <-ctx.Done():
+			case <-sweepCtx.Done():
 				return
 			}
 		}
@@ -94,6 +103,10 @@ type gateway struct {
 	addr  string
 	tls   *tls.Config
 	creds *credentials // the client certificate, renewed over the tunnel
+	// wg counts the streams the server opened (dials, probes, rotations,
+	// notices); loop waits for them once a connection is over, before
+	// Run closes the spool. session adds to it only in its accept loop,
+	// so never while loop waits.
 	wg    sync.WaitGroup
 	spool *spool
 	// handlers serve each protocol's streams, by descriptor Protocol.
@@ -174,20 +187,26 @@ func (g *gateway) session(ctx context.Context) error {
 		c.Close()
 		return err
 	}
+	// loops are the connection's renewal and record upload: they end
+	// when it closes, and session returns only after them (the upload
+	// uses the spool).
+	var loops sync.WaitGroup
+	defer loops.Wait()
 	defer sess.Close()
 	if err := g.hello(sess); err != nil {
 		return err
 	}
 	g.log.Info("connected to server", "server", g.addr)
-	go g.renewLoop(sess)
-	go g.sendRecords(sess)
+	loops.Add(2)
 	go func() {
-		select {
-		case <-ctx.Done():
-			sess.Close()
-		case <-sess.CloseChan():
-		}
+		defer loops.Done()
+		g.renewLoop(sess)
 	}()
+	go func() {
+		defer loops.Done()
+		g.sendRecords(sess)
+	}()
+	defer context.AfterFunc(ctx, func() { sess.Close() })()
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {

@@ -140,7 +140,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	s.dropInitialPassword(c.user.Name)
-	s.live.endUserSessions(c.user.ID, "password changed")
+	s.live.endUserSessions(r.Context(), c.user.ID, "password changed")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "password changed"})
 	return nil
 }
@@ -330,7 +330,7 @@ func (s *Server) handleSetDisabled(disabled bool) handler {
 			return err
 		}
 		if disabled {
-			s.live.endUserSessions(target.ID, "user disabled by "+c.user.Name)
+			s.live.endUserSessions(r.Context(), target.ID, "user disabled by "+c.user.Name)
 		}
 		writeJSON(w, http.StatusOK, userView(target))
 		return nil
@@ -360,7 +360,7 @@ func (s *Server) handleResetMFA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.live.endUserSessions(target.ID, "MFA reset by "+c.user.Name)
+	s.live.endUserSessions(r.Context(), target.ID, "MFA reset by "+c.user.Name)
 	writeJSON(w, http.StatusOK, userView(target))
 	return nil
 }
@@ -424,7 +424,7 @@ func (s *Server) handleRevokeTokens(w http.ResponseWriter, r *http.Request) erro
 	}
 	ended := 0
 	if target.ID != c.user.ID {
-		ended = s.live.endUserSessions(target.ID, "tokens revoked by "+c.user.Name)
+		ended = s.live.endUserSessions(r.Context(), target.ID, "tokens revoked by "+c.user.Name)
 	}
 	writeJSON(w, http.StatusOK, api.RevokeTokensResponse{Revoked: n, SessionsEnded: ended})
 	return nil
@@ -530,7 +530,7 @@ func (s *Server) handleDeleteRole(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	for _, id := range holders {
-		s.live.endUserSessions(id, "role "+name+" removed by "+c.user.Name)
+		s.live.endUserSessions(r.Context(), id, "role "+name+" removed by "+c.user.Name)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
 	return nil

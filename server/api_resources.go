@@ -114,7 +114,7 @@ func (s *Server) handleCreateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	out := &kind.Outcome{Detail: res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway}
 	policy := takePolicy(req.Options)
-	if err := k.Create(res, req.Options, out); err != nil {
+	if err := k.Create(r.Context(), res, req.Options, out); err != nil {
 		return err
 	}
 	detail, warnings := out.Detail, out.Warnings
@@ -203,7 +203,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request) err
 	}
 	// Checked (where the kind can, by logging in) before it is stored,
 	// outside the store's write lock.
-	if err := k.CheckAccount(target, a, false); err != nil {
+	if err := k.CheckAccount(r.Context(), target, a, false); err != nil {
 		return err
 	}
 	var saved *store.Resource
@@ -313,7 +313,7 @@ func (s *Server) handleTestResource(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out, err := k.Test(res, accts)
+	out, err := k.Test(r.Context(), res, accts)
 	if err != nil {
 		return err
 	}

@@ -213,7 +213,7 @@ func (s *Server) handleTerminateSession(w http.ResponseWriter, r *http.Request) 
 		return httpError(http.StatusConflict, "session %s is not active (%s)", id, orStr(sess.EndReason, "expired"))
 	}
 	s.auditEvent(c.user.Name, "session.terminate", id, "success", c.source, sess.ResourceName+"/"+sess.AccountName+" of "+sess.UserName)
-	if err := s.live.end(id, "terminated by "+c.user.Name, c.user.Name); err != nil {
+	if err := s.live.end(r.Context(), id, "terminated by "+c.user.Name, c.user.Name); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "terminated"})

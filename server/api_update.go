@@ -40,7 +40,7 @@ func (s *Server) handleUpdateResource(w http.ResponseWriter, r *http.Request) er
 	}
 	policy := takePolicy(req.Options)
 	out := &kind.Outcome{Changed: changed}
-	if err := k.Update(res, &req, moved, out); err != nil {
+	if err := k.Update(r.Context(), res, &req, moved, out); err != nil {
 		return err
 	}
 	changed, warnings := out.Changed, out.Warnings
@@ -126,7 +126,7 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return err
 		}
-		if err := k.CheckAccount(res, a, true); err != nil {
+		if err := k.CheckAccount(r.Context(), res, a, true); err != nil {
 			return err
 		}
 	}

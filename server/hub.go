@@ -141,8 +141,16 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 	s.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
 	s.rot.poke()
 
-	// Gateways open record streams; anything else is refused.
+	// Gateways open record streams; anything else is refused. streams
+	// counts the accept loop and each stream's goroutine: the connection
+	// is not done (nor the store closed) until they are. The loop holds
+	// its count while it adds the streams'.
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	defer sess.Close() // before the Wait: it ends the streams
+	streams.Add(1)
 	go func() {
+		defer streams.Done()
 		slots := make(chan struct{}, s.lim.gatewayStreams)
 		for {
 			st, err := sess.AcceptStream()
@@ -152,7 +160,9 @@ func (h *hub) serveGateway(ctx context.Context, c *tls.Conn) {
 			if !takeSlot(slots, st) {
 				continue
 			}
+			streams.Add(1)
 			go func() {
+				defer streams.Done()
 				defer func() { <-slots }()
 				st.SetReadDeadline(time.Now().Add(10 * time.Second))
 				hdr, err := tunnel.ReadHeader(st)
@@ -205,20 +215,24 @@ func (h *hub) touch(name string, gc *gatewayConn, connected bool) {
 	}
 }
 
+// acceptWithin accepts the session's first stream, closing the session if
+// none comes within d.
 func acceptWithin(sess *yamux.Session, d time.Duration) (*yamux.Stream, error) {
-	type res struct {
-		st  *yamux.Stream
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { st, err := sess.AcceptStream(); ch <- res{st, err} }()
-	select {
-	case r := <-ch:
-		return r.st, r.err
-	case <-time.After(d):
-		sess.Close()
+	t := time.AfterFunc(d, func() { sess.Close() })
+	st, err := sess.AcceptStream()
+	if !t.Stop() {
+		if err == nil {
+			st.Close()
+		}
 		return nil, fmt.Errorf("no stream within %s", d)
 	}
+	return st, err
+}
+
+// cutOnDone makes st's blocked and later reads and writes fail once ctx
+// ends; the returned func stops that.
+func cutOnDone(ctx context.Context, st *yamux.Stream) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 }
 
 func hostOf(addr string) string {
@@ -251,9 +265,9 @@ func (s *Server) handleListGateways(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// notice tells a gateway that a session ended, waiting at most d for it to
-// acknowledge.
-func (h *hub) notice(gateway, sessionID, reason string, d time.Duration) {
+// notice tells a gateway that a session ended, waiting at most d (and
+// until ctx ends) for it to acknowledge.
+func (h *hub) notice(ctx context.Context, gateway, sessionID, reason string, d time.Duration) {
 	st, err := h.open(gateway)
 	if err != nil {
 		return
@@ -264,6 +278,7 @@ func (h *hub) notice(gateway, sessionID, reason string, d time.Duration) {
 		return
 	}
 	st.SetDeadline(time.Now().Add(d))
+	defer cutOnDone(ctx, st)()
 	if _, err := hdr.WriteTo(st); err == nil {
 		tunnel.ReadReply(st)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -84,8 +85,8 @@ func (s *Server) handleKinds(w http.ResponseWriter, r *http.Request) error {
 // kindEnv is what the kinds use of the server (kind.Env).
 type kindEnv struct{ s *Server }
 
-func (e kindEnv) Probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
-	return e.s.probe(gateway, d)
+func (e kindEnv) Probe(ctx context.Context, gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	return e.s.probe(ctx, gateway, d)
 }
 
 func (e kindEnv) ResourceKey(use, resourceID string) (ssh.Signer, string, error) {

@@ -16,6 +16,13 @@ type liveSessions struct {
 	s  *Server
 	mu sync.Mutex
 	m  map[string]*liveSession
+	// expiries counts the expiry timers ending a session now; once
+	// stopped (under mu) none starts, and run waits for those that did.
+	expiries sync.WaitGroup
+	stopped  bool
+	// ctx is what expiries' notices run under, cancelled by run.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type liveSession struct {
@@ -34,7 +41,8 @@ type errSessionEnded struct{ reason string }
 func (e *errSessionEnded) Error() string { return "pamd: session ended: " + e.reason }
 
 func newLiveSessions(s *Server) *liveSessions {
-	return &liveSessions{s: s, m: map[string]*liveSession{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &liveSessions{s: s, m: map[string]*liveSession{}, ctx: ctx, cancel: cancel}
 }
 
 // restore loads the sessions that were active when the server stopped;
@@ -58,19 +66,37 @@ func (l *liveSessions) restore() error {
 		if now.Before(s.ExpiresAt) {
 			l.add(s)
 		} else {
-			l.end(s.ID, "expired", "system")
+			l.end(l.ctx, s.ID, "expired", "system")
 		}
 	}
 	return nil
 }
 
+// run keeps the expiry timers until ctx ends, then stops them and waits
+// for the expiries already running.
 func (l *liveSessions) run(ctx context.Context) {
 	<-ctx.Done()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.stopped = true
 	for _, ls := range l.m {
 		ls.timer.Stop() // the store keeps them active; restore picks them up
 	}
+	l.mu.Unlock()
+	l.cancel()
+	l.expiries.Wait()
+}
+
+// expire ends a session at its expiry, unless run has stopped.
+func (l *liveSessions) expire(id string) {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return // still active in the store; restore ends it at the next start
+	}
+	l.expiries.Add(1)
+	l.mu.Unlock()
+	defer l.expiries.Done()
+	l.end(l.ctx, id, "expired", "system")
 }
 
 func (l *liveSessions) add(s *store.Session) *liveSession {
@@ -81,7 +107,7 @@ func (l *liveSessions) add(s *store.Session) *liveSession {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	ls := &liveSession{id: s.ID, userID: s.UserID, accountID: s.AccountID, ctx: ctx, cancel: cancel}
-	ls.timer = time.AfterFunc(time.Until(s.ExpiresAt), func() { l.end(s.ID, "expired", "system") })
+	ls.timer = time.AfterFunc(time.Until(s.ExpiresAt), func() { l.expire(s.ID) })
 	l.m[s.ID] = ls
 	return ls
 }
@@ -94,7 +120,8 @@ func (l *liveSessions) get(id string) *liveSession {
 
 // end closes a session: it is recorded as ended with the reason, and every
 // relay and control stream of it is cut. Ending an ended session is a no-op.
-func (l *liveSessions) end(id, reason, actor string) error {
+// The gateway's notice stops waiting when ctx ends.
+func (l *liveSessions) end(ctx context.Context, id, reason, actor string) error {
 	var ended bool
 	var gateway string
 	err := l.s.st.Update(func(tx *store.Tx) error {
@@ -121,7 +148,7 @@ func (l *liveSessions) end(id, reason, actor string) error {
 	if ls != nil && gateway != "" {
 		// The gateway tells the session's clients why, in their protocol,
 		// before the relays are cut; it has half a second.
-		l.s.hub.notice(gateway, id, reason, 500*time.Millisecond)
+		l.s.hub.notice(ctx, gateway, id, reason, 500*time.Millisecond)
 	}
 	if ls != nil {
 		ls.timer.Stop()
@@ -138,7 +165,7 @@ func (l *liveSessions) end(id, reason, actor string) error {
 }
 
 // endUserSessions ends every live session of a user and says how many.
-func (l *liveSessions) endUserSessions(userID, reason string) int {
+func (l *liveSessions) endUserSessions(ctx context.Context, userID, reason string) int {
 	l.mu.Lock()
 	var ids []string
 	for id, ls := range l.m {
@@ -148,7 +175,7 @@ func (l *liveSessions) endUserSessions(userID, reason string) int {
 	}
 	l.mu.Unlock()
 	for _, id := range ids {
-		l.end(id, reason, "system")
+		l.end(ctx, id, reason, "system")
 	}
 	return len(ids)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -31,14 +32,13 @@ func (s *Server) serveClient(ctx context.Context, c net.Conn, authenticated func
 	if err != nil {
 		return
 	}
+	// streams counts the connection's stream goroutines: it is not done
+	// (nor the store closed) until they are. Closing the session, first,
+	// ends them.
+	var streams sync.WaitGroup
+	defer streams.Wait()
 	defer sess.Close()
-	go func() {
-		select {
-		case <-ctx.Done():
-			sess.Close()
-		case <-sess.CloseChan():
-		}
-	}()
+	defer context.AfterFunc(ctx, func() { sess.Close() })()
 	first, err := acceptWithin(sess, s.lim.authTimeout)
 	if err != nil {
 		s.log.Debug("tunnel connection opened no stream in time; closed", "remote", remote, "err", err)
@@ -55,7 +55,9 @@ func (s *Server) serveClient(ctx context.Context, c net.Conn, authenticated func
 
 	slots := make(chan struct{}, s.lim.clientStreams)
 	slots <- struct{}{}
+	streams.Add(1)
 	go func() {
+		defer streams.Done()
 		defer func() { <-slots }()
 		s.serveStream(ctx, first, kind, ss, ls, remote)
 	}()
@@ -67,7 +69,9 @@ func (s *Server) serveClient(ctx context.Context, c net.Conn, authenticated func
 		if !takeSlot(slots, st) {
 			continue
 		}
+		streams.Add(1)
 		go func() {
+			defer streams.Done()
 			defer func() { <-slots }()
 			st.SetReadDeadline(time.Now().Add(10 * time.Second))
 			kind, ss, ls, ok := s.authStream(st, remote)
@@ -144,14 +148,24 @@ func (s *Server) authSession(a *tunnel.Access) (*store.Session, *liveSession, st
 func (s *Server) control(ctx context.Context, st *yamux.Stream, sess *store.Session, ls *liveSession) {
 	tunnel.OK().WriteTo(st)
 	msgs := make(chan *tunnel.Message, 1)
+	done := make(chan struct{})
+	read := make(chan struct{})
+	defer func() { <-read }() // serveStream closes st after, so wake the reader now
+	defer st.SetReadDeadline(time.Unix(1, 0))
+	defer close(done)
 	go func() {
+		defer close(read)
 		defer close(msgs)
 		for {
 			m, err := tunnel.ReadMessage(st)
 			if err != nil {
 				return
 			}
-			msgs <- m
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
 		}
 	}()
 	for {
@@ -161,7 +175,7 @@ func (s *Server) control(ctx context.Context, st *yamux.Stream, sess *store.Sess
 				return // connect went away; the session lives until it expires or is ended
 			}
 			if m.Type == tunnel.MsgEnd {
-				s.live.end(sess.ID, "ended by "+sess.UserName, sess.UserName)
+				s.live.end(ctx, sess.ID, "ended by "+sess.UserName, sess.UserName)
 			}
 		case <-ls.ctx.Done():
 			(&tunnel.Message{Type: tunnel.MsgEnded, Reason: reasonOf(ls.ctx)}).WriteTo(st)

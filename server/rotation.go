@@ -90,7 +90,8 @@ func (s *Server) rotatable(res *store.Resource, a *store.Account) string {
 
 // rotate runs (or resumes) one rotation of an account and records its
 // outcome on the account and in the audit log.
-func (s *Server) rotate(resID, acctID, trigger, actor, source string) (*store.Account, error) {
+// The gateway's answer is awaited until ctx ends.
+func (s *Server) rotate(ctx context.Context, resID, acctID, trigger, actor, source string) (*store.Account, error) {
 	if !s.rot.claim(acctID) {
 		return nil, httpError(http.StatusConflict, "a rotation of this account is already running")
 	}
@@ -142,7 +143,7 @@ func (s *Server) rotate(resID, acctID, trigger, actor, source string) (*store.Ac
 	}
 	proxy.PauseForTest(s.log, "sealed")
 
-	result, sent, err := s.askRotation(res, acct, via, resume)
+	result, sent, err := s.askRotation(ctx, res, acct, via, resume)
 	proxy.PauseForTest(s.log, "answered")
 	live := s.live.onAccount(acctID)
 	err = s.st.Update(func(tx *store.Tx) error {
@@ -169,7 +170,7 @@ func (s *Server) rotate(resID, acctID, trigger, actor, source string) (*store.Ac
 
 // askRotation sends the rotation to the resource's gateway. sent says
 // whether the gateway may have started on it.
-func (s *Server) askRotation(res *store.Resource, acct, via *store.Account, resume bool) (*tunnel.RotationResult, bool, error) {
+func (s *Server) askRotation(ctx context.Context, res *store.Resource, acct, via *store.Account, resume bool) (*tunnel.RotationResult, bool, error) {
 	if !s.hub.online(res.Gateway) {
 		return nil, false, fmt.Errorf("gateway %s is offline", res.Gateway)
 	}
@@ -188,7 +189,7 @@ func (s *Server) askRotation(res *store.Resource, acct, via *store.Account, resu
 		}
 	}
 	var result tunnel.RotationResult
-	if err := s.ask(res.Gateway, tunnel.KindRotate, r, rotationTimeout, &result); err != nil {
+	if err := s.ask(ctx, res.Gateway, tunnel.KindRotate, r, rotationTimeout, &result); err != nil {
 		var refusal *tunnel.Refusal
 		return nil, !errors.As(err, &refusal), err
 	}
@@ -420,8 +421,9 @@ func rotationView(r *store.Rotation) *api.Rotation {
 
 // runRotations resumes interrupted rotations and runs scheduled ones,
 // looking every cfg.RotationCheck and whenever a gateway connects, one
-// rotation at a time.
-func (s *Server) runRotations(ctx context.Context) {
+// rotation at a time. It starts none once ctx ends; the one running waits
+// for its gateway until work ends (the shutdown's grace, as for requests).
+func (s *Server) runRotations(ctx, work context.Context) {
 	t := time.NewTicker(s.cfg.RotationCheck)
 	defer t.Stop()
 	for {
@@ -431,11 +433,11 @@ func (s *Server) runRotations(ctx context.Context) {
 		case <-t.C:
 		case <-s.rot.wake:
 		}
-		s.rotateDue(ctx)
+		s.rotateDue(ctx, work)
 	}
 }
 
-func (s *Server) rotateDue(ctx context.Context) {
+func (s *Server) rotateDue(ctx, work context.Context) {
 	type due struct{ res, acct, name, trigger, gateway string }
 	var todo []due
 	now := time.Now()
@@ -461,7 +463,7 @@ func (s *Server) rotateDue(ctx context.Context) {
 		if !s.hub.online(d.gateway) {
 			continue // a pending rotation waits for its gateway; a due one is tried when it is back
 		}
-		a, err := s.rotate(d.res, d.acct, d.trigger, "system", "")
+		a, err := s.rotate(work, d.res, d.acct, d.trigger, "system", "")
 		switch {
 		case err != nil:
 			s.log.Warn("rotation not run", "account", d.name, "err", err)
@@ -480,7 +482,11 @@ func (s *Server) handleRotateAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	a, err = s.rotate(res.ID, a.ID, "on demand by "+c.user.Name, c.user.Name, c.source)
+	// A client that stops waiting does not stop the rotation: the gateway
+	// goes on with it, so the server waits for its answer (until shutdown).
+	ctx, stop := s.untilShutdown(r)
+	defer stop()
+	a, err = s.rotate(ctx, res.ID, a.ID, "on demand by "+c.user.Name, c.user.Name, c.source)
 	if err != nil {
 		return err
 	}

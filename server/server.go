@@ -35,7 +35,16 @@ type Server struct {
 	lim   limits
 	srcs  *sourceLimiter // connections not yet authenticated, per source
 
-	wg       sync.WaitGroup
+	// wg counts the goroutines Serve starts (the HTTP server, the session
+	// and rotation loops, each connection's dispatch and serving); Serve
+	// waits for them before it closes the store. Each Add happens before
+	// the Wait: in Serve, in the accept loop (done before the Wait), or in
+	// track under mu while closing is false.
+	wg sync.WaitGroup
+	// reqs counts the HTTP handlers running (see requests); serving is
+	// their base context, cancelled once the shutdown's grace is over.
+	reqs     requests
+	serving  context.Context
 	mu       sync.Mutex
 	tunnels  map[net.Conn]struct{} // open client and gateway connections
 	closing  bool
@@ -154,13 +163,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.conns = make(chan net.Conn)
 	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
 	s.srcs = newSourceLimiter(s.lim.perSource)
-	s.http = s.newHTTPServer(s.routes(ui.Handler()))
-	go s.http.Serve(hl)
-	go s.live.run(ctx)
-	go s.runRotations(ctx)
+	s.http = s.newHTTPServer(s.reqs.wrap(s.routes(ui.Handler())))
+	// Requests run under reqCtx: handlers waiting on a gateway (a
+	// rotation, a probe) stop once the shutdown's grace is over.
+	reqCtx, cancelReqs := context.WithCancel(context.Background())
+	defer cancelReqs()
+	s.serving = reqCtx
+	s.http.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	s.goTracked(func() { s.http.Serve(hl) })
+	s.goTracked(func() { s.live.run(ctx) })
+	s.goTracked(func() { s.runRotations(ctx, reqCtx) })
 
 	acceptDone := make(chan struct{})
-	go func() {
+	go func() { // Serve waits for it (acceptDone) before anything else stops
 		defer close(acceptDone)
 		for {
 			c, err := tlsLn.Accept()
@@ -178,7 +193,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				c.Close()
 				continue
 			}
-			go s.dispatch(ctx, c.(*tls.Conn), release)
+			s.goTracked(func() { s.dispatch(ctx, c.(*tls.Conn), release) })
 		}
 	}()
 	s.log.Info("pamd server listening", "addr", ln.Addr().String(), "ca_fingerprint", s.pin, "version", s.cfg.Version)
@@ -190,6 +205,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.http.Shutdown(shutdownCtx)
+	cancelReqs()
+	s.reqs.closeAndWait()
 	hl.Close()
 	s.mu.Lock()
 	s.closing = true
@@ -199,6 +216,57 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return s.st.Close()
+}
+
+// goTracked runs fn in a goroutine Serve waits for before the store closes.
+func (s *Server) goTracked(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// untilShutdown is r's context without the cancellation when the client
+// goes away: it ends only when the server's shutdown stops its handlers.
+func (s *Server) untilShutdown(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	if s.serving != nil {
+		stop := context.AfterFunc(s.serving, cancel)
+		return ctx, func() { stop(); cancel() }
+	}
+	return ctx, cancel
+}
+
+// requests counts the HTTP handlers running. http.Server.Shutdown stops
+// waiting for them after its grace; Serve then waits here, so none uses the
+// store after it closes. A request arriving after closeAndWait is refused.
+type requests struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (q *requests) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			http.Error(w, "pamd server shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		q.wg.Add(1)
+		q.mu.Unlock()
+		defer q.wg.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (q *requests) closeAndWait() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.wg.Wait()
 }
 
 // newHTTPServer is the API and console's server with its limits.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -54,9 +55,9 @@ func (s *Server) resourceKey(use, resourceID string) (ssh.Signer, string, error)
 }
 
 // probe asks a gateway to reach a target as d describes.
-func (s *Server) probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+func (s *Server) probe(ctx context.Context, gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
 	var res tunnel.ProbeResult
-	if err := s.ask(gateway, tunnel.KindProbe, d, 30*time.Second, &res); err != nil {
+	if err := s.ask(ctx, gateway, tunnel.KindProbe, d, 30*time.Second, &res); err != nil {
 		return nil, err
 	}
 	if res.Error != "" {
@@ -66,8 +67,12 @@ func (s *Server) probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult
 }
 
 // ask opens a stream of the given kind to a gateway and decodes the one
-// message it answers with into answer.
-func (s *Server) ask(gateway string, kind tunnel.Kind, body any, timeout time.Duration, answer any) error {
+// message it answers with into answer. It waits at most timeout, and stops
+// waiting when ctx ends.
+func (s *Server) ask(ctx context.Context, gateway string, kind tunnel.Kind, body any, timeout time.Duration, answer any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("gateway %s: %s not sent: %w", gateway, kind, context.Cause(ctx))
+	}
 	st, err := s.hub.open(gateway)
 	if err != nil {
 		return err
@@ -77,12 +82,16 @@ func (s *Server) ask(gateway string, kind tunnel.Kind, body any, timeout time.Du
 	if err != nil {
 		return err
 	}
+	st.SetDeadline(time.Now().Add(timeout))
+	defer cutOnDone(ctx, st)()
 	if _, err := hdr.WriteTo(st); err != nil {
 		return err
 	}
-	st.SetReadDeadline(time.Now().Add(timeout))
 	reply, err := tunnel.ReadReply(st)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return fmt.Errorf("gateway %s did not answer the %s: %w", gateway, kind, err)
 	}
 	if err := reply.Err(); err != nil {
@@ -90,6 +99,9 @@ func (s *Server) ask(gateway string, kind tunnel.Kind, body any, timeout time.Du
 	}
 	msg, err := tunnel.ReadMessage(st)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return fmt.Errorf("gateway %s: %s answer: %w", gateway, kind, err)
 	}
 	if err := json.Unmarshal(msg.Detail, answer); err != nil {
@@ -110,7 +122,7 @@ func (s *Server) handleTrustHostKey(w http.ResponseWriter, r *http.Request) erro
 		return httpError(http.StatusBadRequest, "resource %s is %s, not ssh", res.Name, res.Type)
 	}
 	old := p.Fingerprint(res)
-	fp, err := p.Pin(res)
+	fp, err := p.Pin(r.Context(), res)
 	if err != nil {
 		return err
 	}

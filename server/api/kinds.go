@@ -50,6 +50,10 @@ type Field struct {
 	Placeholder string   `json:"placeholder,omitempty"`
 	Help        string   `json:"help,omitempty"`
 	Choices     []string `json:"choices,omitempty"` // select
+	// Flag is the command line's flag for the field (pamd resources add
+	// and set) when it is not Name with - for _; a textarea's flag names
+	// a file that holds the value.
+	Flag string `json:"flag,omitempty"`
 	// Edit: the field is on the edit form too; Keep: there, empty keeps
 	// what is stored (secrets and long values are never shown).
 	Edit bool `json:"edit,omitempty"`

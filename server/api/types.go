@@ -159,8 +159,10 @@ type Resource struct {
 	Options            map[string]string `json:"options,omitempty"`
 	// Address is where the resource is, as its kind says it (host:port, a
 	// connection string); Details are what else its kind shows.
-	Address   string    `json:"address,omitempty"`
-	Details   []Detail  `json:"details,omitempty"`
+	Address string   `json:"address,omitempty"`
+	Details []Detail `json:"details,omitempty"`
+	// Version is the target's server version, where its kind learns it.
+	Version   string    `json:"version,omitempty"`
 	Accounts  []Account `json:"accounts,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	// Warnings are said once, when the resource is created.
@@ -268,7 +270,18 @@ type SessionGrant struct {
 	// wrote for SSHHostKey and {tls_ca_file} with the file it wrote TLSCA to.
 	ClientLines  []string          `json:"client_lines,omitempty"`
 	ClientFields map[string]string `json:"client_fields,omitempty"`
+	// Refusal is how pamd connect refuses a local connection it cannot
+	// serve (an expired session, a gateway gone) so that the client shows
+	// why: RefusalTDS, or empty to close the connection.
+	Refusal string `json:"refusal,omitempty"`
 }
+
+// Refusal styles of a SessionGrant.
+const (
+	// RefusalTDS answers the client's PRELOGIN and LOGIN7 with a login
+	// error (SQL Server clients).
+	RefusalTDS = "tds"
+)
 
 type Session struct {
 	ID           string       `json:"id"`

@@ -14,6 +14,14 @@ type ResourceCheck struct {
 	Detail string `json:"detail"`
 }
 
+// Kinds describes the resource types the server serves and their fields:
+// GET /api/v1/kinds.
+func (c *Client) Kinds(ctx context.Context) ([]api.Kind, error) {
+	var out []api.Kind
+	err := c.Do(ctx, "GET", "/api/v1/kinds", nil, &out)
+	return out, err
+}
+
 // Resources lists the resources: GET /api/v1/resources.
 func (c *Client) Resources(ctx context.Context) ([]api.Resource, error) {
 	var out []api.Resource

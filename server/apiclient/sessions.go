@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/server/api"
 )
 
@@ -50,9 +49,10 @@ func (c *Client) TerminateSession(ctx context.Context, id string) error {
 	return c.Do(ctx, "POST", sessionPath(id)+"/terminate", nil, nil)
 }
 
-// SessionRecords returns what a session recorded: GET /api/v1/sessions/{id}/records.
-func (c *Client) SessionRecords(ctx context.Context, id string) ([]tunnel.Record, error) {
-	var out []tunnel.Record
+// SessionRecords returns what a session recorded, each record with the
+// one-line summary its resource's kind renders: GET /api/v1/sessions/{id}/records.
+func (c *Client) SessionRecords(ctx context.Context, id string) ([]api.Record, error) {
+	var out []api.Record
 	err := c.Do(ctx, "GET", sessionPath(id)+"/records", nil, &out)
 	return out, err
 }

@@ -1,6 +1,7 @@
 package kind
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -29,14 +30,14 @@ type Kind interface {
 	// Create checks a new resource's settings (opts, without the password
 	// policy), stores them on res in their stored form, prepares what the
 	// type keeps per resource, and adds to out's audit detail and warnings.
-	Create(res *store.Resource, opts map[string]string, out *Outcome) error
+	Create(ctx context.Context, res *store.Resource, opts map[string]string, out *Outcome) error
 	// Update applies an update's address and settings to res; moved says
 	// the gateway changed. It notes each change in out.Changed.
-	Update(res *store.Resource, u *api.ResourceUpdate, moved bool, out *Outcome) error
+	Update(ctx context.Context, res *store.Resource, u *api.ResourceUpdate, moved bool, out *Outcome) error
 	// CheckAccount checks (and normalises) an account's settings before
 	// they are stored, and where the type can, that it logs in. update
 	// says the account exists and an update changed it.
-	CheckAccount(res *store.Resource, a *store.Account, update bool) error
+	CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error
 	// View adds what the type shows of a resource.
 	View(res *store.Resource, v *api.Resource)
 	// Descriptor fills in the descriptor's part for the type: how the
@@ -50,7 +51,7 @@ type Kind interface {
 	Rotation(a *store.Account) (Rotation, string)
 	// Test checks through the gateway that res can be used, and each
 	// account where the type can tell.
-	Test(res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error)
+	Test(ctx context.Context, res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error)
 	// Summary is one line for a record of a session on this type ("" for
 	// terminal data, which is replayed instead).
 	Summary(r *tunnel.Record) string
@@ -75,7 +76,7 @@ const (
 type Pinner interface {
 	// Pin fetches the target's identity through the gateway and stores it
 	// on res (not saved); it returns the fingerprint pinned.
-	Pin(res *store.Resource) (string, error)
+	Pin(ctx context.Context, res *store.Resource) (string, error)
 	// Fingerprint is what res has pinned.
 	Fingerprint(res *store.Resource) string
 }
@@ -90,8 +91,9 @@ type UserCA interface {
 
 // Env is what kinds use of the server.
 type Env interface {
-	// Probe asks gateway to reach a target as d describes.
-	Probe(gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error)
+	// Probe asks gateway to reach a target as d describes, waiting for
+	// its answer until ctx ends.
+	Probe(ctx context.Context, gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error)
 	// ResourceKey returns the per-resource SSH key of the given use
 	// ("ssh-ca", "ssh-hostkey"), made on first use, and its PEM.
 	ResourceKey(use, resourceID string) (ssh.Signer, string, error)
@@ -244,7 +246,7 @@ func TLSFields() []api.Field {
 	return []api.Field{
 		{Name: "tls", Label: "TLS", Type: api.FieldBool, Option: true, Default: "true", Edit: true},
 		{Name: "tls_reject_unauthorized", Label: "Verify the server's certificate", Type: api.FieldBool, Option: true, Default: "true", Edit: true},
-		{Name: "tls_ca", Label: "CA certificate (PEM, optional)", Type: api.FieldTextarea, Option: true, Edit: true, Keep: true},
+		{Name: "tls_ca", Label: "CA certificate (PEM, optional)", Type: api.FieldTextarea, Option: true, Flag: "tls-ca-file", Edit: true, Keep: true},
 	}
 }
 

@@ -1,6 +1,7 @@
 package mongokind
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -90,7 +91,7 @@ func (k *Kind) Schema() api.Kind {
 	return api.Kind{
 		Name: tunnel.ProtocolMongo, Label: "MongoDB",
 		ResourceFields: append([]api.Field{
-			{Name: "uri", Label: "Connection string", Type: api.FieldText, Option: true, Required: true, Placeholder: "mongodb://db1:27017/?replicaSet=rs0", Edit: true,
+			{Name: "uri", Label: "Connection string", Type: api.FieldText, Option: true, Flag: "connection-string", Required: true, Placeholder: "mongodb://db1:27017/?replicaSet=rs0", Edit: true,
 				Help: "mongodb:// or mongodb+srv://, without credentials or database"},
 			{Name: "auth_database", Label: "Auth database", Type: api.FieldText, Option: true, Default: "admin", Edit: true},
 		}, kind.TLSFields()...),
@@ -114,7 +115,7 @@ func (k *Kind) Defaults(req *api.Resource) {
 	}
 }
 
-func (k *Kind) Create(res *store.Resource, opts map[string]string, out *kind.Outcome) error {
+func (k *Kind) Create(ctx context.Context, res *store.Resource, opts map[string]string, out *kind.Outcome) error {
 	o := map[string]string{}
 	for key, v := range opts {
 		o[key] = v
@@ -124,7 +125,7 @@ func (k *Kind) Create(res *store.Resource, opts map[string]string, out *kind.Out
 		return err
 	}
 	p.put(res, o, u)
-	version, err := k.probe(res, nil)
+	version, err := k.probe(ctx, res, nil)
 	if err != nil {
 		return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, p.URI, err)
 	}
@@ -137,7 +138,7 @@ func (k *Kind) Create(res *store.Resource, opts map[string]string, out *kind.Out
 	return nil
 }
 
-func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, out *kind.Outcome) error {
+func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceUpdate, moved bool, out *kind.Outcome) error {
 	if u.Host != nil || u.Port != nil {
 		return kind.BadRequest("a mongodb resource's address is its connection string (options.uri)")
 	}
@@ -151,7 +152,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, ou
 	}
 	p.put(res, merged, url)
 	out.Warnings = warnings
-	version, err := k.probe(res, nil)
+	version, err := k.probe(ctx, res, nil)
 	if err != nil {
 		return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, p.URI, err)
 	}
@@ -161,7 +162,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, ou
 
 // CheckAccount checks a new account's settings, then (new or updated)
 // that it logs in.
-func (k *Kind) CheckAccount(res *store.Resource, a *store.Account, update bool) error {
+func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error {
 	if !update {
 		if a.Username == "" || a.Password == "" {
 			return kind.BadRequest("a MongoDB account needs --username and --password-stdin")
@@ -170,7 +171,7 @@ func (k *Kind) CheckAccount(res *store.Resource, a *store.Account, update bool) 
 			return kind.BadRequest("MongoDB accounts log in with SCRAM: --username and --password-stdin only")
 		}
 	}
-	if _, err := k.probe(res, a); err != nil {
+	if _, err := k.probe(ctx, res, a); err != nil {
 		if update {
 			return kind.BadRequest("account %s cannot log in with the new settings: %v", a.Name, err)
 		}
@@ -181,7 +182,7 @@ func (k *Kind) CheckAccount(res *store.Resource, a *store.Account, update bool) 
 
 func (k *Kind) View(res *store.Resource, v *api.Resource) {
 	p := stored(res.Options)
-	v.Address = p.URI
+	v.Address, v.Version = p.URI, p.ServerVersion
 	tls := fmt.Sprint(p.TLS.Enabled)
 	if !p.TLS.Verify {
 		tls += " (not verified)"
@@ -206,13 +207,13 @@ func (k *Kind) Descriptor(d *tunnel.Descriptor, res *store.Resource, acct *store
 
 // probe checks the server is reachable (and, given an account, that its
 // credential works) and returns the server's version.
-func (k *Kind) probe(res *store.Resource, acct *store.Account) (string, error) {
+func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Account) (string, error) {
 	d := tunnel.Descriptor{Protocol: tunnel.ProtocolMongo, Resource: res.Name, Mongo: k.part(res)}
 	if acct != nil {
 		d.Account = acct.Name
 		d.Mongo.Login = kind.Common(acct)
 	}
-	r, err := k.env.Probe(res.Gateway, d)
+	r, err := k.env.Probe(ctx, res.Gateway, d)
 	if err != nil {
 		return "", err
 	}
@@ -231,7 +232,7 @@ func (k *Kind) Grant(_ *store.Resource, _ *store.Account, g *api.SessionGrant) e
 
 func (k *Kind) Rotation(*store.Account) (kind.Rotation, string) { return kind.RotatePassword, "" }
 
-func (k *Kind) Test(res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error) {
+func (k *Kind) Test(ctx context.Context, res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error) {
 	var out []api.ResourceCheck
 	add := func(name, detail string, err error) {
 		if err != nil {
@@ -239,10 +240,10 @@ func (k *Kind) Test(res *store.Resource, accts []*store.Account) ([]api.Resource
 		}
 		out = append(out, api.ResourceCheck{Check: name, OK: err == nil, Detail: detail})
 	}
-	v, err := k.probe(res, nil)
+	v, err := k.probe(ctx, res, nil)
 	add("reach "+res.Options["uri"], "server version "+v, err)
 	for _, a := range accts {
-		_, err := k.probe(res, a)
+		_, err := k.probe(ctx, res, a)
 		add("log in as account "+a.Name, "authenticated as "+a.Username, err)
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package mssqlkind
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -71,7 +72,7 @@ func (k *Kind) Defaults(req *api.Resource) {
 	}
 }
 
-func (k *Kind) Create(res *store.Resource, opts map[string]string, out *kind.Outcome) error {
+func (k *Kind) Create(ctx context.Context, res *store.Resource, opts map[string]string, out *kind.Outcome) error {
 	o := map[string]string{}
 	for key, v := range opts {
 		o[key] = v
@@ -94,7 +95,7 @@ func (k *Kind) Create(res *store.Resource, opts map[string]string, out *kind.Out
 	return nil
 }
 
-func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, _ bool, out *kind.Outcome) error {
+func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceUpdate, _ bool, out *kind.Outcome) error {
 	if len(u.Options) > 0 {
 		merged := kind.MergeOptions(res.Options, u.Options, &out.Changed)
 		warnings, err := parse(merged)
@@ -108,7 +109,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, _ bool, out *k
 }
 
 // CheckAccount checks an account's login settings.
-func (k *Kind) CheckAccount(_ *store.Resource, a *store.Account, _ bool) error {
+func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Account, _ bool) error {
 	if a.Auth == "" {
 		a.Auth = "sql"
 	}
@@ -192,6 +193,7 @@ func (k *Kind) Grant(res *store.Resource, _ *store.Account, g *api.SessionGrant)
 		"pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's resource CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add {tls_ca_file} to the client's trusted CAs",
 	}
 	g.ClientFields = map[string]string{"database": database, "tls_ca_file": "{tls_ca_file}"}
+	g.Refusal = api.RefusalTDS
 	return nil
 }
 
@@ -202,7 +204,7 @@ func (k *Kind) Rotation(a *store.Account) (kind.Rotation, string) {
 	return kind.RotateNone, "account " + a.Name + " is a Windows domain account (" + a.Auth + "): its password is the domain's to change, and pamd rotates SQL logins only"
 }
 
-func (k *Kind) Test(res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
+func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
 	return nil, kind.BadRequest("pamd has no test for %s resources", res.Type)
 }
 

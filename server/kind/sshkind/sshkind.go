@@ -1,6 +1,7 @@
 package sshkind
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -62,8 +63,8 @@ func (k *Kind) Defaults(req *api.Resource) {
 	}
 }
 
-func (k *Kind) Create(res *store.Resource, _ map[string]string, out *kind.Outcome) error {
-	fp, err := k.Pin(res)
+func (k *Kind) Create(ctx context.Context, res *store.Resource, _ map[string]string, out *kind.Outcome) error {
+	fp, err := k.Pin(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func (k *Kind) Create(res *store.Resource, _ map[string]string, out *kind.Outcom
 	return nil
 }
 
-func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, out *kind.Outcome) error {
+func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceUpdate, moved bool, out *kind.Outcome) error {
 	if len(u.Options) > 0 {
 		return kind.BadRequest("%s resources have no options", res.Type)
 	}
@@ -84,7 +85,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, ou
 	}
 	if moved || addrMoved {
 		old := k.Fingerprint(res)
-		if _, err := k.Pin(res); err != nil {
+		if _, err := k.Pin(ctx, res); err != nil {
 			return err
 		}
 		if fp := k.Fingerprint(res); fp != old {
@@ -96,7 +97,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, moved bool, ou
 
 // CheckAccount checks an ssh account's credential before storing it; an
 // update drops the secrets its auth does not use.
-func (k *Kind) CheckAccount(_ *store.Resource, a *store.Account, update bool) error {
+func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Account, update bool) error {
 	if update {
 		if a.Auth == "certificate" {
 			a.Password, a.PrivateKey, a.Passphrase = "", "", ""
@@ -222,8 +223,8 @@ func (k *Kind) Rotation(a *store.Account) (kind.Rotation, string) {
 	return kind.RotatePassword, ""
 }
 
-func (k *Kind) Test(res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
-	key, err := k.probeHostKey(res.Gateway, res.Host, res.Port)
+func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
+	key, err := k.probeHostKey(ctx, res.Gateway, res.Host, res.Port)
 	if err == nil {
 		if fp := k.Fingerprint(res); fp != ssh.FingerprintSHA256(key) {
 			err = kind.Errorf(http.StatusConflict, "host key mismatch: pinned %s, the target presents %s", fp, ssh.FingerprintSHA256(key))
@@ -269,8 +270,8 @@ func (k *Kind) FailureAction(reason tunnel.Reason) string {
 }
 
 // probeHostKey asks the resource's gateway for the target's SSH host key.
-func (k *Kind) probeHostKey(gateway, host string, port int) (ssh.PublicKey, error) {
-	res, err := k.env.Probe(gateway, tunnel.Descriptor{Protocol: tunnel.ProtocolSSH, Target: net.JoinHostPort(host, strconv.Itoa(port))})
+func (k *Kind) probeHostKey(ctx context.Context, gateway, host string, port int) (ssh.PublicKey, error) {
+	res, err := k.env.Probe(ctx, gateway, tunnel.Descriptor{Protocol: tunnel.ProtocolSSH, Target: net.JoinHostPort(host, strconv.Itoa(port))})
 	if err != nil {
 		return nil, err
 	}
@@ -282,8 +283,8 @@ func (k *Kind) probeHostKey(gateway, host string, port int) (ssh.PublicKey, erro
 }
 
 // Pin probes and stores the target's host key on res (not saved).
-func (k *Kind) Pin(res *store.Resource) (string, error) {
-	key, err := k.probeHostKey(res.Gateway, res.Host, res.Port)
+func (k *Kind) Pin(ctx context.Context, res *store.Resource) (string, error) {
+	key, err := k.probeHostKey(ctx, res.Gateway, res.Host, res.Port)
 	if err != nil {
 		return "", kind.Errorf(http.StatusBadGateway, "cannot pin the SSH host key of %s:%d through gateway %s: %v", res.Host, res.Port, res.Gateway, err)
 	}

@@ -1,6 +1,7 @@
 package tcpkind
 
 import (
+	"context"
 	"net"
 	"strconv"
 
@@ -34,9 +35,11 @@ func (k *Kind) Records() bool { return false }
 // Defaults leaves the port: a tcp resource must name one.
 func (k *Kind) Defaults(*api.Resource) {}
 
-func (k *Kind) Create(*store.Resource, map[string]string, *kind.Outcome) error { return nil }
+func (k *Kind) Create(context.Context, *store.Resource, map[string]string, *kind.Outcome) error {
+	return nil
+}
 
-func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, _ bool, out *kind.Outcome) error {
+func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceUpdate, _ bool, out *kind.Outcome) error {
 	if len(u.Options) > 0 {
 		return kind.BadRequest("%s resources have no options", res.Type)
 	}
@@ -44,7 +47,7 @@ func (k *Kind) Update(res *store.Resource, u *api.ResourceUpdate, _ bool, out *k
 	return err
 }
 
-func (k *Kind) CheckAccount(res *store.Resource, a *store.Account, update bool) error {
+func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error {
 	if !update && (a.Auth != "" || a.PrivateKey != "") {
 		return kind.BadRequest("--auth and keys are for ssh and mssql resources; %s is %s", res.Name, res.Type)
 	}
@@ -66,7 +69,7 @@ func (k *Kind) Rotation(*store.Account) (kind.Rotation, string) {
 	return kind.RotateNone, "tcp resources have no credentials to rotate"
 }
 
-func (k *Kind) Test(res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
+func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
 	return nil, kind.BadRequest("pamd has no test for %s resources", res.Type)
 }
 
