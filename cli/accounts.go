@@ -132,11 +132,7 @@ func (a *app) accountsSet(c *cli.Context) error {
 }
 
 func (a *app) accountsList(c *cli.Context) error {
-	n, err := oneArg(c, "RESOURCE")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "RESOURCE")
 	if err != nil {
 		return err
 	}

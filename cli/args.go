@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pamd/pamd/server/apiclient"
 )
 
 // interspersed lets flags follow positional arguments, as in
@@ -98,6 +100,17 @@ func oneArg(c *cli.Context, what string) (string, error) {
 		return "", usageError("want one argument: %s", what)
 	}
 	return c.Args().First(), nil
+}
+
+// argAndClient is the start of most actions on one named thing: its one
+// argument, then a client for the saved login.
+func argAndClient(c *cli.Context, what string) (string, *apiclient.Client, error) {
+	arg, err := oneArg(c, what)
+	if err != nil {
+		return "", nil, err
+	}
+	cl, err := client(c)
+	return arg, cl, err
 }
 
 // noArgs is the Before of commands that take no positional argument.

@@ -63,11 +63,7 @@ func (a *app) gatewaysList(c *cli.Context) error {
 }
 
 func (a *app) gatewaysRevoke(c *cli.Context) error {
-	name, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	name, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}

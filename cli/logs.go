@@ -16,11 +16,7 @@ import (
 )
 
 func (a *app) sessionsLogs(c *cli.Context) error {
-	id, err := oneArg(c, "ID")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	id, client, err := argAndClient(c, "ID")
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,7 @@ func (a *app) printWarnings(warnings []string) {
 }
 
 func (a *app) resourcesTest(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -171,11 +167,7 @@ func (a *app) resourcesSet(c *cli.Context) error {
 }
 
 func (a *app) resourcesTrustHostKey(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -191,11 +183,7 @@ func (a *app) resourcesTrustHostKey(c *cli.Context) error {
 }
 
 func (a *app) resourcesSSHCA(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -232,11 +220,7 @@ func (a *app) resourcesList(c *cli.Context) error {
 }
 
 func (a *app) resourcesShow(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -264,11 +248,7 @@ func (a *app) resourcesShow(c *cli.Context) error {
 }
 
 func (a *app) resourcesRemove(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,7 @@ func (a *app) rolesCommand() *cli.Command {
 }
 
 func (a *app) rolesAdd(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -61,11 +57,7 @@ func (a *app) rolesList(c *cli.Context) error {
 }
 
 func (a *app) rolesRemove(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}

@@ -50,11 +50,7 @@ func (a *app) sessionsList(c *cli.Context) error {
 }
 
 func (a *app) sessionsShow(c *cli.Context) error {
-	id, err := oneArg(c, "ID")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	id, client, err := argAndClient(c, "ID")
 	if err != nil {
 		return err
 	}
@@ -75,11 +71,7 @@ func (a *app) sessionsShow(c *cli.Context) error {
 }
 
 func (a *app) sessionsTerminate(c *cli.Context) error {
-	id, err := oneArg(c, "ID")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	id, client, err := argAndClient(c, "ID")
 	if err != nil {
 		return err
 	}

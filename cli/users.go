@@ -27,11 +27,7 @@ func (a *app) usersCommand() *cli.Command {
 }
 
 func (a *app) usersAdd(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
@@ -88,11 +84,7 @@ func (a *app) userSwitch(name, what string, do func(*apiclient.Client, context.C
 }
 
 func (a *app) userTokens(c *cli.Context) error {
-	n, err := oneArg(c, "NAME")
-	if err != nil {
-		return err
-	}
-	client, err := client(c)
+	n, client, err := argAndClient(c, "NAME")
 	if err != nil {
 		return err
 	}
