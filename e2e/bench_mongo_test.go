@@ -59,7 +59,7 @@ func TestBenchMongo(t *testing.T) {
 	report(t, "mongodb bulk", fmt.Sprintf("insert then read back %d small documents: direct %s, through pamd %s; ratio %.2f (target >= 0.70)",
 		n, dDirect.Round(time.Millisecond), dPamd.Round(time.Millisecond), ratio))
 	if ratio < 0.7 {
-		t.Errorf("mongodb bulk ratio %.2f below 0.70", ratio)
+		guard(t, "mongodb bulk ratio %.2f below 0.70", ratio)
 	}
 	ping := func(cl *mongo.Client) []time.Duration {
 		return roundTrips(t, func() error { return cl.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err() })
