@@ -54,7 +54,13 @@ func TestMain(m *testing.M) {
 // them at once finish sooner. Tests that measure time windows or resource
 // use are not marked parallel: they run first, one at a time, before any
 // parallel test starts.
-const e2eParallel = 8
+//
+// It is 1 for now: a fresh-clone run saw the shared SSH user's
+// authorized_keys lose the key of a test still running
+// (TestOpenSSHClientsThroughConnect's rsync was refused) while others ran
+// beside it. Until that is found, tests run one at a time unless
+// -parallel asks for more.
+const e2eParallel = 1
 
 func defaultParallel() {
 	flag.Parse()
