@@ -8,7 +8,11 @@ import (
 
 // TestDependencyDirection holds pamd's layering: main imports only the
 // CLI, protocol and ui import no other pamd package, store imports no role,
-// and the gateway never imports the server or the store.
+// and the gateway never imports the server or the store. Inside the
+// server, the parts never import the composition root, the HTTP API or
+// each other beyond what their seams allow: the hub, sessions and
+// rotation know no relay or API, and rotation and sessions reach the hub
+// only through interfaces.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/pamd/pamd/"
 	rules := []struct {
@@ -20,6 +24,13 @@ func TestDependencyDirection(t *testing.T) {
 		{"./store/...", []string{"server", "gateway", "proxy", "ui"}},
 		{"./gateway/...", []string{"server", "store"}},
 		{"./proxy/...", []string{"server", "gateway", "store"}},
+		{"./server/auth/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/ca"}},
+		{"./server/ca/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/auth"}},
+		{"./server/hub/...", []string{"server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/auth"}},
+		{"./server/sessions/...", []string{"server/hub", "server/relay", "server/rotation", "server/httpapi", "server/auth", "server/ca"}},
+		{"./server/rotation/...", []string{"server/hub", "server/sessions", "server/relay", "server/httpapi", "server/auth"}},
+		{"./server/relay/...", []string{"server/hub", "server/rotation", "server/httpapi", "server/ca"}},
+		{"./server/kind/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/auth", "server/ca"}},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"time"
+
+	"github.com/pamd/pamd/server/auth"
 )
 
 // Config is everything pamd server needs; main fills it from flags.
@@ -59,8 +61,8 @@ func (c *Config) Validate() error {
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
-	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordLen {
-		return fmt.Errorf("PAMD_ADMIN_PASSWORD: at least %d characters", minPasswordLen)
+	if c.AdminPassword != "" && len(c.AdminPassword) < auth.MinPasswordLen {
+		return fmt.Errorf("PAMD_ADMIN_PASSWORD: at least %d characters", auth.MinPasswordLen)
 	}
 	if c.RotationCheck <= 0 {
 		c.RotationCheck = 30 * time.Second

@@ -5,10 +5,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/yamux"
-
-	"github.com/pamd/pamd/protocol/tunnel"
 )
 
 // limits bound what a peer can make the server hold before it has proved
@@ -96,19 +92,4 @@ func sourceOfAddr(addr net.Addr) netip.Prefix {
 	}
 	p, _ := ip.Prefix(bits)
 	return p
-}
-
-// takeSlot takes one of slots for st, or refuses st when none is free.
-func takeSlot(slots chan struct{}, st *yamux.Stream) bool {
-	select {
-	case slots <- struct{}{}:
-		return true
-	default:
-	}
-	// Refused before its header is read; the write deadline keeps a peer
-	// that does not read from stalling the accept loop for long.
-	st.SetWriteDeadline(time.Now().Add(time.Second))
-	tunnel.Refuse("pamd: too many streams at once on this connection (at most %d)", cap(slots)).WriteTo(st)
-	st.Close()
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/auth"
 	"github.com/pamd/pamd/store"
 )
 
@@ -30,12 +32,13 @@ const limitsAdminPassword = "limits-admin-password-1"
 // serving starts a server on loopback with its limits changed by tune.
 func serving(t *testing.T, tune func(*limits)) (*Server, string) {
 	t.Helper()
-	s, err := New(Config{DataDir: t.TempDir(), MasterKey: store.GenerateMasterKey(), AdminPassword: limitsAdminPassword})
+	lim := defaultLimits()
+	if tune != nil {
+		tune(&lim)
+	}
+	s, err := open(Config{DataDir: t.TempDir(), MasterKey: store.GenerateMasterKey(), AdminPassword: limitsAdminPassword}, lim)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if tune != nil {
-		tune(&s.lim)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,13 +70,13 @@ func tunnelClient(t *testing.T, s *Server, addr string) *yamux.Session {
 // its credential.
 func liveTestSession(t *testing.T, s *Server) (id, credential string) {
 	t.Helper()
-	credential = randomSecret(32)
-	sess := &store.Session{ID: store.NewID(), UserName: "admin", CredentialHash: hashToken(credential),
+	credential = auth.RandomSecret(32)
+	sess := &store.Session{ID: store.NewID(), UserName: "admin", CredentialHash: auth.HashToken(credential),
 		CreatedAt: time.Now().UTC(), ExpiresAt: time.Now().Add(time.Hour).UTC()}
 	if err := s.st.Update(func(tx *store.Tx) error { return tx.PutSession(sess) }); err != nil {
 		t.Fatal(err)
 	}
-	s.live.add(sess)
+	s.live.Add(sess)
 	return sess.ID, credential
 }
 
@@ -395,15 +398,15 @@ func TestHTTPTimeouts(t *testing.T) {
 func TestLongHandlerOutlivesReadTimeout(t *testing.T) {
 	s, _ := serving(t, func(l *limits) { l.httpRead = 200 * time.Millisecond })
 	var ctxErr error
-	h := s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var v map[string]string
-		if err := decode(r, &v); err != nil {
-			return err
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
 		time.Sleep(800 * time.Millisecond)
 		ctxErr = r.Context().Err()
 		w.Write([]byte("done"))
-		return nil
 	})
 	hs := httptest.NewUnstartedServer(nil)
 	hs.Config = s.newHTTPServer(h)
@@ -428,7 +431,7 @@ func TestUICookieHasHostPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.st.Close()
-	h := s.routes(http.NotFoundHandler())
+	h := s.api.Handler(http.NotFoundHandler())
 	req := httptest.NewRequest("POST", "https://pamd.test/api/v1/ui/login", strings.NewReader(`{"username":"admin","password":"`+limitsAdminPassword+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
@@ -454,7 +457,7 @@ func TestUICookieHasHostPrefix(t *testing.T) {
 func TestGatewayStreamCap(t *testing.T) {
 	s, addr := serving(t, func(l *limits) { l.gatewayStreams = 4 })
 	key, _ := pki.NewKey()
-	der, leaf, err := s.ca.issueGateway("capped", &key.PublicKey, time.Hour)
+	der, leaf, err := s.ca.IssueGateway("capped", &key.PublicKey, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

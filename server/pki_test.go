@@ -96,7 +96,8 @@ func TestUpgradeFromOneCA(t *testing.T) {
 		t.Fatalf("the pin changed across the upgrade: %s, was %s", s.pin, pki.Fingerprint(caDER))
 	}
 	fps := map[string]bool{}
-	for _, c := range []*x509.Certificate{s.ca.cert, s.ca.gateway.cert, s.ca.resource.cert} {
+	serverCA, gatewayCA, resourceCA := s.ca.Certificates()
+	for _, c := range []*x509.Certificate{serverCA, gatewayCA, resourceCA} {
 		fps[pki.Fingerprint(c.Raw)] = true
 	}
 	if len(fps) != 3 {
@@ -110,17 +111,17 @@ func TestUpgradeFromOneCA(t *testing.T) {
 	if err := pki.VerifyPinned(s.pin)([][]byte{oldRes.Raw, caDER}, nil); !errors.Is(err, pki.ErrNotServer) {
 		t.Fatalf("old resource certificate vs the pinned verifier: %v", err)
 	}
-	chainPEM, _, err := s.mssqlCertificate(&store.Resource{ID: resID, Name: "erp"})
+	chainPEM, _, err := s.ca.ResourceCertificate(&store.Resource{ID: resID, Name: "erp"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, _ := pki.DecodeCert([]byte(chainPEM))
 	roots := x509.NewCertPool()
-	roots.AddCert(s.ca.resource.cert)
+	roots.AddCert(resourceCA)
 	if _, err := res.Verify(x509.VerifyOptions{Roots: roots}); err != nil || res.Equal(oldRes) {
 		t.Fatalf("resource certificate not re-issued from the resource CA: %v", err)
 	}
-	if !strings.Contains(chainPEM, strings.TrimSpace(string(s.ca.resource.certPEM))) || strings.Contains(chainPEM, strings.TrimSpace(string(s.ca.certPEM))) {
+	if !strings.Contains(chainPEM, strings.TrimSpace(string(s.ca.ResourceCertPEM()))) || strings.Contains(chainPEM, strings.TrimSpace(string(s.ca.CertPEM()))) {
 		t.Fatal("the resource chain should carry the resource CA, not the server CA")
 	}
 
@@ -129,7 +130,7 @@ func TestUpgradeFromOneCA(t *testing.T) {
 	sess := gatewayHello(t, addr, s.pin, oldGW)
 	newGW := renewOver(t, sess, oldGW)
 	sess.Close()
-	if err := newGW.Leaf.CheckSignatureFrom(s.ca.gateway.cert); err != nil {
+	if err := newGW.Leaf.CheckSignatureFrom(gatewayCA); err != nil {
 		t.Fatalf("renewed certificate is not from the gateway CA: %v", err)
 	}
 	if d := time.Until(newGW.Leaf.NotAfter); d > time.Hour+time.Minute {

@@ -15,21 +15,33 @@ import (
 
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/auth"
+	"github.com/pamd/pamd/server/ca"
+	"github.com/pamd/pamd/server/httpapi"
+	"github.com/pamd/pamd/server/hub"
+	"github.com/pamd/pamd/server/relay"
+	"github.com/pamd/pamd/server/rotation"
+	"github.com/pamd/pamd/server/sessions"
 	"github.com/pamd/pamd/store"
 	"github.com/pamd/pamd/ui"
 )
 
-// Server is a running control plane.
+// Server is a running control plane: the composition of the store, the
+// CAs, authentication, the live sessions, the gateway hub, rotations, the
+// client relay and the HTTP API, on one port.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	st    *store.Store
-	ca    *authority
+	ca    *ca.Authority
 	cert  tls.Certificate
 	pin   string // the CA fingerprint clients pin
-	hub   *hub
-	live  *liveSessions
-	rot   rotations
+	auth  *auth.Service
+	hub   *hub.Hub
+	live  *sessions.Live
+	rot   *rotation.Rotator
+	relay *relay.Relay
+	api   *httpapi.API
 	http  *http.Server
 	conns chan net.Conn // handshaken HTTP connections for http.Server
 	lim   limits
@@ -43,23 +55,18 @@ type Server struct {
 	wg sync.WaitGroup
 	// reqs counts the HTTP handlers running (see requests); serving is
 	// their base context, cancelled once the shutdown's grace is over.
-	reqs     requests
-	serving  context.Context
-	mu       sync.Mutex
-	tunnels  map[net.Conn]struct{} // open client and gateway connections
-	closing  bool
-	dummyPwd string // hashed against for unknown users, so timing does not tell
-	csrfKey  []byte
-	// throttle slows down failed logins and MFA codes; hashSlots caps the
-	// password hashes running at once.
-	throttle  *throttle
-	hashSlots hashSlots
-	// kinds are the resource types (see kinds.go).
-	kinds *kinds
+	reqs    requests
+	serving context.Context
+	mu      sync.Mutex
+	tunnels map[net.Conn]struct{} // open client and gateway connections
+	closing bool
 }
 
 // New opens (or initialises) the data dir. It does not listen yet.
-func New(cfg Config) (*Server, error) {
+func New(cfg Config) (*Server, error) { return open(cfg, defaultLimits()) }
+
+// open is New with the limits given (tests tighten them).
+func open(cfg Config, lim limits) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,33 +81,42 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}, throttle: newThrottle(), hashSlots: newHashSlots()}
-	s.rot.wake = make(chan struct{}, 1)
-	s.kinds = newKinds(kindEnv{s})
-	s.lim = defaultLimits()
-	if s.ca, err = loadOrCreateCA(st); err != nil {
+	s, err := compose(cfg, st, lim)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	if s.cert, s.pin, err = s.ca.serverCertificate(&cfg); err != nil {
-		st.Close()
+	return s, nil
+}
+
+// compose builds the server's parts on an open store, each given what it
+// uses of the others.
+func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
+	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}, lim: lim}
+	var err error
+	if s.ca, err = ca.Load(st); err != nil {
 		return nil, err
 	}
-	if err := s.bootstrap(); err != nil {
-		st.Close()
+	if s.cert, s.pin, err = s.ca.ServerCertificate(cfg.TLSCert, cfg.TLSKey, cfg.Listen, cfg.PublicURL); err != nil {
 		return nil, err
 	}
-	if err := s.loadCSRFKey(); err != nil {
-		st.Close()
+	s.auth, err = auth.New(st, s.log, auth.Config{DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword, KeepAdminPassword: cfg.KeepAdminPassword, Out: cfg.Out})
+	if err != nil {
 		return nil, err
 	}
-	s.dummyPwd, _ = hashPassword("pamd-timing-equaliser")
-	s.hub = newHub(s)
-	s.live = newLiveSessions(s)
-	if err := s.live.restore(); err != nil {
-		st.Close()
+	s.hub = hub.New(hub.Config{Store: st, Log: s.log, CA: s.ca, CertLifetime: cfg.GatewayCertLifetime, Streams: s.lim.gatewayStreams,
+		OnConnect: func() { s.rot.Poke() }})
+	kinds := newKinds(kindEnv{ca: s.ca, hub: s.hub})
+	s.live = sessions.New(st, s.log, s.hub)
+	if err := s.live.Restore(); err != nil {
 		return nil, err
 	}
+	s.rot = rotation.New(rotation.Config{Store: st, Log: s.log, Kinds: kinds, Gateways: s.hub, LiveOn: s.live.OnAccount, Check: cfg.RotationCheck})
+	s.relay = relay.New(relay.Config{Store: st, Log: s.log, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
+		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams})
+	s.api = httpapi.New(httpapi.Config{Store: st, Log: s.log, Auth: s.auth, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
+		Rotations: s.rot, CA: s.ca, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
+		GatewayCertLifetime: cfg.GatewayCertLifetime})
 	return s, nil
 }
 
@@ -143,7 +159,7 @@ func (s *Server) tlsConfig() *tls.Config {
 	}
 	gw := base.Clone()
 	gw.ClientAuth = tls.RequireAndVerifyClientCert
-	gw.ClientCAs = s.ca.gatewayClientCAs()
+	gw.ClientCAs = s.ca.GatewayClientCAs()
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -163,16 +179,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.conns = make(chan net.Conn)
 	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
 	s.srcs = newSourceLimiter(s.lim.perSource)
-	s.http = s.newHTTPServer(s.reqs.wrap(s.routes(ui.Handler())))
+	s.http = s.newHTTPServer(s.reqs.wrap(s.api.Handler(ui.Handler())))
 	// Requests run under reqCtx: handlers waiting on a gateway (a
 	// rotation, a probe) stop once the shutdown's grace is over.
 	reqCtx, cancelReqs := context.WithCancel(context.Background())
 	defer cancelReqs()
 	s.serving = reqCtx
+	s.api.SetServing(reqCtx)
 	s.http.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	s.goTracked(func() { s.http.Serve(hl) })
-	s.goTracked(func() { s.live.run(ctx) })
-	s.goTracked(func() { s.runRotations(ctx, reqCtx) })
+	s.goTracked(func() { s.live.Run(ctx) })
+	s.goTracked(func() { s.rot.Run(ctx, reqCtx) })
 
 	acceptDone := make(chan struct{})
 	go func() { // Serve waits for it (acceptDone) before anything else stops
@@ -225,17 +242,6 @@ func (s *Server) goTracked(fn func()) {
 		defer s.wg.Done()
 		fn()
 	}()
-}
-
-// untilShutdown is r's context without the cancellation when the client
-// goes away: it ends only when the server's shutdown stops its handlers.
-func (s *Server) untilShutdown(r *http.Request) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	if s.serving != nil {
-		stop := context.AfterFunc(s.serving, cancel)
-		return ctx, func() { stop(); cancel() }
-	}
-	return ctx, cancel
 }
 
 // requests counts the HTTP handlers running. http.Server.Shutdown stops
@@ -301,10 +307,10 @@ func (s *Server) dispatch(ctx context.Context, c *tls.Conn, release func()) {
 	c.SetDeadline(time.Time{})
 	switch c.ConnectionState().NegotiatedProtocol {
 	case pki.ALPNTunnel:
-		s.track(c, func() { s.serveClient(ctx, c, release) })
+		s.track(c, func() { s.relay.Serve(ctx, c, release) })
 	case pki.ALPNGateway:
 		release()
-		s.track(c, func() { s.hub.serveGateway(ctx, c) })
+		s.track(c, func() { s.hub.Serve(ctx, c) })
 	default:
 		release()
 		select {
@@ -355,31 +361,14 @@ func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); re
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // GatewayOnline reports whether the named gateway is connected.
-func (s *Server) GatewayOnline(name string) bool { return s.hub.online(name) }
+func (s *Server) GatewayOnline(name string) bool { return s.hub.Online(name) }
 
 // SetPassword sets a user's password directly (pamd dev --admin-password).
-func (s *Server) SetPassword(name, password string) error {
-	if len(password) < minPasswordLen {
-		return fmt.Errorf("password: at least %d characters", minPasswordLen)
-	}
-	h, err := hashPassword(password)
-	if err != nil {
-		return err
-	}
-	return s.st.Update(func(tx *store.Tx) error {
-		u, err := tx.UserByName(name)
-		if err != nil {
-			return err
-		}
-		if checkPassword(u.PasswordHash, password) {
-			return nil
-		}
-		u.PasswordHash, u.MustChangePassword = h, false
-		if err := tx.PutUser(u); err != nil {
-			return err
-		}
-		return appendAudit(tx, "system", "user.password", name, "success", "", "set by pamd dev --admin-password")
-	})
+func (s *Server) SetPassword(name, password string) error { return s.auth.SetPassword(name, password) }
+
+// EnrollLocal enrolls pamd dev's in-process gateway without a token.
+func (s *Server) EnrollLocal(name string, pub any) (certPEM, caPEM []byte, err error) {
+	return s.api.EnrollLocal(name, pub)
 }
 
 // batchListener is tls.NewListener over proxy.BatchConn, so tunnel

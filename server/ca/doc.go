@@ -1,0 +1,11 @@
+// Package ca is the server's internal PKI: the server CA clients and
+// gateways pin (it signs only the server's own certificate), the gateway CA
+// (gateway client certificates) and the resource CA (the certificates
+// gateways show SQL Server clients), each made on first start and kept
+// sealed in the store; and what the kinds keep per resource: SSH keys
+// whose private halves never leave the server, and SQL Server
+// certificates.
+//
+// Files: ca.go (the CAs, the server certificate, gateway certificates),
+// resource.go (per-resource keys and certificates).
+package ca

@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/auth"
+	"github.com/pamd/pamd/server/ca"
+	"github.com/pamd/pamd/server/hub"
+	"github.com/pamd/pamd/server/kind"
+	"github.com/pamd/pamd/server/rotation"
+	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/store"
+)
+
+// API answers /api/v1: the routes, their authorisation and their handlers.
+type API struct {
+	cfg   Config
+	st    *store.Store
+	log   *slog.Logger
+	trail audit.Trail
+	auth  *auth.Service
+	live  *sessions.Live
+	hub   *hub.Hub
+	kinds *kind.Set
+	rot   *rotation.Rotator
+	ca    *ca.Authority
+	// serving ends when the server's shutdown stops the handlers (see
+	// untilShutdown); nil: never.
+	serving context.Context
+}
+
+// Config is what the API needs of the server.
+type Config struct {
+	Store     *store.Store
+	Log       *slog.Logger
+	Auth      *auth.Service
+	Sessions  *sessions.Live
+	Gateways  *hub.Hub
+	Kinds     *kind.Set
+	Rotations *rotation.Rotator
+	CA        *ca.Authority
+
+	Version             string
+	PublicURL           string // the URL users reach the server by, if set
+	CAFingerprint       string // what clients pin
+	GatewayCertLifetime time.Duration
+}
+
+// New is the API.
+func New(cfg Config) *API {
+	return &API{cfg: cfg, st: cfg.Store, log: cfg.Log, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}, auth: cfg.Auth,
+		live: cfg.Sessions, hub: cfg.Gateways, kinds: cfg.Kinds, rot: cfg.Rotations, ca: cfg.CA}
+}
+
+// SetServing gives the context the server's shutdown cancels once its
+// grace is over; call it before serving.
+func (s *API) SetServing(ctx context.Context) { s.serving = ctx }
+
+// untilShutdown is r's context without the cancellation when the client
+// goes away: it ends only when the server's shutdown stops its handlers.
+func (s *API) untilShutdown(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	if s.serving != nil {
+		stop := context.AfterFunc(s.serving, cancel)
+		return ctx, func() { stop(); cancel() }
+	}
+	return ctx, cancel
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// Handler is the API's routes, with uiHandler serving everything
+// outside /api/.
+func (s *API) Handler(uiHandler http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, level auth.Level, fn handler) { mux.Handle(pattern, s.wrap(level, fn)) }
+
+	h("GET /api/v1/info", auth.Public, s.handleInfo)
+	h("POST /api/v1/auth/login", auth.Public, s.handleLogin)
+	h("POST /api/v1/gateways/enroll", auth.Public, s.handleEnroll)
+	h("POST /api/v1/ui/login", auth.Public, s.handleUILogin)
+	h("GET /api/v1/ui/session", auth.Authed, s.handleUISession)
+	h("POST /api/v1/ui/logout", auth.Authed, s.handleUILogout)
+
+	h("POST /api/v1/auth/logout", auth.Authed, s.handleLogout)
+	h("GET /api/v1/auth/whoami", auth.Authed, s.handleWhoami)
+	h("POST /api/v1/auth/password", auth.Authed, s.handleChangePassword)
+	h("POST /api/v1/mfa/enroll", auth.Authed, s.handleMFAEnroll)
+	h("POST /api/v1/mfa/confirm", auth.Authed, s.handleMFAConfirm)
+
+	h("GET /api/v1/users", auth.Reader, s.handleListUsers)
+	h("POST /api/v1/users", auth.Admin, s.handleCreateUser)
+	h("POST /api/v1/users/{name}/disable", auth.Admin, s.handleSetDisabled(true))
+	h("POST /api/v1/users/{name}/enable", auth.Admin, s.handleSetDisabled(false))
+	h("POST /api/v1/users/{name}/reset-mfa", auth.Admin, s.handleResetMFA)
+	h("GET /api/v1/users/{name}/tokens", auth.Authed, s.handleListTokens)
+	h("DELETE /api/v1/users/{name}/tokens", auth.Authed, s.handleRevokeTokens)
+
+	h("GET /api/v1/roles", auth.Reader, s.handleListRoles)
+	h("POST /api/v1/roles", auth.Admin, s.handleCreateRole)
+	h("DELETE /api/v1/roles/{name}", auth.Admin, s.handleDeleteRole)
+
+	h("GET /api/v1/gateways", auth.Reader, s.handleListGateways)
+	h("POST /api/v1/gateways/tokens", auth.Admin, s.handleGatewayToken)
+	h("POST /api/v1/gateways/{name}/revoke", auth.Admin, s.handleRevokeGateway)
+
+	h("GET /api/v1/kinds", auth.Authed, s.handleKinds)
+	h("GET /api/v1/resources", auth.Reader, s.handleListResources)
+	h("POST /api/v1/resources", auth.Admin, s.handleCreateResource)
+	h("GET /api/v1/resources/{name}", auth.Reader, s.handleGetResource)
+	h("DELETE /api/v1/resources/{name}", auth.Admin, s.handleDeleteResource)
+	h("PATCH /api/v1/resources/{name}", auth.Admin, s.handleUpdateResource)
+	h("PATCH /api/v1/resources/{name}/accounts/{account}", auth.Admin, s.handleUpdateAccount)
+	h("POST /api/v1/resources/{name}/accounts/{account}/rotate", auth.Admin, s.handleRotateAccount)
+	h("POST /api/v1/resources/{name}/trust-host-key", auth.Admin, s.handleTrustHostKey)
+	h("POST /api/v1/resources/{name}/test", auth.Admin, s.handleTestResource)
+	h("GET /api/v1/resources/ssh/{id}/ssh-ca-public-key", auth.Authed, s.handleSSHCAPublicKey)
+	h("GET /api/v1/resources/ssh/{id}/ssh-ca-setup", auth.Authed, s.handleSSHCASetup)
+	h("GET /api/v1/resources/{name}/accounts", auth.Reader, s.handleListAccounts)
+	h("POST /api/v1/resources/{name}/accounts", auth.Admin, s.handleCreateAccount)
+	h("DELETE /api/v1/resources/{name}/accounts/{account}", auth.Admin, s.handleDeleteAccount)
+
+	h("GET /api/v1/catalog", auth.Authed, s.handleCatalog)
+	h("POST /api/v1/sessions", auth.Authed, s.handleCreateSession)
+	h("GET /api/v1/sessions", auth.Authed, s.handleListSessions)
+	h("GET /api/v1/sessions/{id}", auth.Authed, s.handleGetSession)
+	h("POST /api/v1/sessions/{id}/terminate", auth.Authed, s.handleTerminateSession)
+	h("GET /api/v1/sessions/{id}/records", auth.Authed, s.handleSessionRecords)
+	h("GET /api/v1/sessions/{id}/asciicast", auth.Authed, s.handleAsciicast)
+
+	h("GET /api/v1/audit", auth.Reader, s.handleListAudit)
+	h("GET /api/v1/audit/verify", auth.Reader, s.handleVerifyAudit)
+
+	mux.Handle("/api/", s.wrap(auth.Public, func(http.ResponseWriter, *http.Request) error {
+		return api.Errorf(http.StatusNotFound, "no such API endpoint")
+	}))
+	mux.Handle("/", uiHandler)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		// Styles may be inline: the terminal renderer (xterm.js) sets them. Scripts may not.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *API) wrap(level auth.Level, fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		c, err := s.auth.Authorize(r, level)
+		if err == nil {
+			if c != nil {
+				r = r.WithContext(auth.WithCaller(r.Context(), c))
+			}
+			err = fn(w, r)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *api.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = api.Errorf(http.StatusRequestEntityTooLarge, "request body too large")
+	case errors.Is(err, store.ErrNotFound):
+		ae = api.Errorf(http.StatusNotFound, "%s", strings.TrimPrefix(err.Error(), "store: "))
+	case errors.Is(err, store.ErrExists):
+		ae = api.Errorf(http.StatusConflict, "%s", err.Error())
+	default:
+		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = api.Errorf(http.StatusInternalServerError, "internal error (see the server log)")
+	}
+	if ae.Status == 0 {
+		ae.Status = http.StatusInternalServerError
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
+	writeJSON(w, ae.Status, ae)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors, so a typo in a field name does not pass silently.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return api.Errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return api.Errorf(http.StatusBadRequest, "malformed JSON body: data after the object")
+	}
+	return nil
+}

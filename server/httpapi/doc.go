@@ -1,0 +1,17 @@
+// Package httpapi answers pamd's HTTP API (/api/v1): the routes with the
+// level each asks of its caller (see auth), JSON errors, and the handlers,
+// which call the server's parts (auth, sessions, hub, kinds, rotation, ca)
+// and record each change in the audit log in the change's transaction.
+//
+// Files:
+//   - api.go: API, routing, the authorisation wrapper, JSON in and out.
+//   - identity.go: logins, passwords, MFA, users, tokens, roles, gateway
+//     enrollment.
+//   - gateways.go: listing and revoking gateways.
+//   - resources.go: resources, accounts, the catalog, resource tests, the kinds' schemas.
+//   - update.go: editing resources and accounts; rotating one now.
+//   - sessions.go: opening, listing and ending access sessions; the audit log.
+//   - records.go: session records with their kinds' summaries, asciicast export.
+//   - targets.go: pinning SSH host keys and the SSH user CA endpoints.
+//   - ui.go: the console's cookie login and session, TOTP QR codes.
+package httpapi

@@ -1,0 +1,15 @@
+// Package hub keeps the connected gateways: each dials in with mutual TLS
+// and one yamux session, is admitted only with its current certificate,
+// and is cut when that certificate is revoked, replaced or expires
+// unrenewed. Through the hub the server opens streams to a gateway (Open),
+// asks it one question (Ask, Probe), tells it a session ended (Notice),
+// and takes what it sends: record batches and certificate renewals.
+//
+// Files:
+//   - hub.go: the registry, serving a gateway's connection, Open, Notice.
+//   - ask.go: Ask and Probe.
+//   - certs.go: a gateway certificate's lifecycle: admission, Recheck,
+//     renewal over the tunnel.
+//   - records.go: storing session records, kept only from the gateway that
+//     served their connection.
+package hub

@@ -1,0 +1,247 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/api"
+	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/ca"
+	"github.com/pamd/pamd/server/streams"
+	"github.com/pamd/pamd/store"
+)
+
+// Config is what the hub needs of the server.
+type Config struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// CA issues renewed gateway certificates, valid for CertLifetime.
+	CA           *ca.Authority
+	CertLifetime time.Duration
+	// Streams caps the streams a gateway has open at once (record and
+	// renewal streams, a few at a time).
+	Streams int
+	// OnConnect runs when a gateway connects (rotations waiting for it
+	// look again); it must not block.
+	OnConnect func()
+}
+
+// Hub keeps the connected gateways.
+type Hub struct {
+	cfg   Config
+	st    *store.Store
+	log   *slog.Logger
+	trail audit.Trail
+	mu    sync.Mutex
+	gw    map[string]*gatewayConn
+}
+
+type gatewayConn struct {
+	name    string
+	version string
+	remote  string
+	since   time.Time
+	sess    *yamux.Session
+	// serial is the newest certificate issued to this connection (its own,
+	// then each renewal's) and renewed when, guarded by hub.mu; expiry
+	// closes the connection when that certificate expires.
+	serial  string
+	renewed time.Time
+	expiry  *time.Timer
+	// backlog is what the gateway last reported its spool holds (on a
+	// record stream), guarded by hub.mu.
+	backlog *tunnel.Backlog
+}
+
+// New is a hub with no gateway connected yet.
+func New(cfg Config) *Hub {
+	if cfg.OnConnect == nil {
+		cfg.OnConnect = func() {}
+	}
+	return &Hub{cfg: cfg, st: cfg.Store, log: cfg.Log, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}, gw: map[string]*gatewayConn{}}
+}
+
+// Online says whether the named gateway is connected.
+func (h *Hub) Online(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.gw[name]
+	return ok && !g.sess.IsClosed()
+}
+
+// setBacklog keeps what the named gateway reports its spool still holds.
+func (h *Hub) setBacklog(name string, b tunnel.Backlog) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.gw[name]; ok {
+		g.backlog = &b
+	}
+}
+
+// Backlog returns the connected gateway's last reported backlog, or nil.
+func (h *Hub) Backlog(name string) *api.GatewayBacklog {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.gw[name]
+	if !ok || g.backlog == nil || g.sess.IsClosed() {
+		return nil
+	}
+	return &api.GatewayBacklog{Records: g.backlog.Records, Bytes: g.backlog.Bytes}
+}
+
+// Open starts a stream to the named gateway.
+func (h *Hub) Open(name string) (*yamux.Stream, error) {
+	h.mu.Lock()
+	g, ok := h.gw[name]
+	h.mu.Unlock()
+	if !ok || g.sess.IsClosed() {
+		return nil, fmt.Errorf("gateway %s is offline", name)
+	}
+	st, err := g.sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// Serve runs one gateway's connection until it drops.
+func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
+	remote := c.RemoteAddr().String()
+	leaf := c.ConnectionState().PeerCertificates[0]
+	name := leaf.Subject.CommonName
+	sess, err := proxy.YamuxServer(c)
+	if err != nil {
+		return
+	}
+	defer sess.Close()
+
+	// The gateway's first stream says hello.
+	st, err := streams.AcceptWithin(sess, 10*time.Second)
+	if err != nil {
+		h.log.Warn("gateway sent no hello", "gateway", name, "err", err)
+		return
+	}
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := tunnel.ReadHeader(st)
+	var hello tunnel.Hello
+	if err != nil || hdr.Kind != tunnel.KindHello || hdr.Decode(&hello) != nil {
+		h.log.Warn("gateway hello malformed", "gateway", name, "err", err)
+		return
+	}
+	// Only the gateway's current certificate gets in; the refusal says why
+	// in the gateway's log.
+	if err := h.admit(name, leaf.SerialNumber.String()); err != nil {
+		h.log.Warn("gateway refused", "gateway", name, "remote", remote, "err", err)
+		h.trail.Event("gateway:"+name, "gateway.connect", name, "failure", audit.Host(remote), err.Error())
+		tunnel.Refuse("pamd server: gateway %s refused: %v", name, err).WriteTo(st)
+		st.Close()
+		select { // until the gateway read it and hung up
+		case <-sess.CloseChan():
+		case <-time.After(2 * time.Second):
+		}
+		return
+	}
+	tunnel.OK().WriteTo(st)
+	st.Close()
+
+	gc := &gatewayConn{name: name, version: hello.Version, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(),
+		expiry: time.AfterFunc(time.Until(leaf.NotAfter), func() { sess.Close() })}
+	defer gc.expiry.Stop()
+	h.mu.Lock()
+	if old, ok := h.gw[name]; ok {
+		old.sess.Close() // a reconnect replaces a half-dead connection
+	}
+	h.gw[name] = gc
+	h.mu.Unlock()
+	h.Recheck(name, "certificate revoked") // a revocation while this one was being admitted
+	h.touch(name, gc, true)
+	h.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
+	h.cfg.OnConnect()
+
+	// Gateways open record streams; anything else is refused. open
+	// counts the accept loop and each stream's goroutine: the connection
+	// is not done (nor the store closed) until they are. The loop holds
+	// its count while it adds the streams'.
+	var open sync.WaitGroup
+	defer open.Wait()
+	defer sess.Close() // before the Wait: it ends the streams
+	open.Add(1)
+	go func() {
+		defer open.Done()
+		streams.AcceptEach(sess, make(chan struct{}, h.cfg.Streams), &open, func(st *yamux.Stream) {
+			st.SetReadDeadline(time.Now().Add(10 * time.Second))
+			hdr, err := tunnel.ReadHeader(st)
+			st.SetReadDeadline(time.Time{})
+			if err == nil && hdr.Kind == tunnel.KindRenew {
+				h.serveRenew(gc, hdr, st)
+				return
+			}
+			if err != nil || hdr.Kind != tunnel.KindRecord {
+				tunnel.Refuse("pamd server: unexpected stream from gateway").WriteTo(st)
+				st.Close()
+				return
+			}
+			h.serveRecords(name, st)
+		})
+	}()
+	select {
+	case <-sess.CloseChan():
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	if h.gw[name] == gc {
+		delete(h.gw, name)
+	}
+	h.mu.Unlock()
+	h.touch(name, gc, false)
+	h.log.Info("gateway disconnected", "gateway", name, "remote", remote)
+}
+
+// touch records a connect or disconnect on the gateway's record and in the audit log.
+func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
+	action := "gateway.disconnect"
+	if connected {
+		action = "gateway.connect"
+	}
+	err := h.st.Update(func(tx *store.Tx) error {
+		g, err := tx.GatewayByName(name)
+		if err != nil {
+			return err
+		}
+		g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
+		if err := tx.PutGateway(g); err != nil {
+			return err
+		}
+		return audit.Append(tx, "gateway:"+name, action, name, "success", audit.Host(gc.remote), "version "+gc.version)
+	})
+	if err != nil {
+		h.log.Error("record gateway state", "gateway", name, "err", err)
+	}
+}
+
+// Notice tells a gateway that a session ended, waiting at most d (and
+// until ctx ends) for it to acknowledge.
+func (h *Hub) Notice(ctx context.Context, gateway, sessionID, reason string, d time.Duration) {
+	st, err := h.Open(gateway)
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	hdr, err := tunnel.NewHeader(tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason})
+	if err != nil {
+		return
+	}
+	st.SetDeadline(time.Now().Add(d))
+	defer streams.CutOnDone(ctx, st)()
+	if _, err := hdr.WriteTo(st); err == nil {
+		tunnel.ReadReply(st)
+	}
+}

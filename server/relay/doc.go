@@ -1,0 +1,10 @@
+// Package relay serves pamd connect's tunnels: a connection authenticates
+// with its first stream (a session's id and credential) before it may open
+// another; each further stream is the session's control stream (the
+// server says when the session ends, pamd connect may end it) or one
+// proxied connection, relayed to the resource's gateway with the
+// descriptor the resource's kind builds, and recorded as a connection of
+// the session.
+//
+// Files: relay.go.
+package relay

@@ -1,0 +1,318 @@
+package relay
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/auth"
+	"github.com/pamd/pamd/server/kind"
+	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/server/streams"
+	"github.com/pamd/pamd/store"
+)
+
+// Gateways is what the relay needs of the gateway hub.
+type Gateways interface {
+	Open(name string) (*yamux.Stream, error)
+}
+
+// Config is what the relay needs of the server.
+type Config struct {
+	Store    *store.Store
+	Log      *slog.Logger
+	Sessions *sessions.Live
+	Gateways Gateways
+	Kinds    *kind.Set
+	// AuthTimeout: a connection's first stream must have authenticated
+	// this long after the TLS handshake; until then it may open no second
+	// stream.
+	AuthTimeout time.Duration
+	// Streams caps the streams open at once on one authenticated
+	// connection: one per proxied connection, all over one tunnel (the
+	// benchmarks hold thousands), so it is generous.
+	Streams int
+}
+
+// Relay serves pamd connect's tunnels.
+type Relay struct {
+	cfg   Config
+	st    *store.Store
+	log   *slog.Logger
+	live  *sessions.Live
+	trail audit.Trail
+}
+
+// New is a relay.
+func New(cfg Config) *Relay {
+	return &Relay{cfg: cfg, st: cfg.Store, log: cfg.Log, live: cfg.Sessions, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}}
+}
+
+// Serve runs one pamd connect tunnel: a yamux session whose streams
+// are either a session's control stream or one proxied connection each.
+//
+// The first stream authenticates the connection (pamd connect opens its
+// control stream and waits for the answer before anything else). It must
+// do so within AuthTimeout of the handshake; until it has, the gate
+// lets the client open no other stream, and a connection whose first
+// stream is refused is closed. authenticated gives back the connection's
+// unauthenticated slot (see dispatch).
+func (s *Relay) Serve(ctx context.Context, c net.Conn, authenticated func()) {
+	remote := c.RemoteAddr().String()
+	deadline := time.Now().Add(s.cfg.AuthTimeout)
+	sess, gate, err := proxy.YamuxServerGated(c)
+	if err != nil {
+		return
+	}
+	// open counts the connection's stream goroutines: it is not done
+	// (nor the store closed) until they are. Closing the session, first,
+	// ends them.
+	var open sync.WaitGroup
+	defer open.Wait()
+	defer sess.Close()
+	defer context.AfterFunc(ctx, func() { sess.Close() })()
+	first, err := streams.AcceptWithin(sess, s.cfg.AuthTimeout)
+	if err != nil {
+		s.log.Debug("tunnel connection opened no stream in time; closed", "remote", remote, "err", err)
+		return
+	}
+	first.SetReadDeadline(deadline)
+	kind, ss, ls, ok := s.authStream(first, remote)
+	if !ok {
+		first.Close()
+		return
+	}
+	gate.Open()
+	authenticated()
+
+	slots := make(chan struct{}, s.cfg.Streams)
+	slots <- struct{}{}
+	open.Add(1)
+	go func() {
+		defer open.Done()
+		defer func() { <-slots }()
+		s.serveStream(ctx, first, kind, ss, ls, remote)
+	}()
+	streams.AcceptEach(sess, slots, &open, func(st *yamux.Stream) {
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		kind, ss, ls, ok := s.authStream(st, remote)
+		if !ok {
+			st.Close()
+			return
+		}
+		s.serveStream(ctx, st, kind, ss, ls, remote)
+	})
+}
+
+// authStream reads a client stream's header, under the read deadline the
+// caller set, and checks its session. When it fails it has refused the
+// stream.
+func (s *Relay) authStream(st *yamux.Stream, remote string) (tunnel.Kind, *store.Session, *sessions.Active, bool) {
+	hdr, err := tunnel.ReadHeader(st)
+	if err != nil {
+		s.log.Warn("malformed tunnel header; stream closed", "remote", remote, "err", err)
+		tunnel.Refuse("pamd: malformed stream header: %v", err).WriteTo(st)
+		return 0, nil, nil, false
+	}
+	st.SetReadDeadline(time.Time{})
+	if hdr.Kind != tunnel.KindAccess && hdr.Kind != tunnel.KindControl {
+		tunnel.Refuse("pamd: a client cannot open a %s stream", hdr.Kind).WriteTo(st)
+		return 0, nil, nil, false
+	}
+	var a tunnel.Access
+	if err := hdr.Decode(&a); err != nil {
+		tunnel.Refuse("pamd: malformed access header").WriteTo(st)
+		return 0, nil, nil, false
+	}
+	sess, ls, refusal := s.authSession(&a)
+	if refusal != "" {
+		tunnel.Refuse("%s", refusal).WriteTo(st)
+		return 0, nil, nil, false
+	}
+	return hdr.Kind, sess, ls, true
+}
+
+// serveStream serves an authenticated control or access stream.
+func (s *Relay) serveStream(ctx context.Context, st *yamux.Stream, kind tunnel.Kind, sess *store.Session, ls *sessions.Active, remote string) {
+	defer st.Close()
+	if kind == tunnel.KindControl {
+		s.control(ctx, st, sess, ls)
+		return
+	}
+	s.access(st, sess, ls, remote)
+}
+
+// authSession checks the stream's credential and that the session is live.
+// A refusal is a message for the user.
+func (s *Relay) authSession(a *tunnel.Access) (*store.Session, *sessions.Active, string) {
+	var sess *store.Session
+	err := s.st.View(func(tx *store.Tx) (err error) { sess, err = tx.Session(a.SessionID); return })
+	if err != nil || subtle.ConstantTimeCompare([]byte(sess.CredentialHash), []byte(auth.HashToken(a.Credential))) != 1 {
+		return nil, nil, "pamd: unknown session or wrong session credential"
+	}
+	if !sess.EndedAt.IsZero() {
+		return nil, nil, "pamd: session " + sess.ID + " has ended: " + sess.EndReason
+	}
+	if !time.Now().Before(sess.ExpiresAt) {
+		return nil, nil, "pamd: session " + sess.ID + " expired at " + sess.ExpiresAt.Format(time.RFC3339)
+	}
+	ls := s.live.Get(sess.ID)
+	if ls == nil {
+		return nil, nil, "pamd: session " + sess.ID + " is not active"
+	}
+	return sess, ls, ""
+}
+
+// control keeps a session's control stream: it tells pamd connect when the
+// session ends and ends the session when pamd connect says so.
+func (s *Relay) control(ctx context.Context, st *yamux.Stream, sess *store.Session, ls *sessions.Active) {
+	tunnel.OK().WriteTo(st)
+	msgs := make(chan *tunnel.Message, 1)
+	done := make(chan struct{})
+	read := make(chan struct{})
+	defer func() { <-read }() // serveStream closes st after, so wake the reader now
+	defer st.SetReadDeadline(time.Unix(1, 0))
+	defer close(done)
+	go func() {
+		defer close(read)
+		defer close(msgs)
+		for {
+			m, err := tunnel.ReadMessage(st)
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return // connect went away; the session lives until it expires or is ended
+			}
+			if m.Type == tunnel.MsgEnd {
+				s.live.End(ctx, sess.ID, "ended by "+sess.UserName, sess.UserName)
+			}
+		case <-ls.Context().Done():
+			(&tunnel.Message{Type: tunnel.MsgEnded, Reason: sessions.ReasonOf(ls.Context())}).WriteTo(st)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// access relays one connection of a session to its resource's gateway.
+func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Active, remote string) {
+	var (
+		res  *store.Resource
+		acct *store.Account
+	)
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if res, err = tx.Resource(sess.ResourceID); err != nil {
+			return err
+		}
+		acct, err = tx.Account(sess.ResourceID, sess.AccountID)
+		return err
+	})
+	if err != nil {
+		tunnel.Refuse("pamd: the resource or account of this session was removed").WriteTo(st)
+		return
+	}
+	conn := &store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
+	gw, err := s.cfg.Gateways.Open(res.Gateway)
+	if err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		tunnel.Refuse("pamd: %v; the resource %s cannot be reached until it reconnects", err, res.Name).WriteTo(st)
+		return
+	}
+	defer gw.Close()
+	desc := tunnel.Descriptor{
+		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
+		ClientAddr: sess.ClientAddr,
+	}
+	k, err := s.cfg.Kinds.Must(res)
+	if err == nil {
+		desc.Record = k.Records()
+		err = s.cfg.Kinds.Descriptor(&desc, res, acct, sess)
+	}
+	if err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
+		s.log.Error("descriptor", "session", sess.ID, "err", err)
+		return
+	}
+	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
+	if err == nil {
+		_, err = hdr.WriteTo(gw)
+	}
+	var reply *tunnel.Reply
+	if err == nil {
+		gw.SetReadDeadline(time.Now().Add(20 * time.Second))
+		reply, err = tunnel.ReadReply(gw)
+		gw.SetReadDeadline(time.Time{})
+	}
+	if err == nil {
+		err = reply.Err()
+	}
+	if err != nil {
+		s.recordConnection(conn, 0, 0, err)
+		var refusal *tunnel.Refusal
+		if errors.As(err, &refusal) {
+			tunnel.Refuse("%s", refusal.Message).WriteTo(st)
+		} else {
+			tunnel.Refuse("pamd: gateway %s did not answer: %v", res.Gateway, err).WriteTo(st)
+		}
+		return
+	}
+	if reply.Status == tunnel.StatusTargetFailed {
+		// Served: the handler tells the client; the server keeps the record.
+		conn.Error = reply.Message
+		action := k.FailureAction(reply.Reason)
+		if action == "" {
+			action = "connection.target_failed"
+		}
+		s.trail.Event(sess.UserName, action, res.Name+"/"+acct.Name, "failure", audit.Host(remote), reply.Message)
+	}
+	if _, err := tunnel.OK().WriteTo(st); err != nil {
+		return
+	}
+	s.recordConnection(conn, 0, 0, nil)
+	var up, down proxy.Counter
+	err = proxy.Join(ls.Context(), st, gw, &up, &down)
+	if ls.Context().Err() != nil {
+		err = errors.New(sessions.ReasonOf(ls.Context()))
+	}
+	conn.EndedAt = time.Now().UTC()
+	if err == nil && conn.Error != "" {
+		err = errors.New(conn.Error)
+	}
+	s.recordConnection(conn, up.Load(), down.Load(), err)
+}
+
+func (s *Relay) recordConnection(c *store.Connection, up, down int64, err error) {
+	c.BytesUp, c.BytesDown = up, down
+	if err != nil {
+		c.Error = err.Error()
+		if c.EndedAt.IsZero() {
+			c.EndedAt = time.Now().UTC()
+		}
+	}
+	rec := *c
+	if err := s.st.Batch(func(tx *store.Tx) error { return tx.PutConnection(&rec) }); err != nil {
+		s.log.Error("record connection", "session", c.SessionID, "err", err)
+	}
+}
