@@ -187,6 +187,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.serving = reqCtx
 	s.api.SetServing(reqCtx)
 	s.http.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	s.relay.Start()
 	s.goTracked(func() { s.http.Serve(hl) })
 	s.goTracked(func() { s.live.Run(ctx) })
 	s.goTracked(func() { s.rot.Run(ctx, reqCtx) })
@@ -232,6 +233,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.relay.Stop() // the connections' last records, now that none is open
 	return s.st.Close()
 }
 

@@ -6,5 +6,6 @@
 // descriptor the resource's kind builds, and recorded as a connection of
 // the session.
 //
-// Files: relay.go.
+// Files: relay.go, connlog.go (connection records, committed off the data
+// path).
 package relay

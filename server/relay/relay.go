@@ -50,12 +50,22 @@ type Relay struct {
 	log   *slog.Logger
 	live  *sessions.Live
 	trail audit.Trail
+	conns *connLog
 }
 
 // New is a relay.
 func New(cfg Config) *Relay {
-	return &Relay{cfg: cfg, st: cfg.Store, log: cfg.Log, live: cfg.Sessions, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}}
+	return &Relay{cfg: cfg, st: cfg.Store, log: cfg.Log, live: cfg.Sessions, trail: audit.Trail{St: cfg.Store, Log: cfg.Log},
+		conns: newConnLog(cfg.Store, cfg.Log)}
 }
+
+// Start starts writing connection records in the background; Stop
+// commits the last of them. The server starts it before it serves and
+// stops it after the last connection ended, before the store closes.
+func (s *Relay) Start() { s.conns.start() }
+
+// Stop ends what Start started, committing every record put before.
+func (s *Relay) Stop() { s.conns.stop() }
 
 // Serve runs one pamd connect tunnel: a yamux session whose streams
 // are either a session's control stream or one proxied connection each.
@@ -303,6 +313,8 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 	s.recordConnection(conn, up.Load(), down.Load(), err)
 }
 
+// recordConnection queues c's record with its byte counts and error (the
+// end time set if err ends it); c stays the caller's.
 func (s *Relay) recordConnection(c *store.Connection, up, down int64, err error) {
 	c.BytesUp, c.BytesDown = up, down
 	if err != nil {
@@ -311,8 +323,5 @@ func (s *Relay) recordConnection(c *store.Connection, up, down int64, err error)
 			c.EndedAt = time.Now().UTC()
 		}
 	}
-	rec := *c
-	if err := s.st.Batch(func(tx *store.Tx) error { return tx.PutConnection(&rec) }); err != nil {
-		s.log.Error("record connection", "session", c.SessionID, "err", err)
-	}
+	s.conns.put(*c)
 }
