@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -10,7 +11,7 @@ import (
 )
 
 func (a *app) gatewaysCommand() *cli.Command {
-	return &cli.Command{Name: "gateways", Usage: "enroll, list and revoke gateways", Subcommands: []*cli.Command{
+	return &cli.Command{Name: "gateways", Usage: "enroll, list, revoke and remove gateways", Subcommands: []*cli.Command{
 		{Name: "token", Usage: "create a one-time enrollment token", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "the gateway's name (required)"},
 			&cli.DurationFlag{Name: "ttl", Value: time.Hour, Usage: "how long the token stays valid (at most 24h)"},
@@ -19,6 +20,11 @@ func (a *app) gatewaysCommand() *cli.Command {
 		}, Before: before(noArgs, requireFlags("name")), Action: a.gatewaysToken},
 		{Name: "list", Usage: "list gateways", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.gatewaysList},
 		{Name: "revoke", Usage: "revoke a gateway's certificate: it is disconnected at once and cannot reconnect", ArgsUsage: "NAME", Action: a.gatewaysRevoke},
+		{Name: "remove", Aliases: []string{"rm"}, ArgsUsage: "NAME", Usage: "delete a gateway: its tunnel is cut and it cannot reconnect; refused while resources name it, unless --move-to moves them", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "move-to", Usage: "the gateway that takes over the removed one's resources"},
+			&cli.BoolFlag{Name: "force", Usage: "remove it even while it is connected (its tunnel is cut)"},
+			outputFlag(),
+		}, Action: a.gatewaysRemove},
 	}}
 }
 
@@ -49,15 +55,9 @@ func (a *app) gatewaysList(c *cli.Context) error {
 		return err
 	}
 	var rows [][]string
+	now := time.Now()
 	for _, g := range out {
-		state := "offline"
-		if g.Online {
-			state = "online"
-		}
-		if !g.RevokedAt.IsZero() {
-			state = "revoked"
-		}
-		rows = append(rows, []string{g.Name, state, dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen), ts(g.CertExpiresAt), backlogText(g.Backlog)})
+		rows = append(rows, []string{g.Name, gatewayState(g, now), dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen), ts(g.CertExpiresAt), backlogText(g.Backlog)})
 	}
 	return printList(c, out, []string{"NAME", "STATUS", "VERSION", "REMOTE", "LAST SEEN", "CERT EXPIRES", "BACKLOG"}, rows)
 }
@@ -71,6 +71,56 @@ func (a *app) gatewaysRevoke(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "gateway %s revoked; to enroll it again: pamd gateways token --name %s --replace\n", name, name)
+	return nil
+}
+
+// gatewayState is online, revoked, or offline with how long it has been
+// away ("offline 3h12m"; plain "offline" when it never connected).
+func gatewayState(g api.Gateway, now time.Time) string {
+	switch {
+	case !g.RevokedAt.IsZero():
+		return "revoked"
+	case g.Online:
+		return "online"
+	case g.LastSeen.IsZero():
+		return "offline"
+	}
+	return "offline " + awayFor(now.Sub(g.LastSeen))
+}
+
+// awayFor is a duration in its two largest units: 45s, 12m, 3h12m, 2d5h.
+func awayFor(d time.Duration) string {
+	switch d = max(d, 0); {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func (a *app) gatewaysRemove(c *cli.Context) error {
+	name, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	out, err := client.RemoveGateway(c.Context, name, c.String("move-to"), c.Bool("force"))
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "gateway %s removed", out.Name)
+	if out.Cut {
+		fmt.Fprint(a.stdout, "; its tunnel was cut")
+	}
+	if len(out.Moved) > 0 {
+		fmt.Fprintf(a.stdout, "; moved to %s: %s", out.MovedTo, strings.Join(out.Moved, ", "))
+	}
+	fmt.Fprintln(a.stdout)
 	return nil
 }
 

@@ -19,6 +19,15 @@ func (a *app) rolesCommand() *cli.Command {
 			outputFlag(),
 		}, Action: a.rolesAdd},
 		{Name: "list", Usage: "list roles", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.rolesList},
+		{Name: "set", ArgsUsage: "NAME", Usage: "edit a role; it grants from the next session, and its holders' live sessions it no longer grants end", Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "allow", Usage: "RESOURCE_GLOB/ACCOUNT_GLOB, replacing the role's patterns (repeat for more)"},
+			&cli.StringSliceFlag{Name: "add-allow", Usage: "a pattern to add (repeat for more)"},
+			&cli.StringSliceFlag{Name: "remove-allow", Usage: "a pattern to remove (repeat for more)"},
+			&cli.StringFlag{Name: "max-duration", Usage: "longest session, for example 4h"},
+			&cli.BoolFlag{Name: "require-reason", Usage: "sessions need --reason (--require-reason=false: they do not)"},
+			&cli.StringFlag{Name: "description"},
+			outputFlag(),
+		}, Action: a.rolesSet},
 		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a role", Action: a.rolesRemove},
 	}}
 }
@@ -38,6 +47,52 @@ func (a *app) rolesAdd(c *cli.Context) error {
 	}
 	fmt.Fprintf(a.stdout, "role %s added: allow %s, max %s\n", out.Name, strings.Join(out.Allow, " "), out.MaxDuration)
 	return nil
+}
+
+func (a *app) rolesSet(c *cli.Context) error {
+	if err := anyFlag(c, "allow", "add-allow", "remove-allow", "max-duration", "require-reason", "description"); err != nil {
+		return err
+	}
+	if c.IsSet("allow") && (c.IsSet("add-allow") || c.IsSet("remove-allow")) {
+		return usageError("--allow replaces the role's patterns: give it alone, or --add-allow and --remove-allow instead")
+	}
+	n, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	out, err := client.UpdateRole(c.Context, n, roleUpdate(c))
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	r := out.Role
+	fmt.Fprintf(a.stdout, "role %s changed: allow %s, max %s, reason required: %s; %d live sessions it no longer grants ended\n",
+		r.Name, dash(strings.Join(r.Allow, " ")), dash(r.MaxDuration), yesNo(r.RequireReason), out.SessionsEnded)
+	return nil
+}
+
+// roleUpdate is the change the flags given ask for.
+func roleUpdate(c *cli.Context) api.RoleUpdate {
+	req := api.RoleUpdate{AddAllow: c.StringSlice("add-allow"), RemoveAllow: c.StringSlice("remove-allow")}
+	if c.IsSet("allow") {
+		allow := c.StringSlice("allow")
+		req.Allow = &allow
+	}
+	if c.IsSet("max-duration") {
+		v := c.String("max-duration")
+		req.MaxDuration = &v
+	}
+	if c.IsSet("require-reason") {
+		v := c.Bool("require-reason")
+		req.RequireReason = &v
+	}
+	if c.IsSet("description") {
+		v := c.String("description")
+		req.Description = &v
+	}
+	return req
 }
 
 func (a *app) rolesList(c *cli.Context) error {

@@ -20,6 +20,15 @@ func (a *app) usersCommand() *cli.Command {
 		a.userSwitch("disable", "disable (ends their sessions and tokens)", (*apiclient.Client).DisableUser),
 		a.userSwitch("enable", "re-enable", (*apiclient.Client).EnableUser),
 		a.userSwitch("reset-mfa", "remove the MFA enrollment (and end the sessions and tokens) of", (*apiclient.Client).ResetUserMFA),
+		{Name: "set", ArgsUsage: "NAME", Usage: "change a user's roles: a removal ends their tokens and the live sessions it no longer grants, an addition grants from the next session", Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "add-role", Usage: "role to grant (repeat for more)"},
+			&cli.StringSliceFlag{Name: "remove-role", Usage: "role to take away (repeat for more)"},
+			outputFlag(),
+		}, Action: a.usersSet},
+		{Name: "reset-password", ArgsUsage: "NAME", Usage: "give a user a new one-time password (printed once); ends their tokens and sessions",
+			Flags: []cli.Flag{outputFlag()}, Action: a.usersResetPassword},
+		{Name: "delete", Aliases: []string{"rm"}, ArgsUsage: "NAME", Usage: "delete a user, their tokens and live sessions (their sessions and audit events keep the name)",
+			Flags: []cli.Flag{outputFlag()}, Action: a.usersDelete},
 		{Name: "tokens", ArgsUsage: "NAME", Usage: "list a user's API tokens (logins), or end them all with --revoke", Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "revoke", Usage: "end every token of the user and their live sessions (your own current token stays)"}, outputFlag(),
 		}, Action: a.userTokens},
@@ -61,6 +70,73 @@ func (a *app) usersList(c *cli.Context) error {
 		rows = append(rows, []string{u.Name, strings.Join(u.Roles, ","), yesNo(u.MFAEnabled), state, ts(u.CreatedAt)})
 	}
 	return printList(c, out, []string{"NAME", "ROLES", "MFA", "STATE", "CREATED"}, rows)
+}
+
+func (a *app) usersSet(c *cli.Context) error {
+	if err := anyFlag(c, "add-role", "remove-role"); err != nil {
+		return err
+	}
+	n, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	out, err := client.UpdateUser(c.Context, n, api.UserUpdate{AddRoles: c.StringSlice("add-role"), RemoveRoles: c.StringSlice("remove-role")})
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "%s: roles %s\n", out.User.Name, strings.Join(out.User.Roles, ", "))
+	if len(c.StringSlice("remove-role")) > 0 {
+		fmt.Fprintf(a.stdout, "%d tokens revoked, %d live sessions ended (they log in again)\n", out.TokensRevoked, out.SessionsEnded)
+	}
+	return nil
+}
+
+func (a *app) usersResetPassword(c *cli.Context) error {
+	n, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	out, err := client.ResetUserPassword(c.Context, n)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "%s: password reset; %d tokens revoked, %d live sessions ended\none-time password: %s\nthe user sets their own with pamd passwd after logging in\n",
+		out.User.Name, out.TokensRevoked, out.SessionsEnded, out.Password)
+	return nil
+}
+
+func (a *app) usersDelete(c *cli.Context) error {
+	n, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	out, err := client.DeleteUser(c.Context, n)
+	if err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "user %s deleted; %d tokens revoked, %d live sessions ended (their history stays)\n", out.User.Name, out.TokensRevoked, out.SessionsEnded)
+	return nil
+}
+
+// anyFlag refuses a command that changes what its flags say when none of
+// them is given. Actions call it first: after the flags' own checks (-o),
+// which a Before would come ahead of.
+func anyFlag(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.IsSet(n) {
+			return nil
+		}
+	}
+	return usageError("nothing to change: give --%s (see %s --help)", strings.Join(names, " or --"), c.Command.HelpName)
 }
 
 // userSwitch is a command that changes one thing about a user by name

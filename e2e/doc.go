@@ -12,9 +12,14 @@
 //   - e2e_test.go: the end-to-end behaviour (data path, lifecycle, identity, audit, bad input).
 //   - dos_test.go: unauthenticated peers: stream floods on the tunnel, connections per source.
 //   - gateway_lifecycle_test.go: gateway certificates: revocation, --replace, renewal, expiry.
-//   - ssh_test.go, mongo_test.go, browser_test.go: SSH, MongoDB and the web console.
+//   - lifecycle_test.go: users' roles changed, passwords reset, users deleted, roles edited,
+//     gateways removed (their resources moved): what each change ends at once.
+//   - ssh_test.go, mongo_test.go, mssql_test.go, browser_test.go: SSH, MongoDB, SQL Server
+//     and the web console.
 //   - rotation_test.go: credential rotation against sshd, FerretDB and the SQL stand-in.
 //   - output_test.go: what the CLI prints of others' text (escaped control characters).
+//   - ops_test.go: health, readiness and metrics, the access log, backup and
+//     restore, a rolled-back store, master-key rotation killed midway, a full disk.
 //   - failpoints_test.go: tests that use the store's test hook; they run with
 //     -tags failpoints, as scripts/test runs them (nofailpoints_test.go says so
 //     otherwise). The binary under test is always built with the tag.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -86,7 +87,7 @@ func (t *Tx) dropIndex(kind, name string) error {
 // createNamed stores v under a new name, refusing a name already taken.
 func createNamed[T any](t *Tx, bucket, kind, name, id string, v *T) error {
 	if _, err := t.lookup(kind, name); err == nil {
-		return fmt.Errorf("%s %q: %w", kind, name, ErrExists)
+		return nameError(ErrExists, fmt.Sprintf("%s %q already exists", kind, name))
 	}
 	if err := t.setIndex(kind, name, id); err != nil {
 		return err
@@ -96,11 +97,25 @@ func createNamed[T any](t *Tx, bucket, kind, name, id string, v *T) error {
 
 func byName[T any](t *Tx, bucket, kind, name string) (*T, error) {
 	id, err := t.lookup(kind, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nameError(err, fmt.Sprintf("%s %q not found", kind, name))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+		return nil, err
 	}
 	return get[T](t, bucket, []byte(id))
 }
+
+// namedError is ErrNotFound or ErrExists for one name, in words the API can
+// pass to a user as they are (no "store:").
+type namedError struct {
+	sentinel error
+	msg      string
+}
+
+func nameError(sentinel error, msg string) error { return &namedError{sentinel, msg} }
+func (e *namedError) Error() string              { return e.msg }
+func (e *namedError) Unwrap() error              { return e.sentinel }
 
 // Users.
 
@@ -114,6 +129,15 @@ func (t *Tx) UserByName(name string) (*User, error) {
 }
 func (t *Tx) Users() ([]*User, error) { return list[User](t, bucketUsers, nil) }
 
+// DeleteUser removes a user and its name; what names them elsewhere
+// (sessions, audit events) stays.
+func (t *Tx) DeleteUser(u *User) error {
+	if err := t.dropIndex("user", u.Name); err != nil {
+		return err
+	}
+	return t.bucket(bucketUsers).Delete([]byte(u.ID))
+}
+
 // Roles.
 
 func (t *Tx) CreateRole(r *Role) error { return createNamed(t, bucketRoles, "role", r.Name, r.ID, r) }
@@ -121,6 +145,10 @@ func (t *Tx) RoleByName(name string) (*Role, error) {
 	return byName[Role](t, bucketRoles, "role", name)
 }
 func (t *Tx) Roles() ([]*Role, error) { return list[Role](t, bucketRoles, nil) }
+
+// PutRole stores an edited role; its name does not change.
+func (t *Tx) PutRole(r *Role) error { return put(t, bucketRoles, []byte(r.ID), r) }
+
 func (t *Tx) DeleteRole(r *Role) error {
 	if err := t.dropIndex("role", r.Name); err != nil {
 		return err
@@ -148,11 +176,26 @@ func (t *Tx) GatewayByName(name string) (*Gateway, error) {
 }
 func (t *Tx) Gateways() ([]*Gateway, error) { return list[Gateway](t, bucketGateways, nil) }
 
+// DeleteGateway removes a gateway and its name: a certificate issued to it
+// then names no enrolled gateway.
+func (t *Tx) DeleteGateway(g *Gateway) error {
+	if err := t.dropIndex("gateway", g.Name); err != nil {
+		return err
+	}
+	return t.bucket(bucketGateways).Delete([]byte(g.ID))
+}
+
 func (t *Tx) PutEnrollToken(e *EnrollToken) error {
 	return put(t, bucketEnroll, []byte(e.Hash), e)
 }
 func (t *Tx) EnrollToken(hash string) (*EnrollToken, error) {
 	return get[EnrollToken](t, bucketEnroll, []byte(hash))
+}
+func (t *Tx) EnrollTokens() ([]*EnrollToken, error) {
+	return list[EnrollToken](t, bucketEnroll, nil)
+}
+func (t *Tx) DeleteEnrollToken(hash string) error {
+	return t.bucket(bucketEnroll).Delete([]byte(hash))
 }
 
 // Resources and accounts.
@@ -191,7 +234,7 @@ func accountKey(resourceID, id string) []byte { return []byte(resourceID + "/" +
 func (t *Tx) CreateAccount(a *Account) error {
 	kind := "account:" + a.ResourceID
 	if _, err := t.lookup(kind, a.Name); err == nil {
-		return fmt.Errorf("account %q: %w", a.Name, ErrExists)
+		return nameError(ErrExists, fmt.Sprintf("account %q already exists", a.Name))
 	}
 	if err := t.setIndex(kind, a.Name, a.ID); err != nil {
 		return err
@@ -203,8 +246,11 @@ func (t *Tx) PutAccount(a *Account) error {
 }
 func (t *Tx) AccountByName(resourceID, name string) (*Account, error) {
 	id, err := t.lookup("account:"+resourceID, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nameError(err, fmt.Sprintf("account %q not found", name))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("account %q: %w", name, err)
+		return nil, err
 	}
 	return get[Account](t, bucketAccounts, accountKey(resourceID, id))
 }

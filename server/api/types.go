@@ -79,6 +79,55 @@ type RevokeTokensResponse struct {
 	SessionsEnded int `json:"sessions_ended"`
 }
 
+// UserUpdate changes a user's roles: AddRoles are granted (from the next
+// session), RemoveRoles taken away at once.
+type UserUpdate struct {
+	AddRoles    []string `json:"add_roles,omitempty"`
+	RemoveRoles []string `json:"remove_roles,omitempty"`
+}
+
+// UserChange is a changed or removed user and what the change ended: their
+// API tokens, and the live sessions their roles no longer grant.
+type UserChange struct {
+	User          User `json:"user"`
+	TokensRevoked int  `json:"tokens_revoked"`
+	SessionsEnded int  `json:"sessions_ended"`
+}
+
+// ResetPasswordResponse carries the user's new one-time password; it is
+// shown once.
+type ResetPasswordResponse struct {
+	UserChange
+	Password string `json:"password"`
+}
+
+// RoleUpdate changes what is set. Allow replaces the patterns; AddAllow
+// and RemoveAllow edit them instead.
+type RoleUpdate struct {
+	Allow         *[]string `json:"allow,omitempty"`
+	AddAllow      []string  `json:"add_allow,omitempty"`
+	RemoveAllow   []string  `json:"remove_allow,omitempty"`
+	MaxDuration   *string   `json:"max_duration,omitempty"`
+	RequireReason *bool     `json:"require_reason,omitempty"`
+	Description   *string   `json:"description,omitempty"`
+}
+
+// RoleChange is an edited role and the live sessions that ended because
+// it no longer grants them.
+type RoleChange struct {
+	Role          Role `json:"role"`
+	SessionsEnded int  `json:"sessions_ended"`
+}
+
+// GatewayRemoval says what removing a gateway did: the resources moved to
+// another gateway, and whether its tunnel was cut.
+type GatewayRemoval struct {
+	Name    string   `json:"name"`
+	MovedTo string   `json:"moved_to,omitempty"`
+	Moved   []string `json:"moved"`
+	Cut     bool     `json:"cut"`
+}
+
 type MFAEnrollResponse struct {
 	Secret string `json:"secret"`
 	URI    string `json:"uri"`

@@ -52,6 +52,28 @@ func (c *Client) RevokeUserTokens(ctx context.Context, name string) (api.RevokeT
 	return out, err
 }
 
+// UpdateUser adds and removes a user's roles: PATCH /api/v1/users/{name}.
+func (c *Client) UpdateUser(ctx context.Context, name string, req api.UserUpdate) (api.UserChange, error) {
+	var out api.UserChange
+	err := c.Do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), req, &out)
+	return out, err
+}
+
+// ResetUserPassword gives a user a new one-time password and ends their
+// tokens and sessions: POST /api/v1/users/{name}/reset-password.
+func (c *Client) ResetUserPassword(ctx context.Context, name string) (api.ResetPasswordResponse, error) {
+	var out api.ResetPasswordResponse
+	err := c.Do(ctx, "POST", userPath(name, "reset-password"), nil, &out)
+	return out, err
+}
+
+// DeleteUser removes a user, their tokens and live sessions: DELETE /api/v1/users/{name}.
+func (c *Client) DeleteUser(ctx context.Context, name string) (api.UserChange, error) {
+	var out api.UserChange
+	err := c.Do(ctx, "DELETE", "/api/v1/users/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
 func userPath(name, action string) string {
 	return "/api/v1/users/" + url.PathEscape(name) + "/" + action
 }
@@ -75,6 +97,13 @@ func (c *Client) DeleteRole(ctx context.Context, name string) error {
 	return c.Do(ctx, "DELETE", "/api/v1/roles/"+url.PathEscape(name), nil, nil)
 }
 
+// UpdateRole edits a role: PATCH /api/v1/roles/{name}.
+func (c *Client) UpdateRole(ctx context.Context, name string, req api.RoleUpdate) (api.RoleChange, error) {
+	var out api.RoleChange
+	err := c.Do(ctx, "PATCH", "/api/v1/roles/"+url.PathEscape(name), req, &out)
+	return out, err
+}
+
 // Gateways lists the gateways: GET /api/v1/gateways.
 func (c *Client) Gateways(ctx context.Context) ([]api.Gateway, error) {
 	var out []api.Gateway
@@ -92,4 +121,23 @@ func (c *Client) CreateGatewayToken(ctx context.Context, req api.GatewayTokenReq
 // RevokeGateway revokes a gateway's certificate: POST /api/v1/gateways/{name}/revoke.
 func (c *Client) RevokeGateway(ctx context.Context, name string) error {
 	return c.Do(ctx, "POST", "/api/v1/gateways/"+url.PathEscape(name)+"/revoke", nil, nil)
+}
+
+// RemoveGateway deletes a gateway, moving its resources to moveTo (may be
+// ""); force cuts a connected one: DELETE /api/v1/gateways/{name}.
+func (c *Client) RemoveGateway(ctx context.Context, name, moveTo string, force bool) (api.GatewayRemoval, error) {
+	q := url.Values{}
+	if moveTo != "" {
+		q.Set("move_to", moveTo)
+	}
+	if force {
+		q.Set("force", "true")
+	}
+	path := "/api/v1/gateways/" + url.PathEscape(name)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out api.GatewayRemoval
+	err := c.Do(ctx, "DELETE", path, nil, &out)
+	return out, err
 }

@@ -102,16 +102,21 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/users/{name}/disable", auth.Admin, s.handleSetDisabled(true))
 	h("POST /api/v1/users/{name}/enable", auth.Admin, s.handleSetDisabled(false))
 	h("POST /api/v1/users/{name}/reset-mfa", auth.Admin, s.handleResetMFA)
+	h("PATCH /api/v1/users/{name}", auth.Admin, s.handleUpdateUser)
+	h("DELETE /api/v1/users/{name}", auth.Admin, s.handleDeleteUser)
+	h("POST /api/v1/users/{name}/reset-password", auth.Admin, s.handleResetPassword)
 	h("GET /api/v1/users/{name}/tokens", auth.Authed, s.handleListTokens)
 	h("DELETE /api/v1/users/{name}/tokens", auth.Authed, s.handleRevokeTokens)
 
 	h("GET /api/v1/roles", auth.Reader, s.handleListRoles)
 	h("POST /api/v1/roles", auth.Admin, s.handleCreateRole)
 	h("DELETE /api/v1/roles/{name}", auth.Admin, s.handleDeleteRole)
+	h("PATCH /api/v1/roles/{name}", auth.Admin, s.handleUpdateRole)
 
 	h("GET /api/v1/gateways", auth.Reader, s.handleListGateways)
 	h("POST /api/v1/gateways/tokens", auth.Admin, s.handleGatewayToken)
 	h("POST /api/v1/gateways/{name}/revoke", auth.Admin, s.handleRevokeGateway)
+	h("DELETE /api/v1/gateways/{name}", auth.Admin, s.handleRemoveGateway)
 
 	h("GET /api/v1/kinds", auth.Authed, s.handleKinds)
 	h("GET /api/v1/resources", auth.Reader, s.handleListResources)

@@ -4,10 +4,16 @@
 // and record each change in the audit log in the change's transaction.
 //
 // Files:
-//   - api.go: API, routing, the authorisation wrapper, JSON in and out.
+//   - api.go: API, routing, the authorisation wrapper and access log, JSON
+//     in and out, the error for a disk that refuses writes.
+//   - ops.go: /healthz, /readyz, /metrics, the audit head, hot backups.
 //   - identity.go: logins, passwords, MFA, users, tokens, roles, gateway
 //     enrollment.
-//   - gateways.go: listing and revoking gateways.
+//   - lifecycle.go: changing a user's roles, resetting their password and
+//     deleting them; editing roles; ending the live sessions a change no
+//     longer grants.
+//   - gateways.go: listing, revoking and removing gateways (moving their
+//     resources to another).
 //   - resources.go: resources, accounts, the catalog, resource tests, the kinds' schemas.
 //   - update.go: editing resources and accounts; rotating one now.
 //   - sessions.go: opening, listing and ending access sessions; the audit log.

@@ -226,7 +226,7 @@ func userView(u *store.User) api.User {
 }
 
 func (s *API) handleListUsers(w http.ResponseWriter, r *http.Request) error {
-	var out []api.User
+	out := []api.User{}
 	err := s.st.View(func(tx *store.Tx) error {
 		users, err := tx.Users()
 		for _, u := range users {
@@ -423,7 +423,7 @@ func roleView(r *store.Role) api.Role {
 }
 
 func (s *API) handleListRoles(w http.ResponseWriter, r *http.Request) error {
-	var out []api.Role
+	out := []api.Role{}
 	err := s.st.View(func(tx *store.Tx) error {
 		roles, err := tx.Roles()
 		for _, role := range roles {
@@ -447,18 +447,15 @@ func (s *API) handleCreateRole(w http.ResponseWriter, r *http.Request) error {
 	if err := api.ValidName("role", req.Name); err != nil {
 		return err
 	}
-	role := &store.Role{ID: store.NewID(), Name: req.Name, Description: req.Description, RequireReason: req.RequireReason, CreatedAt: time.Now().UTC()}
-	for _, p := range req.Allow {
-		if err := sessions.ValidPattern(p); err != nil {
-			return api.Errorf(http.StatusBadRequest, "--allow %q: %v", p, err)
-		}
-		role.Allow = append(role.Allow, p)
+	if err := checkPatterns(req.Allow); err != nil {
+		return err
 	}
-	role.MaxDuration = sessions.DefaultMaxDuration
+	role := &store.Role{ID: store.NewID(), Name: req.Name, Description: req.Description, Allow: req.Allow, RequireReason: req.RequireReason,
+		MaxDuration: sessions.DefaultMaxDuration, CreatedAt: time.Now().UTC()}
 	if req.MaxDuration != "" {
-		d, err := time.ParseDuration(req.MaxDuration)
-		if err != nil || d <= 0 || d > 7*24*time.Hour {
-			return api.Errorf(http.StatusBadRequest, "max duration %q: want a duration such as 30m or 4h, at most 168h", req.MaxDuration)
+		d, err := parseMaxDuration(req.MaxDuration)
+		if err != nil {
+			return err
 		}
 		role.MaxDuration = d
 	}

@@ -213,12 +213,17 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 	}
 	err := h.st.Update(func(tx *store.Tx) error {
 		g, err := tx.GatewayByName(name)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// Removed while connected (pamd gateways remove --force): the
+			// event stays, the record is gone.
+		case err != nil:
 			return err
-		}
-		g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
-		if err := tx.PutGateway(g); err != nil {
-			return err
+		default:
+			g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
+			if err := tx.PutGateway(g); err != nil {
+				return err
+			}
 		}
 		return audit.Append(tx, "gateway:"+name, action, name, "success", audit.Host(gc.remote), "version "+gc.version)
 	})

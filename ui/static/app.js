@@ -471,11 +471,23 @@ function accountForm(r) {
   return f;
 }
 
+// gatewayStatus is online, revoked, or offline with how long it has been
+// away, as pamd gateways list says it.
+function gatewayStatus(g) {
+  if (g.revoked_at) return "revoked";
+  if (g.online) return "online";
+  if (!g.last_seen) return "offline";
+  const s = Math.max(0, Math.floor((Date.now() - new Date(g.last_seen)) / 1000));
+  const away = s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m" : s < 172800 ? Math.floor(s / 3600) + "h" + Math.floor(s % 3600 / 60) + "m"
+    : Math.floor(s / 86400) + "d" + Math.floor(s % 86400 / 3600) + "h";
+  return "offline " + away;
+}
+
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
   fill(m, h("h1", {}, "Gateways"),
     table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled", "Upload backlog"], gws.map((g) => [
-      g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, g.online ? "online" : "offline"),
+      g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, gatewayStatus(g)),
       g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at),
       !g.backlog ? "–" : g.backlog.records === 0 ? "0" : `${g.backlog.records} records (${(g.backlog.bytes / 1024).toFixed(1)} KiB)`])),
     isAdmin() ? form({ "aria-label": "enroll gateway" }, [
@@ -618,15 +630,33 @@ views.audit = async (m) => {
 
 views.users = async (m) => {
   const [users, roles] = await Promise.all([api("GET", "/api/v1/users"), api("GET", "/api/v1/roles")]);
+  const userPath = (u) => "/api/v1/users/" + encodeURIComponent(u.name);
   const act = (u, what, label, cls) => h("button", { class: cls || "secondary", type: "button", onclick: async () => {
     if (!confirm(label + " " + u.name + "?")) return;
-    try { await api("POST", "/api/v1/users/" + encodeURIComponent(u.name) + "/" + what); route(); } catch (err) { alert(err.message); }
+    try { await api("POST", userPath(u) + "/" + what); route(); } catch (err) { alert(err.message); }
   } }, label);
+  const detail = h("div", { id: "user-detail" });
+  // The one-time password is shown once, here, and nowhere else.
+  const resetPassword = (u) => h("button", { class: "secondary", type: "button", onclick: async () => {
+    if (!confirm("Reset the password of " + u.name + "? Their logins and live sessions end.")) return;
+    try {
+      const res = await api("POST", userPath(u) + "/reset-password");
+      fill(detail, h("div", { class: "notice", role: "status" }, "New one-time password for " + u.name + " (shown once): ",
+        h("code", {}, res.password), " — " + res.tokens_revoked + " logins and " + res.sessions_ended + " live sessions ended."));
+    } catch (err) { fill(detail, errorBox(err)); }
+  } }, "Reset password");
+  const remove = (u) => h("button", { class: "danger", type: "button", onclick: async () => {
+    if (!confirm("Delete user " + u.name + "? Their logins and live sessions end; their history stays.")) return;
+    try { await api("DELETE", userPath(u)); route(); } catch (err) { fill(detail, errorBox(err)); }
+  } }, "Delete");
+  const editRoles = (u) => h("button", { class: "secondary", type: "button", onclick: () => showUserRoles(detail, u, roles) }, "Roles");
   fill(m, h("h1", {}, "Users"),
     table(["Name", "Roles", "MFA", "State", "Created", ""], users.map((u) => [u.name, u.roles.join(", "), u.mfa_enabled ? "yes" : "no",
       u.disabled ? "disabled" : (u.locked_until ? "locked until " + fmt(u.locked_until) : "active"), fmt(u.created_at),
-      isAdmin() ? h("div", { class: "actions" }, u.disabled ? act(u, "enable", "Enable") : act(u, "disable", "Disable", "danger"),
-        u.mfa_enabled ? act(u, "reset-mfa", "Reset MFA") : null) : ""])),
+      isAdmin() ? h("div", { class: "actions" }, editRoles(u), u.disabled ? act(u, "enable", "Enable") : act(u, "disable", "Disable", "danger"),
+        u.mfa_enabled ? act(u, "reset-mfa", "Reset MFA") : null, u.name !== state.user.name ? resetPassword(u) : null,
+        u.name !== state.user.name ? remove(u) : null) : ""])),
+    detail,
     isAdmin() ? form({ "aria-label": "add user" }, [
       h("h2", {}, "Add a user"),
       h("div", { class: "row" }, field("Name", input("name", { required: true })),
@@ -639,15 +669,67 @@ views.users = async (m) => {
     }) : null);
 };
 
+// showUserRoles is the form that adds and removes a user's roles: a removal
+// ends their logins and the live sessions it no longer grants.
+function showUserRoles(detail, u, roles) {
+  const f = form({ "aria-label": "roles of " + u.name }, [
+    h("h2", {}, "Roles of " + u.name),
+    h("div", { class: "row" }, roles.map((r) => check("role-" + r.name, r.name, u.roles.includes(r.name))),
+      h("button", { type: "submit" }, "Save roles")),
+    h("p", { class: "muted" }, "A role taken away ends the user's logins and the live sessions it granted; one added grants from their next session."),
+  ], async (d) => {
+    const want = roles.map((r) => r.name).filter((n) => d["role-" + n]);
+    const req = { add_roles: want.filter((n) => !u.roles.includes(n)), remove_roles: u.roles.filter((n) => !want.includes(n)) };
+    if (!req.add_roles.length && !req.remove_roles.length) return h("div", { class: "notice" }, "Nothing to change.");
+    const res = await api("PATCH", "/api/v1/users/" + encodeURIComponent(u.name), req);
+    u.roles = res.user.roles;
+    return h("div", { class: "notice" }, "Roles of " + u.name + ": " + res.user.roles.join(", ") +
+      (req.remove_roles.length ? " — " + res.tokens_revoked + " logins and " + res.sessions_ended + " live sessions ended." : "."));
+  });
+  fill(detail, f);
+  f.querySelector("input").focus();
+}
+
+// showRoleEdit is the form that edits a role; it grants from the next
+// session, and its holders' live sessions it no longer grants end.
+function showRoleEdit(detail, r) {
+  const f = form({ "aria-label": "edit role " + r.name }, [
+    h("h2", {}, "Edit role " + r.name),
+    h("div", { class: "row" },
+      field("Allow (RESOURCE/ACCOUNT globs, space-separated)", input("allow", { value: r.allow.join(" ") })),
+      field("Max duration", input("max_duration", { value: r.max_duration || "", placeholder: "4h" })),
+      field("Description", input("description", { value: r.description || "" })),
+      check("require_reason", "Require a reason", r.require_reason),
+      h("button", { type: "submit" }, "Save role")),
+  ], async (d) => {
+    const req = {};
+    const allow = d.allow.split(/\s+/).filter(Boolean);
+    if (allow.join(" ") !== r.allow.join(" ")) req.allow = allow;
+    if (d.max_duration && d.max_duration !== r.max_duration) req.max_duration = d.max_duration;
+    if (d.description !== (r.description || "")) req.description = d.description;
+    if (d.require_reason !== r.require_reason) req.require_reason = d.require_reason;
+    if (!Object.keys(req).length) return h("div", { class: "notice" }, "Nothing to change.");
+    const res = await api("PATCH", "/api/v1/roles/" + encodeURIComponent(r.name), req);
+    Object.assign(r, res.role);
+    return h("div", { class: "notice" }, "Role " + r.name + " saved; " + res.sessions_ended + " live sessions it no longer grants ended.");
+  });
+  fill(detail, f);
+  f.querySelector("input").focus();
+}
+
 views.roles = async (m) => {
   const roles = await api("GET", "/api/v1/roles");
+  const detail = h("div", { id: "role-detail" });
+  const remove = (r) => h("button", { class: "danger", type: "button", onclick: async () => {
+    if (!confirm("Remove role " + r.name + "?")) return;
+    try { await api("DELETE", "/api/v1/roles/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
+  } }, "Remove");
   fill(m, h("h1", {}, "Roles"),
     table(["Name", "Allows", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–", r.max_duration || "–",
       r.require_reason ? "required" : "–", r.description || "",
-      isAdmin() && !r.builtin ? h("button", { class: "danger", type: "button", onclick: async () => {
-        if (!confirm("Remove role " + r.name + "?")) return;
-        try { await api("DELETE", "/api/v1/roles/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
-      } }, "Remove") : (r.builtin ? "built in" : "")])),
+      isAdmin() ? h("div", { class: "actions" }, h("button", { class: "secondary", type: "button", onclick: () => showRoleEdit(detail, r) }, "Edit"),
+        r.builtin ? h("span", { class: "muted" }, "built in") : remove(r)) : (r.builtin ? "built in" : "")])),
+    detail,
     isAdmin() ? form({ "aria-label": "add role" }, [
       h("h2", {}, "Add a role"),
       h("div", { class: "row" }, field("Name", input("name", { required: true })),
