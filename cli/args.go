@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -119,6 +120,17 @@ func noArgs(c *cli.Context) error {
 		return usageError("%s takes no arguments, got %q (see %s --help)", c.Command.HelpName, strings.Join(c.Args().Slice(), " "), c.Command.HelpName)
 	}
 	return nil
+}
+
+// noArgsBut is noArgs for a command that also has subcommands: their
+// names pass (urfave/cli runs the parent's Before first).
+func noArgsBut(subcommands ...string) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() > 0 && slices.Contains(subcommands, c.Args().First()) {
+			return nil
+		}
+		return noArgs(c)
+	}
 }
 
 // requireFlags is the Before of commands with flags that must be given:

@@ -18,7 +18,11 @@ func (a *app) auditCommand() *cli.Command {
 			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many (the newest)"},
 			outputFlag(),
 		}, Before: noArgs, Action: a.auditList},
-		{Name: "verify", Usage: "check the hash chain; exits 1 at the first broken link", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.auditVerify},
+		{Name: "verify", Usage: "check the hash chain; exits 1 at the first broken link, or when it does not hold the --expect head", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "expect", Usage: "SEQ:HASH from an earlier pamd audit head, kept outside pamd: a store rolled back to an older copy fails"},
+			outputFlag(),
+		}, Before: noArgs, Action: a.auditVerify},
+		{Name: "head", Usage: "print the newest event's SEQ:HASH, to keep outside pamd for pamd audit verify --expect", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.auditHead},
 	}}
 }
 
@@ -46,17 +50,39 @@ func (a *app) auditVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := client.VerifyAudit(c.Context)
+	v, err := client.VerifyAudit(c.Context, c.String("expect"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case jsonOutput(c):
+		printJSON(a.stdout, v)
+	case v.OK && v.Holds:
+		fmt.Fprintf(a.stdout, "audit chain intact: %d events verified, and it holds %s\n", v.Events, v.Expected)
+	case v.OK:
+		fmt.Fprintf(a.stdout, "audit chain intact: %d events verified\n", v.Events)
+	}
+	switch {
+	case !v.OK && v.Seq == 0:
+		return cli.Exit(fmt.Sprintf("audit check failed: %s (%d events verified)", v.Reason, v.Events), 1)
+	case !v.OK:
+		return cli.Exit(fmt.Sprintf("audit chain broken at event %d: %s (%d events before it verified)", v.Seq, v.Reason, v.Events), 1)
+	}
+	return nil
+}
+
+func (a *app) auditHead(c *cli.Context) error {
+	client, err := client(c)
+	if err != nil {
+		return err
+	}
+	h, err := client.AuditHead(c.Context)
 	if err != nil {
 		return err
 	}
 	if jsonOutput(c) {
-		printJSON(a.stdout, v)
-	} else if v.OK {
-		fmt.Fprintf(a.stdout, "audit chain intact: %d events verified\n", v.Events)
+		return printJSON(a.stdout, h)
 	}
-	if !v.OK {
-		return cli.Exit(fmt.Sprintf("audit chain broken at event %d: %s (%d events before it verified)", v.Seq, v.Reason, v.Events), 1)
-	}
+	fmt.Fprintf(a.stdout, "%d:%s\n", h.Seq, h.Hash)
 	return nil
 }

@@ -15,10 +15,14 @@
 //   - output.go: -o table|json, tables, escaped records, JSON
 //   - prompt.go: reading standard input, terminal prompts
 //   - log.go: --log-level and --log-format for the roles
-//   - server.go, gateway.go, dev.go: the roles (pamd server, gateway, dev)
+//   - server.go, gateway.go, dev.go: the roles (pamd server, gateway, dev);
+//     server.go also holds pamd server rotate-master-key
 //   - connect.go, ssh.go: the laptop side (pamd connect, pamd ssh)
 //   - login.go, mfa.go: login, logout, whoami, passwd; mfa enroll
 //   - users.go, roles.go, gateways.go, resources.go, accounts.go,
 //     rotation.go, catalog.go (ls), sessions.go, logs.go (sessions logs,
-//     play, export), audit.go: the nouns of the API
+//     play, export), audit.go (list, verify, head): the nouns of the API
+//   - backup.go: pamd backup, through the API or from a stopped data dir
+//   - completion.go: pamd completion bash|zsh|fish, and the completions
+//     the scripts ask for: commands, flags, and targets from the catalog
 package cli

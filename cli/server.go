@@ -3,13 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/server"
+	"github.com/pamd/pamd/store"
 )
 
 func (a *app) serverCommand() *cli.Command {
@@ -27,9 +31,11 @@ func (a *app) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "tls-key", Usage: "the private key (PEM) of --tls-cert", EnvVars: []string{"PAMD_TLS_KEY"}},
 			&cli.DurationFlag{Name: "gateway-cert-lifetime", Value: 24 * time.Hour, Usage: "how long a gateway's certificate is valid; gateways renew it at half of that", EnvVars: []string{"PAMD_GATEWAY_CERT_LIFETIME"}},
 			rotationCheckFlag(),
+			&cli.StringFlag{Name: "metrics-listen", Usage: "plain-HTTP ADDR serving /metrics, /healthz and /readyz with no login (keep it private; /metrics on the main port needs an admin or auditor token)", EnvVars: []string{"PAMD_METRICS_LISTEN"}},
 		}, logFlags("info")...),
-		Before: noArgs,
-		Action: a.runServer,
+		Before:      noArgsBut("rotate-master-key"),
+		Action:      a.runServer,
+		Subcommands: []*cli.Command{a.rotateMasterKeyCommand()},
 	}
 }
 
@@ -63,7 +69,7 @@ func (a *app) runServer(c *cli.Context) error {
 		MasterKeyFile: c.String("master-key-file"), MasterKey: c.String("master-key"),
 		TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), AdminPassword: c.String("admin-password"),
 		Version: a.version, Logger: log, Out: a.stdout, RotationCheck: c.Duration("rotation-check"),
-		GatewayCertLifetime: c.Duration("gateway-cert-lifetime"),
+		GatewayCertLifetime: c.Duration("gateway-cert-lifetime"), MetricsListen: c.String("metrics-listen"),
 	}
 	return serve(c.Context, cfg, nil)
 }
@@ -83,4 +89,85 @@ func serve(ctx context.Context, cfg server.Config, started func(*server.Server, 
 		go started(srv, ln.Addr())
 	}
 	return srv.Serve(ctx, ln)
+}
+
+func (a *app) rotateMasterKeyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rotate-master-key",
+		Usage: "re-wrap a stopped server's data key under a new master key (nothing else is rewritten)",
+		Description: "The new key is read from --new-key-file, or made there when the file does not exist.\n" +
+			"The change is one transaction: an interrupted run leaves a data file that opens with exactly one\n" +
+			"of the two keys, and running the command again says which and finishes.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Value: "./pamd-data", EnvVars: []string{"PAMD_DATA_DIR"}},
+			&cli.StringFlag{Name: "master-key-file", Usage: "the current key's file, default DATA_DIR/master.key (PAMD_MASTER_KEY holds the key itself)", EnvVars: []string{"PAMD_MASTER_KEY_FILE"}},
+			envOnlyFlag("master-key", "PAMD_MASTER_KEY", "the current master key itself, instead of the file"),
+			&cli.StringFlag{Name: "new-key-file", Usage: "where the new key is (made 0600 when missing)"},
+		},
+		Before: before(noArgs, requireFlags("new-key-file")),
+		Action: a.rotateMasterKey,
+	}
+}
+
+func (a *app) rotateMasterKey(c *cli.Context) error {
+	dir := c.String("data-dir")
+	path := filepath.Join(dir, "pamd.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no data file in %s: %w", dir, err)
+	}
+	oldKey, oldFrom, err := currentMasterKey(c, dir)
+	if err != nil {
+		return err
+	}
+	newFile := c.String("new-key-file")
+	newKey, created, err := store.LoadOrCreateMasterKey(newFile)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(a.stdout, "made a new master key in %s (mode 0600)\n", newFile)
+	}
+	if ok, err := store.KeyOpens(path, newKey); err != nil {
+		return err
+	} else if ok {
+		fmt.Fprintf(a.stdout, "the data file already opens with the new key in %s (and not with %s): the rotation is done\n", newFile, oldFrom)
+		return nil
+	}
+	if ok, err := store.KeyOpens(path, oldKey); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("the data file opens neither with %s nor with the new key in %s", oldFrom, newFile)
+	}
+	proxy.PauseForTest(slog.New(slog.NewTextHandler(a.stderr, nil)), "rekey")
+	if err := store.Rekey(path, oldKey, newKey); err != nil {
+		return fmt.Errorf("%w; the data file still opens with %s", err, oldFrom)
+	}
+	fmt.Fprintf(a.stdout, "the data file now opens with the new key in %s only: start the server with --master-key-file %s "+
+		"(or PAMD_MASTER_KEY), take a new backup, then destroy the old key and the backups made under it\n", newFile, newFile)
+	return nil
+}
+
+// currentMasterKey is the key the server would start with, and where it
+// came from (for messages; never the key itself).
+func currentMasterKey(c *cli.Context, dir string) ([]byte, string, error) {
+	if text := c.String("master-key"); text != "" {
+		k, err := store.ParseMasterKey(text)
+		if err != nil {
+			return nil, "", fmt.Errorf("PAMD_MASTER_KEY: %w", err)
+		}
+		return k, "PAMD_MASTER_KEY", nil
+	}
+	file := c.String("master-key-file")
+	if file == "" {
+		file = filepath.Join(dir, "master.key")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", fmt.Errorf("the current master key: %w", err)
+	}
+	k, err := store.ParseMasterKey(string(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", file, err)
+	}
+	return k, file, nil
 }

@@ -33,7 +33,11 @@ type Config struct {
 	// GatewayCertLifetime is how long a gateway's client certificate is
 	// valid (default 24h); gateways renew at half of it.
 	GatewayCertLifetime time.Duration
-	Logger              *slog.Logger
+	// MetricsListen, when set, is a plain-HTTP address serving /metrics,
+	// /healthz and /readyz with no login (keep it off the internet);
+	// /metrics on the main port needs an admin's or auditor's token.
+	MetricsListen string
+	Logger        *slog.Logger
 	// Out receives the one-time first-start banner (the admin password).
 	Out io.Writer
 }

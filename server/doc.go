@@ -28,6 +28,8 @@
 //   - rotation: credential rotation, behind a small interface of the hub.
 //   - httpapi: the HTTP API's routes and handlers.
 //   - audit: appending audit events.
+//   - metrics: the Prometheus metrics the parts update and the gauges of
+//     their state.
 //   - streams: yamux stream helpers the hub and relay share.
 //   - kind: the Kind interface and the set of kinds, with one package per
 //     kind: kind/sshkind, kind/mongokind, kind/mssqlkind, kind/tcpkind.

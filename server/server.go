@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pamd/pamd/protocol/pki"
@@ -19,6 +20,7 @@ import (
 	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/server/httpapi"
 	"github.com/pamd/pamd/server/hub"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/relay"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
@@ -30,22 +32,23 @@ import (
 // CAs, authentication, the live sessions, the gateway hub, rotations, the
 // client relay and the HTTP API, on one port.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	st    *store.Store
-	ca    *ca.Authority
-	cert  tls.Certificate
-	pin   string // the CA fingerprint clients pin
-	auth  *auth.Service
-	hub   *hub.Hub
-	live  *sessions.Live
-	rot   *rotation.Rotator
-	relay *relay.Relay
-	api   *httpapi.API
-	http  *http.Server
-	conns chan net.Conn // handshaken HTTP connections for http.Server
-	lim   limits
-	srcs  *sourceLimiter // connections not yet authenticated, per source
+	cfg     Config
+	log     *slog.Logger
+	st      *store.Store
+	ca      *ca.Authority
+	cert    tls.Certificate
+	pin     string // the CA fingerprint clients pin
+	auth    *auth.Service
+	hub     *hub.Hub
+	live    *sessions.Live
+	rot     *rotation.Rotator
+	relay   *relay.Relay
+	api     *httpapi.API
+	metrics *metrics.M
+	http    *http.Server
+	conns   chan net.Conn // handshaken HTTP connections for http.Server
+	lim     limits
+	srcs    *sourceLimiter // connections not yet authenticated, per source
 
 	// wg counts the goroutines Serve starts (the HTTP server, the session
 	// and rotation loops, each connection's dispatch and serving); Serve
@@ -60,6 +63,8 @@ type Server struct {
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{} // open client and gateway connections
 	closing bool
+	// listening is set while the accept loop runs (for /readyz).
+	listening atomic.Bool
 }
 
 // New opens (or initialises) the data dir. It does not listen yet.
@@ -93,6 +98,8 @@ func open(cfg Config, lim limits) (*Server, error) {
 // uses of the others.
 func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, tunnels: map[net.Conn]struct{}{}, lim: lim}
+	s.metrics = metrics.New(metrics.State{LiveSessions: func() int { return s.live.Count() }, Gateways: func() []metrics.Gateway { return s.hub.States() }})
+	st.Observe(s.metrics.StoreTransaction)
 	var err error
 	if s.ca, err = ca.Load(st); err != nil {
 		return nil, err
@@ -100,23 +107,23 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 	if s.cert, s.pin, err = s.ca.ServerCertificate(cfg.TLSCert, cfg.TLSKey, cfg.Listen, cfg.PublicURL); err != nil {
 		return nil, err
 	}
-	s.auth, err = auth.New(st, s.log, auth.Config{DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword, KeepAdminPassword: cfg.KeepAdminPassword, Out: cfg.Out})
+	s.auth, err = auth.New(st, s.log, auth.Config{DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword, KeepAdminPassword: cfg.KeepAdminPassword, Out: cfg.Out, Metrics: s.metrics})
 	if err != nil {
 		return nil, err
 	}
 	s.hub = hub.New(hub.Config{Store: st, Log: s.log, CA: s.ca, CertLifetime: cfg.GatewayCertLifetime, Streams: s.lim.gatewayStreams,
-		OnConnect: func() { s.rot.Poke() }})
+		OnConnect: func() { s.rot.Poke() }, Metrics: s.metrics})
 	kinds := newKinds(kindEnv{ca: s.ca, hub: s.hub})
 	s.live = sessions.New(st, s.log, s.hub)
 	if err := s.live.Restore(); err != nil {
 		return nil, err
 	}
-	s.rot = rotation.New(rotation.Config{Store: st, Log: s.log, Kinds: kinds, Gateways: s.hub, LiveOn: s.live.OnAccount, Check: cfg.RotationCheck})
+	s.rot = rotation.New(rotation.Config{Store: st, Log: s.log, Kinds: kinds, Gateways: s.hub, LiveOn: s.live.OnAccount, Check: cfg.RotationCheck, Metrics: s.metrics})
 	s.relay = relay.New(relay.Config{Store: st, Log: s.log, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
-		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams})
+		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams, Metrics: s.metrics})
 	s.api = httpapi.New(httpapi.Config{Store: st, Log: s.log, Auth: s.auth, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
 		Rotations: s.rot, CA: s.ca, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
-		GatewayCertLifetime: cfg.GatewayCertLifetime})
+		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics})
 	return s, nil
 }
 
@@ -188,13 +195,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.api.SetServing(reqCtx)
 	s.http.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	s.relay.Start()
+	stopOps, err := s.serveOps()
+	if err != nil {
+		cancelReqs()
+		s.relay.Stop()
+		return err
+	}
+	defer stopOps()
 	s.goTracked(func() { s.http.Serve(hl) })
 	s.goTracked(func() { s.live.Run(ctx) })
 	s.goTracked(func() { s.rot.Run(ctx, reqCtx) })
 
 	acceptDone := make(chan struct{})
+	s.listening.Store(true)
 	go func() { // Serve waits for it (acceptDone) before anything else stops
 		defer close(acceptDone)
+		defer s.listening.Store(false)
 		for {
 			c, err := tlsLn.Accept()
 			if err != nil {
@@ -235,6 +251,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.wg.Wait()
 	s.relay.Stop() // the connections' last records, now that none is open
 	return s.st.Close()
+}
+
+// serveOps serves --metrics-listen, when set, until the returned stop.
+func (s *Server) serveOps() (stop func(), err error) {
+	if s.cfg.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", s.cfg.MetricsListen, err)
+	}
+	hs := &http.Server{Handler: s.api.OpsHandler(), ReadHeaderTimeout: s.lim.httpReadHeader, IdleTimeout: s.lim.httpIdle,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	done := make(chan struct{})
+	go func() { defer close(done); hs.Serve(ln) }()
+	s.log.Info("metrics and health listening", "addr", ln.Addr().String())
+	return func() { hs.Close(); <-done }, nil
 }
 
 // goTracked runs fn in a goroutine Serve waits for before the store closes.

@@ -35,7 +35,9 @@
 // chain), check.go (Check: every value opens, for tests and
 // storetest), audit_failpoints.go (RewriteAuditEvent, for tests that edit
 // history; only in builds with -tags failpoints), migrate.go (schema
-// version and migrations).
+// version and migrations), ops.go (what operators do to the file: backups,
+// re-keying, the audit head; a commit the disk refuses, ErrCannotWrite),
+// free_unix.go and free_other.go (the space left on the data file's disk).
 //
 // Sub-packages: storetest (stores for tests, checked when each test ends).
 package store

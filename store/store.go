@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,22 @@ type Store struct {
 	db     *bolt.DB
 	data   *sealer
 	idxKey []byte
+	// observe, when set, learns each transaction's time (see Observe).
+	observe func(write bool, d time.Duration)
+	// lastWrite is the error of the last commit when it failed (see
+	// WriteHealth).
+	lastWrite atomic.Pointer[error]
+}
+
+// Observe has fn learn the time of every transaction from now on, commit
+// included (for metrics). Call it before the store is shared.
+func (s *Store) Observe(fn func(write bool, d time.Duration)) { s.observe = fn }
+
+// timed reports a transaction that began at start to the observer.
+func (s *Store) timed(write bool, start time.Time) {
+	if s.observe != nil {
+		s.observe(write, time.Since(start))
+	}
 }
 
 // Open opens (creating if absent) the store at path. masterKey must be 32
@@ -117,18 +134,25 @@ func (s *Store) Close() error {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
+	defer s.timed(false, time.Now())
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, s: s}) })
 }
 
-// Update runs fn in a read-write transaction; an error from fn rolls it back.
-func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, s: s}) })
-}
+// Update runs fn in a read-write transaction; an error from fn rolls it
+// back, and a commit the disk refuses is ErrCannotWrite.
+func (s *Store) Update(fn func(*Tx) error) error { return s.commit(fn) }
 
 // Batch is Update for small independent writes from many goroutines: bbolt
 // commits them together. fn may run more than once, so it must be idempotent.
 func (s *Store) Batch(fn func(*Tx) error) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, s: s}) })
+	defer s.timed(true, time.Now())
+	var fnErr error
+	err := s.db.Batch(func(tx *bolt.Tx) error { fnErr = fn(&Tx{tx: tx, s: s}); return fnErr })
+	if err != nil && err != fnErr {
+		err = fmt.Errorf("%w: %v", ErrCannotWrite, err)
+		s.lastWrite.Store(&err)
+	}
+	return err
 }
 
 // GenerateMasterKey returns a new random key in the text form that

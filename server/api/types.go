@@ -19,6 +19,7 @@ const (
 	CodeMFARequired  = "mfa_required"
 	CodeTokenExpired = "token_expired"
 	CodeThrottled    = "throttled"
+	CodeCannotWrite  = "cannot_write" // the server's disk refused a write (full?)
 )
 
 type LoginRequest struct {
@@ -317,6 +318,8 @@ type SessionGrant struct {
 	// JSON line. Both are templates: pamd connect replaces {port} with
 	// the port it listens on, {known_hosts} with the known_hosts file it
 	// wrote for SSHHostKey and {tls_ca_file} with the file it wrote TLSCA to.
+	// A command to paste is a line as it is; a note for the person starts
+	// with "pamd: ", like pamd's other messages.
 	ClientLines  []string          `json:"client_lines,omitempty"`
 	ClientFields map[string]string `json:"client_fields,omitempty"`
 	// Refusal is how pamd connect refuses a local connection it cannot
@@ -376,6 +379,18 @@ type AuditVerify struct {
 	Events int    `json:"events"`
 	Seq    uint64 `json:"broken_at,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Expected is the head asked for with ?expect= (SEQ:HASH or HASH), and
+	// Holds whether the chain holds it: a store rolled back to an older
+	// copy does not.
+	Expected string `json:"expected,omitempty"`
+	Holds    bool   `json:"holds_expected,omitempty"`
+}
+
+// AuditHead is the newest audit event: what an operator keeps outside pamd
+// to tell a rolled-back store (pamd audit verify --expect).
+type AuditHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
 }
 
 // Info is public: what a client needs before logging in.

@@ -6,5 +6,6 @@
 // Files: client.go (Client, Do, errors), auth.go (info, login, logout,
 // whoami, password, MFA), admin.go (users, roles, gateways), resources.go
 // (resources, accounts, SSH CA), sessions.go (catalog, sessions, records,
-// audit), login.go (the saved login, ConfigDir).
+// audit), backup.go (a hot copy of the data file), login.go (the saved
+// login, ConfigDir).
 package apiclient

@@ -101,8 +101,21 @@ func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) ([]api.AuditEven
 }
 
 // VerifyAudit checks the audit hash chain: GET /api/v1/audit/verify.
-func (c *Client) VerifyAudit(ctx context.Context) (api.AuditVerify, error) {
+// VerifyAudit checks the chain; expect (SEQ:HASH or HASH, may be "") is a
+// head kept outside pamd that the chain must hold.
+func (c *Client) VerifyAudit(ctx context.Context, expect string) (api.AuditVerify, error) {
 	var out api.AuditVerify
-	err := c.Do(ctx, "GET", "/api/v1/audit/verify", nil, &out)
+	path := "/api/v1/audit/verify"
+	if expect != "" {
+		path += "?" + url.Values{"expect": {expect}}.Encode()
+	}
+	err := c.Do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
+// AuditHead is the newest audit event's sequence number and hash.
+func (c *Client) AuditHead(ctx context.Context) (api.AuditHead, error) {
+	var out api.AuditHead
+	err := c.Do(ctx, "GET", "/api/v1/audit/head", nil, &out)
 	return out, err
 }

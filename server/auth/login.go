@@ -24,6 +24,27 @@ var (
 // most, and none runs inside a store transaction: a flood of logins slows
 // down its sender and never stalls the server's writes.
 func (s *Service) Login(ctx context.Context, name, password, code, source string) (*store.User, error) {
+	u, err := s.login(ctx, name, password, code, source)
+	s.cfg.Metrics.Login(loginOutcome(err))
+	return u, err
+}
+
+// loginOutcome names a login's result in metrics.
+func loginOutcome(err error) string {
+	var mfa *MFARequired
+	var ae *api.Error
+	switch {
+	case err == nil:
+		return "success"
+	case errors.As(err, &mfa):
+		return "mfa_required"
+	case errors.As(err, &ae) && ae.Code == api.CodeThrottled:
+		return "throttled"
+	}
+	return "failure"
+}
+
+func (s *Service) login(ctx context.Context, name, password, code, source string) (*store.User, error) {
 	now := time.Now().UTC()
 	if err := api.ValidName("user", name); err != nil {
 		// Never written as given: a name is an audit field, and a megabyte

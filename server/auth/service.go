@@ -10,6 +10,7 @@ import (
 
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/store"
 )
 
@@ -22,6 +23,7 @@ type Config struct {
 	AdminPassword     string
 	KeepAdminPassword bool
 	Out               io.Writer // where the bootstrap says where the password is
+	Metrics           *metrics.M
 }
 
 // Service authenticates users: logins and their throttling, API tokens,

@@ -16,6 +16,7 @@ import (
 	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/server/hub"
 	"github.com/pamd/pamd/server/kind"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
 	"github.com/pamd/pamd/store"
@@ -36,7 +37,12 @@ type API struct {
 	// serving ends when the server's shutdown stops the handlers (see
 	// untilShutdown); nil: never.
 	serving context.Context
+	ready   readiness
+	routes  []string // as Handler registered them
 }
+
+// Routes are the API's patterns ("GET /api/v1/users"), for contract tests.
+func (s *API) Routes() []string { return s.routes }
 
 // Config is what the API needs of the server.
 type Config struct {
@@ -53,6 +59,9 @@ type Config struct {
 	PublicURL           string // the URL users reach the server by, if set
 	CAFingerprint       string // what clients pin
 	GatewayCertLifetime time.Duration
+	// Listening says whether the tunnel listener accepts (for /readyz).
+	Listening func() bool
+	Metrics   *metrics.M
 }
 
 // New is the API.
@@ -82,7 +91,11 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 // outside /api/.
 func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, level auth.Level, fn handler) { mux.Handle(pattern, s.wrap(level, fn)) }
+	s.routes = nil
+	h := func(pattern string, level auth.Level, fn handler) {
+		mux.Handle(pattern, s.wrap(level, fn))
+		s.routes = append(s.routes, pattern)
+	}
 
 	h("GET /api/v1/info", auth.Public, s.handleInfo)
 	h("POST /api/v1/auth/login", auth.Public, s.handleLogin)
@@ -144,6 +157,13 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 
 	h("GET /api/v1/audit", auth.Reader, s.handleListAudit)
 	h("GET /api/v1/audit/verify", auth.Reader, s.handleVerifyAudit)
+	h("GET /api/v1/audit/head", auth.Reader, s.handleAuditHead)
+	h("GET /api/v1/backup", auth.Admin, s.handleBackup)
+	h("GET /healthz", auth.Public, s.handleHealthz)
+	h("GET /readyz", auth.Public, s.handleReadyz)
+	if s.cfg.Metrics != nil {
+		h("GET /metrics", auth.Reader, s.handleMetrics)
+	}
 
 	mux.Handle("/api/", s.wrap(auth.Public, func(http.ResponseWriter, *http.Request) error {
 		return api.Errorf(http.StatusNotFound, "no such API endpoint")
@@ -166,7 +186,9 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 func (s *API) wrap(level auth.Level, fn handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		c, err := s.auth.Authorize(r, level)
 		if err == nil {
@@ -178,8 +200,51 @@ func (s *API) wrap(level auth.Level, fn handler) http.Handler {
 		if err != nil {
 			s.writeError(w, r, err)
 		}
+		s.accessLog(r, c, w.status, time.Since(start))
 	})
 }
+
+// accessLog writes one line per request: the route's pattern (never the
+// path, which may hold a name a user typed, nor the query, the body or a
+// token), the status, the user and the time taken. Probes log at debug.
+func (s *API) accessLog(r *http.Request, c *auth.Caller, status int, d time.Duration) {
+	level := slog.LevelInfo
+	if r.Pattern == "GET /healthz" || r.Pattern == "GET /readyz" {
+		level = slog.LevelDebug
+	}
+	user := "-"
+	if c != nil {
+		user = c.User.Name
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.log.Log(r.Context(), level, "api", "route", r.Pattern, "status", status, "user", user, "source", auth.SourceOf(r),
+		"ms", float64(d.Microseconds())/1000)
+}
+
+// statusWriter remembers the status a handler wrote, for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *api.Error
@@ -192,6 +257,9 @@ func (s *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = api.Errorf(http.StatusNotFound, "%s", strings.TrimPrefix(err.Error(), "store: "))
 	case errors.Is(err, store.ErrExists):
 		ae = api.Errorf(http.StatusConflict, "%s", err.Error())
+	case isCannotWrite(err):
+		s.log.Error("the store cannot write", "method", r.Method, "route", r.Pattern, "err", err)
+		ae = &api.Error{Status: http.StatusInsufficientStorage, Code: api.CodeCannotWrite, Message: cannotWrite}
 	default:
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = api.Errorf(http.StatusInternalServerError, "internal error (see the server log)")
@@ -204,6 +272,11 @@ func (s *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, ae.Status, ae)
 }
+
+// cannotWrite is what a user is told when the store refuses a write.
+const cannotWrite = "the server cannot write its data (disk full?); an operator must free space on the server's data disk"
+
+func isCannotWrite(err error) bool { return errors.Is(err, store.ErrCannotWrite) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

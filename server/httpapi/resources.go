@@ -44,7 +44,7 @@ func (s *API) accountView(res *store.Resource, a *store.Account) api.Account {
 }
 
 func (s *API) handleListResources(w http.ResponseWriter, r *http.Request) error {
-	var out []api.Resource
+	out := []api.Resource{}
 	err := s.st.View(func(tx *store.Tx) error {
 		all, err := tx.Resources()
 		for _, res := range all {

@@ -126,6 +126,7 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 		s.auth.MFASucceeded(c)
 	}
 	s.live.Add(sess)
+	s.cfg.Metrics.SessionOpened(res.Type)
 	grant := api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential, Username: acct.Username}
 	k, err := s.kinds.Must(res)
 	if err != nil {
@@ -274,11 +275,25 @@ func (s *API) handleListAudit(w http.ResponseWriter, r *http.Request) error {
 
 func (s *API) handleVerifyAudit(w http.ResponseWriter, r *http.Request) error {
 	var v api.AuditVerify
+	var seq uint64
+	var hash string
+	if v.Expected = r.URL.Query().Get("expect"); v.Expected != "" {
+		var err error
+		if seq, hash, err = parseExpect(v.Expected); err != nil {
+			return err
+		}
+	}
 	err := s.st.View(func(tx *store.Tx) error {
 		n, brk, err := tx.VerifyAudit()
 		v.Events, v.OK = n, brk == nil
 		if brk != nil {
 			v.Seq, v.Reason = brk.Seq, brk.Reason
+		}
+		if err != nil || hash == "" || !v.OK {
+			return err
+		}
+		if v.Holds, err = tx.AuditHolds(seq, hash); err == nil && !v.Holds {
+			v.OK, v.Reason = false, "the chain does not hold the expected event "+v.Expected+": this store was rolled back to an older copy, or the head is from another pamd"
 		}
 		return err
 	})

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/audit"
 	"github.com/pamd/pamd/server/ca"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/streams"
 	"github.com/pamd/pamd/store"
 )
@@ -32,6 +34,7 @@ type Config struct {
 	// OnConnect runs when a gateway connects (rotations waiting for it
 	// look again); it must not block.
 	OnConnect func()
+	Metrics   *metrics.M
 }
 
 // Hub keeps the connected gateways.
@@ -67,6 +70,26 @@ func New(cfg Config) *Hub {
 		cfg.OnConnect = func() {}
 	}
 	return &Hub{cfg: cfg, st: cfg.Store, log: cfg.Log, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}, gw: map[string]*gatewayConn{}}
+}
+
+// States is every enrolled gateway's state, for metrics.
+func (h *Hub) States() []metrics.Gateway {
+	var out []metrics.Gateway
+	h.st.View(func(tx *store.Tx) error {
+		all, err := tx.Gateways()
+		for _, g := range all {
+			state := metrics.Gateway{Name: g.Name, LastSeen: g.LastSeen}
+			if state.Online = h.Online(g.Name); state.Online {
+				state.LastSeen = time.Now()
+				if b := h.Backlog(g.Name); b != nil {
+					state.BacklogRecords, state.BacklogBytes = int64(b.Records), int64(b.Bytes)
+				}
+			}
+			out = append(out, state)
+		}
+		return err
+	})
+	return out
 }
 
 // Online says whether the named gateway is connected.

@@ -22,6 +22,7 @@ func (h *Hub) serveRecords(gateway string, st *yamux.Stream) {
 	tunnel.OK().WriteTo(st)
 	actor := "gateway:" + gateway
 	refuse := func(reason string) {
+		h.cfg.Metrics.RecordBatchRefused()
 		h.trail.Event(actor, "gateway.records_rejected", gateway, "failure", "", reason)
 		(&tunnel.Message{Type: tunnel.MsgRefused, Reason: reason}).WriteTo(st)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pamd/pamd/server/audit"
 	"github.com/pamd/pamd/server/auth"
 	"github.com/pamd/pamd/server/kind"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/sessions"
 	"github.com/pamd/pamd/server/streams"
 	"github.com/pamd/pamd/store"
@@ -41,6 +42,7 @@ type Config struct {
 	// connection: one per proxied connection, all over one tunnel (the
 	// benchmarks hold thousands), so it is generous.
 	Streams int
+	Metrics *metrics.M
 }
 
 // Relay serves pamd connect's tunnels.
@@ -227,6 +229,7 @@ func (s *Relay) control(ctx context.Context, st *yamux.Stream, sess *store.Sessi
 
 // access relays one connection of a session to its resource's gateway.
 func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Active, remote string) {
+	start := time.Now()
 	var (
 		res  *store.Resource
 		acct *store.Account
@@ -246,6 +249,7 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 	gw, err := s.cfg.Gateways.Open(res.Gateway)
 	if err != nil {
 		s.recordConnection(conn, 0, 0, err)
+		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
 		tunnel.Refuse("pamd: %v; the resource %s cannot be reached until it reconnects", err, res.Name).WriteTo(st)
 		return
 	}
@@ -261,6 +265,7 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 	}
 	if err != nil {
 		s.recordConnection(conn, 0, 0, err)
+		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
 		tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
 		s.log.Error("descriptor", "session", sess.ID, "err", err)
 		return
@@ -281,7 +286,12 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 	if err != nil {
 		s.recordConnection(conn, 0, 0, err)
 		var refusal *tunnel.Refusal
+		outcome := "failed"
 		if errors.As(err, &refusal) {
+			outcome = "refused"
+		}
+		s.cfg.Metrics.ConnectionRefused(res.Type, outcome)
+		if refusal != nil {
 			tunnel.Refuse("%s", refusal.Message).WriteTo(st)
 		} else {
 			tunnel.Refuse("pamd: gateway %s did not answer: %v", res.Gateway, err).WriteTo(st)
@@ -301,6 +311,7 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 		return
 	}
 	s.recordConnection(conn, 0, 0, nil)
+	done := s.cfg.Metrics.ConnectionStarted(res.Type, time.Since(start))
 	var up, down proxy.Counter
 	err = proxy.Join(ls.Context(), st, gw, &up, &down)
 	if ls.Context().Err() != nil {
@@ -310,6 +321,7 @@ func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Activ
 	if err == nil && conn.Error != "" {
 		err = errors.New(conn.Error)
 	}
+	done(up.Load(), down.Load())
 	s.recordConnection(conn, up.Load(), down.Load(), err)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/audit"
 	"github.com/pamd/pamd/server/kind"
+	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/store"
 )
 
@@ -51,7 +52,8 @@ type Config struct {
 	// LiveOn counts the live sessions on an account (for the audit detail).
 	LiveOn func(accountID string) int
 	// Check is how often the schedule looks for due rotations.
-	Check time.Duration
+	Check   time.Duration
+	Metrics *metrics.M
 }
 
 // Rotator runs rotations, one at a time per account.
@@ -173,6 +175,7 @@ func (s *Rotator) Rotate(ctx context.Context, resID, acctID, trigger, actor, sou
 			return terr
 		}
 		outcome, detail := settle(a, result, err, sent || resume)
+		s.cfg.Metrics.Rotation(outcome)
 		detail = trigger + ": " + detail
 		if outcome == "success" && live > 0 {
 			detail += fmt.Sprintf("; %d live session(s) keep their open connections, and their new connections use the new credential", live)

@@ -198,6 +198,13 @@ func (l *Live) EndUser(ctx context.Context, userID, reason string) int {
 	return len(ids)
 }
 
+// Count is how many sessions are live.
+func (l *Live) Count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
 // OnAccount counts the live sessions on an account.
 func (l *Live) OnAccount(accountID string) int {
 	l.mu.Lock()
