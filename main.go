@@ -12,8 +12,10 @@ import (
 	"github.com/pamd/pamd/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is the release tag scripts/release links in with -ldflags
+// "-X main.version=..."; empty otherwise, and the CLI takes the version
+// from the build info instead (internal/buildinfo).
+var version string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/internal/buildinfo"
 	"github.com/pamd/pamd/protocol/printable"
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/apiclient"
@@ -27,13 +28,19 @@ type Streams struct {
 // returns the process's exit status: 0 success, 1 failure, 2 bad usage
 // (an unknown command or flag, a bad value, missing or extra arguments),
 // or the status a command asked for (pamd ssh passes the remote command's
-// on). The error, if any, is printed to s.Err.
+// on). The error, if any, is printed to s.Err. version is the release tag
+// linked into the binary, or empty: then the build info's (the commit) is
+// what --version prints and the roles report.
 func Run(ctx context.Context, version string, args []string, s Streams) int {
 	if len(args) == 0 {
 		args = []string{"pamd"}
 	}
 	a := newApp(version, s)
-	err := a.cli.RunContext(ctx, interspersed(a.cli, args))
+	a.args = args
+	if !completing(args) { // completion wants the words as typed, its flag last
+		args = interspersed(a.cli, args)
+	}
+	err := a.cli.RunContext(ctx, args)
 	if err == nil && a.unknown != nil {
 		err = a.unknown
 	}
@@ -53,7 +60,8 @@ type app struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	cli     *cli.App
-	unknown error // an unknown command was named (urfave/cli only calls CommandNotFound)
+	unknown error    // an unknown command was named (urfave/cli only calls CommandNotFound)
+	args    []string // what Run was given: completion reads the words typed (completion.go)
 }
 
 func newApp(version string, s Streams) *app {
@@ -66,6 +74,7 @@ func newApp(version string, s Streams) *app {
 	if s.Err == nil {
 		s.Err = io.Discard
 	}
+	version = buildinfo.Version(version)
 	a := &app{version: version, stdin: s.In, in: bufio.NewReader(s.In), stdout: s.Out, stderr: s.Err}
 	a.cli = &cli.App{
 		Name:                 "pamd",
@@ -83,13 +92,15 @@ func newApp(version string, s Streams) *app {
 			a.serverCommand(), a.gatewayCommand(), a.devCommand(), a.connectCommand(), a.sshCommand(),
 			a.loginCommand(), a.logoutCommand(), a.whoamiCommand(), a.passwdCommand(), a.mfaCommand(),
 			a.usersCommand(), a.rolesCommand(), a.gatewaysCommand(), a.resourcesCommand(), a.accountsCommand(),
-			a.lsCommand(), a.sessionsCommand(), a.auditCommand(),
+			a.lsCommand(), a.sessionsCommand(), a.auditCommand(), a.backupCommand(), a.completionCommand(),
 		},
 		OnUsageError:    onUsageError,
 		CommandNotFound: a.commandNotFound,
 		ExitErrHandler:  func(*cli.Context, error) {}, // Run prints and returns the status
 	}
 	forEachCommand(a.cli.Commands, func(c *cli.Command) { c.OnUsageError = onUsageError })
+	a.cli.BashComplete = a.completeArg(nil, nil)
+	a.setCompletions(a.cli.Commands, "")
 	return a
 }
 

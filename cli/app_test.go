@@ -69,6 +69,8 @@ func TestBadUsageExits2(t *testing.T) {
 		{[]string{"ssh", "db/ops", "--log-format", "yaml"}, `--log-format "yaml"`},
 		{append([]string{"server", "--master-key", "c2VjcmV0"}, safe...), "set PAMD_MASTER_KEY in the environment"},
 		{append([]string{"server", "--admin-password", "hunter2hunter2"}, safe...), "set PAMD_ADMIN_PASSWORD in the environment"},
+		{[]string{"gateway", "--data-dir", t.TempDir(), "--proxy", "http://gw:hunter2@proxy.corp:3128"}, "--proxy: a password on the command line shows in ps: set PAMD_GATEWAY_PROXY"},
+		{[]string{"gateway", "--data-dir", t.TempDir(), "--proxy", "socks5://proxy.corp:1080"}, "only http:// proxies"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := run(t, "", tt.args...)
@@ -158,7 +160,7 @@ func TestHelpListsSecretEnvVars(t *testing.T) {
 	for cmd, flags := range map[string]map[string]string{
 		"server":  {"master-key": "PAMD_MASTER_KEY", "master-key-file": "PAMD_MASTER_KEY_FILE", "admin-password": "PAMD_ADMIN_PASSWORD", "tls-key": "PAMD_TLS_KEY"},
 		"dev":     {"admin-password": "PAMD_ADMIN_PASSWORD"},
-		"gateway": {"token": "PAMD_GATEWAY_TOKEN"},
+		"gateway": {"token": "PAMD_GATEWAY_TOKEN", "proxy": "PAMD_GATEWAY_PROXY"},
 	} {
 		code, out, errOut := run(t, "", cmd, "--help")
 		if code != 0 {
@@ -184,6 +186,7 @@ func TestHelpShowsNoSecretValue(t *testing.T) {
 	t.Setenv("PAMD_MASTER_KEY", "master-secret-value")
 	t.Setenv("PAMD_ADMIN_PASSWORD", "admin-secret-value")
 	t.Setenv("PAMD_GATEWAY_TOKEN", "token-secret-value")
+	t.Setenv("PAMD_GATEWAY_PROXY", "http://gw:proxy-secret-value@proxy.corp:3128")
 	for _, cmd := range []string{"server", "dev", "gateway"} {
 		_, out, _ := run(t, "", cmd, "--help")
 		if strings.Contains(out, "secret-value") {

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pamd/pamd/gateway"
+	"github.com/pamd/pamd/internal/httpconnect"
 )
 
 func (a *app) gatewayCommand() *cli.Command {
@@ -16,6 +18,7 @@ func (a *app) gatewayCommand() *cli.Command {
 			&cli.StringFlag{Name: "token", Usage: "one-time enrollment token from pamd gateways token", EnvVars: []string{"PAMD_GATEWAY_TOKEN"}},
 			&cli.StringFlag{Name: "data-dir", Value: "./pamd-gateway", EnvVars: []string{"PAMD_GATEWAY_DATA_DIR"}},
 			&cli.DurationFlag{Name: "record-batch-delay", Value: 200 * time.Millisecond, Usage: "how long session records wait to be uploaded together (they are on disk meanwhile)", EnvVars: []string{"PAMD_RECORD_BATCH_DELAY"}},
+			proxyFlag(),
 		}, logFlags("info")...),
 		Before: noArgs,
 		Action: a.runGateway,
@@ -28,5 +31,25 @@ func (a *app) runGateway(c *cli.Context) error {
 		return err
 	}
 	return gateway.Run(c.Context, gateway.Config{DataDir: c.String("data-dir"), Token: c.String("token"), Version: a.version, Logger: log,
-		RecordBatchDelay: c.Duration("record-batch-delay")})
+		RecordBatchDelay: c.Duration("record-batch-delay"), Proxy: c.String("proxy")})
+}
+
+// proxyFlag is --proxy. A URL with a password is refused on the command
+// line, where ps would show it: the environment holds that one.
+func proxyFlag() *cli.StringFlag {
+	const env = "PAMD_GATEWAY_PROXY"
+	return &cli.StringFlag{
+		Name: "proxy", EnvVars: []string{env},
+		Usage: "http://[USER:PASSWORD@]HOST:PORT: reach the server through this HTTP proxy (CONNECT); default: https_proxy/HTTPS_PROXY and NO_PROXY",
+		Action: func(_ *cli.Context, v string) error {
+			u, err := httpconnect.Parse(v)
+			if err != nil {
+				return usageError("--proxy: %v", err)
+			}
+			if _, ok := u.User.Password(); ok && v != os.Getenv(env) {
+				return usageError("--proxy: a password on the command line shows in ps: set %s (or HTTPS_PROXY) in the environment instead", env)
+			}
+			return nil
+		},
+	}
 }

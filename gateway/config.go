@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pamd/pamd/internal/httpconnect"
 	"github.com/pamd/pamd/protocol/pki"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	// RecordBatchDelay is how long new records wait to be uploaded together;
 	// each upload is a synced write on the server. Default 200 ms.
 	RecordBatchDelay time.Duration
+	// Proxy is the HTTP proxy to reach the server through (CONNECT), as
+	// http://[USER:PASSWORD@]HOST:PORT, for enrollment and the tunnel.
+	// Empty: https_proxy / HTTPS_PROXY and NO_PROXY from the environment.
+	Proxy string
 }
 
 // Validate fills defaults and names the first bad field.
@@ -43,6 +48,13 @@ func (c *Config) Validate() error {
 	}
 	if c.RecordBatchDelay < 0 || c.RecordBatchDelay > time.Minute {
 		return errors.New("--record-batch-delay: want a duration from 0 to 1m")
+	}
+	if c.Proxy != "" {
+		if _, err := httpconnect.Parse(c.Proxy); err != nil {
+			return fmt.Errorf("--proxy: %w", err)
+		}
+	} else if err := httpconnect.CheckEnvironment(); err != nil {
+		return err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

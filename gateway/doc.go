@@ -1,9 +1,11 @@
 // Package gateway is the agent inside the private network. It enrolls once
 // with a one-time token (keeping its key and certificate in its data dir),
 // then keeps one mutual-TLS connection to the server with yamux on top,
-// reconnecting with backoff and jitter. Every stream the server opens is a
-// dial (or probe) for one proxied connection, dispatched to the handler for
-// the resource's protocol under a deadline at the session's expiry.
+// reconnecting with backoff and jitter; through an HTTP proxy's CONNECT
+// when --proxy or the environment (HTTPS_PROXY, NO_PROXY) says so. Every
+// stream the server opens is a dial (or probe) for one proxied connection,
+// dispatched to the handler for the resource's protocol under a deadline
+// at the session's expiry.
 //
 // The gateway never imports server or store: all it knows of a session is
 // the descriptor on the stream.
@@ -24,7 +26,8 @@
 // Files: config.go (Config, identity files), handlers.go (the one map of
 // protocol handlers, proxy.Handler, the dispatch goes through), enroll.go (token and
 // enrollment), renew.go (the current certificate and its renewal), gateway.go (Run, the connection loop, dispatch, probes,
-// session ends, record upload), spool.go (the record spool), rotate.go
+// session ends, record upload), dial.go (reaching the server, straight or
+// through an HTTP proxy: internal/httpconnect), spool.go (the record spool), rotate.go
 // (credential rotation on targets: change, verify with the new credential,
 // retire the old one, with the operations the handler's proxy.Rotator gives).
 package gateway

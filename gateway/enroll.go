@@ -37,7 +37,9 @@ func parseToken(s string) (*token, error) {
 
 // Enroll spends the token: it sends a CSR for a new key to the server,
 // which it trusts by the token's CA fingerprint, and returns the identity.
-func Enroll(ctx context.Context, tokenText string) (*Identity, error) {
+// proxyURL is Config.Proxy: the HTTP proxy to go through, or "" for the
+// environment's.
+func Enroll(ctx context.Context, tokenText, proxyURL string) (*Identity, error) {
 	t, err := parseToken(tokenText)
 	if err != nil {
 		return nil, err
@@ -51,7 +53,10 @@ func Enroll(ctx context.Context, tokenText string) (*Identity, error) {
 		return nil, err
 	}
 	body, _ := json.Marshal(map[string]string{"token": tokenText, "csr": string(csr)})
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.PinnedClientConfig(t.Fingerprint, pki.ALPNHTTP)}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: pki.PinnedClientConfig(t.Fingerprint, pki.ALPNHTTP),
+		DialContext:     dialTCP(proxyURL),
+	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(t.URL, "/")+"/api/v1/gateways/enroll", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: enroll: %w", err)

@@ -50,7 +50,7 @@ func TestEnrollWithTokenAndRestart(t *testing.T) {
 		}
 	}
 
-	if _, err := gateway.Enroll(context.Background(), e.GatewayConfig.Token); err == nil || !strings.Contains(err.Error(), "refused") {
+	if _, err := gateway.Enroll(context.Background(), e.GatewayConfig.Token, ""); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("enrolling again with the spent token: %v", err)
 	}
 

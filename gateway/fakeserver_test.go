@@ -36,6 +36,7 @@ type fakeServer struct {
 	accept   func(n int) bool
 	mu       sync.Mutex
 	accepted []time.Time // when each connection said hello
+	versions []string    // the version each hello named
 	sessions chan *yamux.Session
 	records  chan tunnel.Backlog
 }
@@ -67,10 +68,16 @@ func (f *fakeServer) serve(c *tls.Conn, n int) {
 		f.t.Errorf("first stream: %v %v", h, err)
 		return
 	}
+	var body tunnel.Hello
+	if err := h.Decode(&body); err != nil {
+		f.t.Errorf("hello: %v", err)
+		return
+	}
 	tunnel.OK().WriteTo(hello)
 	hello.Close()
 	f.mu.Lock()
 	f.accepted = append(f.accepted, time.Now())
+	f.versions = append(f.versions, body.Version)
 	f.mu.Unlock()
 	if !f.accept(n) {
 		return
@@ -109,12 +116,21 @@ func (f *fakeServer) serve(c *tls.Conn, n int) {
 	}
 }
 
-// run starts the gateway against the fake server; it stops when the test ends.
-func (f *fakeServer) run(t *testing.T) {
+// fakeVersion is the version run gives the gateway (pamd's cli gives it
+// the binary's, from internal/buildinfo).
+const fakeVersion = "v1.2.3-fake"
+
+// run starts the gateway against the fake server, with the edits to its
+// Config; it stops when the test ends.
+func (f *fakeServer) run(t *testing.T, edits ...func(*gateway.Config)) {
+	cfg := gateway.Config{DataDir: filepath.Join(t.TempDir(), "gw"), Identity: f.id, Version: fakeVersion, RecordBatchDelay: time.Millisecond}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- gateway.Run(ctx, gateway.Config{DataDir: filepath.Join(t.TempDir(), "gw"), Identity: f.id, RecordBatchDelay: time.Millisecond})
+		done <- gateway.Run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -151,6 +167,11 @@ func TestBackoffBetweenReconnections(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for i, v := range f.versions { // each hello names the version it was given
+		if v != fakeVersion {
+			t.Errorf("hello %d: version %q, want %q", i+1, v, fakeVersion)
+		}
+	}
 	for i, w := range want {
 		gap := f.accepted[i+1].Sub(f.accepted[i])
 		lo, hi := time.Duration(float64(w)*0.8), time.Duration(float64(w)*1.2)+250*time.Millisecond // the dial and handshake on a busy machine

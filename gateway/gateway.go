@@ -52,7 +52,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.Token == "" {
 				return fmt.Errorf("gateway: %s holds no enrollment: start once with --token (from pamd gateways token)", cfg.DataDir)
 			}
-			if id, err = Enroll(ctx, cfg.Token); err != nil {
+			if id, err = Enroll(ctx, cfg.Token, cfg.Proxy); err != nil {
 				return err
 			}
 			if err := id.Save(cfg.DataDir); err != nil {
@@ -178,7 +178,7 @@ func (g *gateway) loop(ctx context.Context) error {
 
 // session runs one connection: dial, hello, then serve streams until it drops.
 func (g *gateway) session(ctx context.Context) error {
-	c, err := proxy.DialTLS(ctx, g.addr, g.tls)
+	c, err := g.dialServer(ctx)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", g.addr, err)
 	}
