@@ -59,6 +59,11 @@ func TestBinaryReportsItsCommit(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "pamd")
 
 	got := buildAndAsk(t, bin, "-buildvcs=true")
+	if stamp, _ := exec.Command("go", "version", "-m", bin).Output(); !strings.Contains(string(stamp), "vcs.revision=") {
+		// go build stamps no revision in some checkouts (a git worktree):
+		// then there is nothing but dev to report, and nothing to compare.
+		t.Skipf("go build stamped no VCS revision here: %s", bin)
+	}
 	if v := strings.TrimSuffix(got, "-dirty"); v != rev && !slices.Contains(tags, got) {
 		t.Errorf("built from %s (tags %v): --version says %q", rev, tags, got)
 	}
