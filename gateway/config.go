@@ -33,6 +33,9 @@ type Config struct {
 	// http://[USER:PASSWORD@]HOST:PORT, for enrollment and the tunnel.
 	// Empty: https_proxy / HTTPS_PROXY and NO_PROXY from the environment.
 	Proxy string
+	// HealthListen, when set, is a plain-HTTP address serving /healthz,
+	// /readyz (connected to the server) and /metrics.
+	HealthListen string
 }
 
 // Validate fills defaults and names the first bad field.

@@ -26,7 +26,8 @@
 // Files: config.go (Config, identity files), handlers.go (the one map of
 // protocol handlers, proxy.Handler, the dispatch goes through), enroll.go (token and
 // enrollment), renew.go (the current certificate and its renewal), gateway.go (Run, the connection loop, dispatch, probes,
-// session ends, record upload), dial.go (reaching the server, straight or
+// session ends, record upload), health.go (--health-listen: /healthz, /readyz, /metrics),
+// dial.go (reaching the server, straight or
 // through an HTTP proxy: internal/httpconnect), spool.go (the record spool), rotate.go
 // (credential rotation on targets: change, verify with the new credential,
 // retire the old one, with the operations the handler's proxy.Rotator gives).

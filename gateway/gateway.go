@@ -68,6 +68,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer g.spool.close() // writes what is queued; the next start uploads it
+	stopHealth, err := g.serveHealth(cfg.HealthListen)
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
 	// Expired sessions' state (MongoDB topologies) is dropped even if no
 	// notice came. The sweeps stop, and are waited for, before the spool
 	// closes, however loop ends.
@@ -107,8 +112,9 @@ type gateway struct {
 	// notices); loop waits for them once a connection is over, before
 	// Run closes the spool. session adds to it only in its accept loop,
 	// so never while loop waits.
-	wg    sync.WaitGroup
-	spool *spool
+	wg     sync.WaitGroup
+	spool  *spool
+	health *health
 	// handlers serve each protocol's streams, by descriptor Protocol.
 	handlers map[string]proxy.Handler
 
@@ -142,8 +148,10 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, handlers: handlers(),
-		sessions: map[string]map[*liveConn]bool{}}, nil
+	g := &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, handlers: handlers(),
+		sessions: map[string]map[*liveConn]bool{}}
+	g.health = newHealth(g)
+	return g, nil
 }
 
 // loop keeps a connection to the server, reconnecting after any loss.
@@ -197,6 +205,8 @@ func (g *gateway) session(ctx context.Context) error {
 		return err
 	}
 	g.log.Info("connected to server", "server", g.addr)
+	g.health.connected.Store(true)
+	defer g.health.connected.Store(false)
 	loops.Add(2)
 	go func() {
 		defer loops.Done()
@@ -312,8 +322,21 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 	if d.Record {
 		rec = g.spool.add
 	}
+	defer g.health.connection(d.Protocol)()
 	err := h.Handle(sctx, st, d, rec)
-	g.log.Info("connection closed", "conn", d.String(), "duration", time.Since(start).Round(time.Millisecond), "err", err)
+	g.logClosed(d, time.Since(start), err, sctx.Err() != nil)
+}
+
+// logClosed logs the end of a proxied connection. A gateway serves
+// thousands, so an end that is no failure (a clean close, or a cut because
+// the session ended or expired, logged once for the session) is DEBUG;
+// a handler's error is INFO.
+func (g *gateway) logClosed(d *tunnel.Descriptor, took time.Duration, err error, cut bool) {
+	level := slog.LevelDebug
+	if err != nil && !cut {
+		level = slog.LevelInfo
+	}
+	g.log.Log(context.Background(), level, "connection closed", "conn", d.String(), "duration", took.Round(time.Millisecond), "err", err)
 }
 
 func (g *gateway) probe(ctx context.Context, st *yamux.Stream, d *tunnel.Descriptor) {
@@ -396,6 +419,7 @@ func (g *gateway) sendRecords(sess *yamux.Session) {
 			wait = backoffMin
 		}
 		b := g.spool.backlog()
+		g.health.uploads.Inc()
 		g.log.Warn("record upload failed; retrying", "err", err, "in", wait, "backlog_records", b.Records, "backlog_bytes", b.Bytes)
 		select {
 		case <-time.After(wait):
