@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -88,7 +90,28 @@ func serve(ctx context.Context, cfg server.Config, started func(*server.Server, 
 	if started != nil {
 		go started(srv, ln.Addr())
 	}
+	defer reloadOnHangup(ctx, srv)()
 	return srv.Serve(ctx, ln)
+}
+
+// reloadOnHangup reloads the server's TLS certificate on each SIGHUP
+// until the returned stop.
+func reloadOnHangup(ctx context.Context, srv *server.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-hup:
+				srv.ReloadTLS() // logs what it did
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); <-done }
 }
 
 func (a *app) rotateMasterKeyCommand() *cli.Command {

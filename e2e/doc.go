@@ -19,7 +19,8 @@
 //   - rotation_test.go: credential rotation against sshd, FerretDB and the SQL stand-in.
 //   - output_test.go: what the CLI prints of others' text (escaped control characters).
 //   - ops_test.go: health, readiness and metrics, the access log, backup and
-//     restore, a rolled-back store, master-key rotation killed midway, a full disk.
+//     restore, a rolled-back store, master-key rotation killed midway, a full disk,
+//     the TLS certificate reloaded on SIGHUP.
 //   - failpoints_test.go: tests that use the store's test hook; they run with
 //     -tags failpoints, as scripts/test runs them (nofailpoints_test.go says so
 //     otherwise). The binary under test is always built with the tag.

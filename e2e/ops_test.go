@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
 )
 
 // What an operator runs against a real server: health and readiness,
@@ -355,4 +359,80 @@ func TestOpsFullDisk(t *testing.T) {
 		}
 	}
 	e.ok("", "audit", "verify")
+}
+
+// SIGHUP makes the server read --tls-cert/--tls-key again: new handshakes
+// get the new certificate, a pamd connect tunnel opened before keeps
+// working, and a pair that does not load leaves the served one in place.
+func TestOpsSIGHUPReloadsTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	caKey, _ := pki.NewKey()
+	caDER, err := pki.NewCA("reload test CA", caKey, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	issue := func() *big.Int {
+		key, _ := pki.NewKey()
+		der, err := pki.Issue(caCert, caKey, key.Public(), pki.Leaf{CommonName: "pamd reload", IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+			Server: true, Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyPEM, _ := pki.EncodeKey(key)
+		os.WriteFile(certFile, append(pki.EncodeCert(der), pki.EncodeCert(caDER)...), 0o600)
+		os.WriteFile(keyFile, keyPEM, 0o600)
+		leaf, _ := x509.ParseCertificate(der)
+		return leaf.SerialNumber
+	}
+	first := issue()
+	e := &env{t: t, dir: dir, addr: freePort(t)}
+	e.url = "https://" + e.addr
+	e.configDir = filepath.Join(dir, "cli")
+	e.startServer("PAMD_TLS_CERT="+certFile, "PAMD_TLS_KEY="+keyFile)
+	e.login("admin", adminPassword)
+	e.startGateway("gw1")
+	served := func() *big.Int {
+		c, err := tls.Dial("tcp", e.addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber
+	}
+	if served().Cmp(first) != 0 {
+		t.Fatal("the server does not serve --tls-cert")
+	}
+	e.addEcho("tlsecho", "app", "tls-echo-password-1")
+	c := e.connect("tlsecho/app")
+	echo := func() {
+		t.Helper()
+		conn, err := net.Dial("tcp", c.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte("ping"))
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(conn, make([]byte, 4)); err != nil {
+			t.Fatalf("echo through the tunnel: %v", err)
+		}
+	}
+	echo()
+	second := issue()
+	e.server.cmd.Process.Signal(syscall.SIGHUP)
+	e.waitFor("the reload", 10*time.Second, func() bool { return served().Cmp(second) == 0 })
+	echo() // the tunnel opened before the reload
+	e.ok("", "whoami")
+	os.WriteFile(certFile, []byte("not a certificate"), 0o600)
+	e.server.cmd.Process.Signal(syscall.SIGHUP)
+	e.waitFor("the refused reload logged", 10*time.Second, func() bool {
+		return strings.Contains(e.server.stderr.String(), "TLS certificate not reloaded")
+	})
+	if served().Cmp(second) != 0 {
+		t.Fatal("a pair that does not load replaced the served certificate")
+	}
+	echo()
 }

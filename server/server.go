@@ -32,12 +32,15 @@ import (
 // CAs, authentication, the live sessions, the gateway hub, rotations, the
 // client relay and the HTTP API, on one port.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	st      *store.Store
-	ca      *ca.Authority
-	cert    tls.Certificate
-	pin     string // the CA fingerprint clients pin
+	cfg  Config
+	log  *slog.Logger
+	st   *store.Store
+	ca   *ca.Authority
+	cert tls.Certificate
+	pin  string // the CA fingerprint clients pin
+	// served is the certificate new handshakes get: cert, or the one
+	// ReloadTLS read since.
+	served  atomic.Pointer[tls.Certificate]
 	auth    *auth.Service
 	hub     *hub.Hub
 	live    *sessions.Live
@@ -107,6 +110,7 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 	if s.cert, s.pin, err = s.ca.ServerCertificate(cfg.TLSCert, cfg.TLSKey, cfg.Listen, cfg.PublicURL); err != nil {
 		return nil, err
 	}
+	s.served.Store(&s.cert)
 	s.auth, err = auth.New(st, s.log, auth.Config{DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword, KeepAdminPassword: cfg.KeepAdminPassword, Out: cfg.Out, Metrics: s.metrics})
 	if err != nil {
 		return nil, err
@@ -160,9 +164,9 @@ func (s *Server) Store() *store.Store { return s.st }
 
 func (s *Server) tlsConfig() *tls.Config {
 	base := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{s.cert},
-		NextProtos:   []string{pki.ALPNHTTP, pki.ALPNTunnel, pki.ALPNGateway},
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.served.Load(), nil },
+		NextProtos:     []string{pki.ALPNHTTP, pki.ALPNTunnel, pki.ALPNGateway},
 	}
 	gw := base.Clone()
 	gw.ClientAuth = tls.RequireAndVerifyClientCert
@@ -268,6 +272,29 @@ func (s *Server) serveOps() (stop func(), err error) {
 	go func() { defer close(done); hs.Serve(ln) }()
 	s.log.Info("metrics and health listening", "addr", ln.Addr().String())
 	return func() { hs.Close(); <-done }, nil
+}
+
+// ReloadTLS reads --tls-cert/--tls-key again (on SIGHUP): new handshakes
+// get the new certificate, open connections and tunnels keep theirs. A
+// pair that does not load is refused and the served one stays. Clients pin
+// the last certificate of the chain; a chain ending elsewhere is served
+// but logged, since pinned clients will refuse it.
+func (s *Server) ReloadTLS() error {
+	if s.cfg.TLSCert == "" {
+		return errors.New("the server serves a certificate of its own CA (no --tls-cert): nothing to reload")
+	}
+	c, pin, err := s.ca.ServerCertificate(s.cfg.TLSCert, s.cfg.TLSKey, s.cfg.Listen, s.cfg.PublicURL)
+	if err != nil {
+		s.log.Error("TLS certificate not reloaded; the served one stays", "err", err)
+		return err
+	}
+	s.served.Store(&c)
+	if pin != s.pin {
+		s.log.Warn("the reloaded chain ends at another certificate than the one clients pin: they refuse it until they log in again with the new fingerprint",
+			"pinned", s.pin, "now", pin)
+	}
+	s.log.Info("TLS certificate reloaded", "file", s.cfg.TLSCert)
+	return nil
 }
 
 // goTracked runs fn in a goroutine Serve waits for before the store closes.
