@@ -30,6 +30,7 @@ func TestDependencyDirection(t *testing.T) {
 		{"./server/sessions/...", []string{"server/hub", "server/relay", "server/rotation", "server/httpapi", "server/auth", "server/ca"}},
 		{"./server/rotation/...", []string{"server/hub", "server/sessions", "server/relay", "server/httpapi", "server/auth"}},
 		{"./server/relay/...", []string{"server/hub", "server/rotation", "server/httpapi", "server/ca"}},
+		{"./server/webterm/...", []string{"server/hub", "server/rotation", "server/httpapi", "server/ca"}},
 		{"./server/kind/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/auth", "server/ca"}},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()

@@ -16,6 +16,8 @@
 //     gateways removed (their resources moved): what each change ends at once.
 //   - ssh_test.go, mongo_test.go, mssql_test.go, browser_test.go: SSH, MongoDB, SQL Server
 //     and the web console.
+//   - webterm_test.go: the console's SSH terminal in a real browser: typed, pasted, resized,
+//     recorded, ended by a terminate or the expiry.
 //   - rotation_test.go: credential rotation against sshd, FerretDB and the SQL stand-in.
 //   - output_test.go: what the CLI prints of others' text (escaped control characters).
 //   - ops_test.go: health, readiness and metrics, the access log, backup and

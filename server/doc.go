@@ -25,6 +25,8 @@
 //     them.
 //   - sessions: live sessions, their expiry and ending; role grants.
 //   - relay: pamd connect's tunnels.
+//   - webterm: the console's SSH terminal, a WebSocket to a shell over a
+//     connection the relay dials.
 //   - rotation: credential rotation, behind a small interface of the hub.
 //   - httpapi: the HTTP API's routes and handlers.
 //   - audit: appending audit events.

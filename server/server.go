@@ -24,6 +24,7 @@ import (
 	"github.com/pamd/pamd/server/relay"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/server/webterm"
 	"github.com/pamd/pamd/store"
 	"github.com/pamd/pamd/ui"
 )
@@ -127,7 +128,8 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams, Metrics: s.metrics})
 	s.api = httpapi.New(httpapi.Config{Store: st, Log: s.log, Auth: s.auth, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
 		Rotations: s.rot, CA: s.ca, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
-		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics})
+		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics,
+		Terminal: webterm.New(webterm.Config{Store: st, Log: s.log, Relay: s.relay, Kinds: kinds, PublicURL: cfg.PublicURL})})
 	return s, nil
 }
 

@@ -23,6 +23,9 @@ type Caller struct {
 	Roles     []*store.Role
 	TokenHash string
 	Source    string // the client's address, without the port
+	// ViaCookie is set for the console's cookie: a page's scripts must not
+	// be handed what the cookie's HttpOnly keeps from them.
+	ViaCookie bool
 }
 
 // Has says whether the caller holds the named role.
@@ -79,7 +82,7 @@ func (s *Service) Authorize(r *http.Request, level Level) (*Caller, error) {
 		secret, viaCookie = ck.Value, true
 	}
 	now := time.Now()
-	c := &Caller{TokenHash: HashToken(secret), Source: SourceOf(r)}
+	c := &Caller{TokenHash: HashToken(secret), Source: SourceOf(r), ViaCookie: viaCookie}
 	if viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := s.checkCSRF(r, c.TokenHash); err != nil {
 			return nil, err

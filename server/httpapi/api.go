@@ -19,6 +19,7 @@ import (
 	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/server/webterm"
 	"github.com/pamd/pamd/store"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	// Listening says whether the tunnel listener accepts (for /readyz).
 	Listening func() bool
 	Metrics   *metrics.M
+	// Terminal serves the console's web terminals (nil: none).
+	Terminal *webterm.Terminal
 }
 
 // New is the API.
@@ -154,8 +157,10 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/sessions/{id}/terminate", auth.Authed, s.handleTerminateSession)
 	h("GET /api/v1/sessions/{id}/records", auth.Authed, s.handleSessionRecords)
 	h("GET /api/v1/sessions/{id}/asciicast", auth.Authed, s.handleAsciicast)
+	h("GET /api/v1/sessions/{id}/terminal", auth.Authed, s.handleTerminal)
 
 	h("GET /api/v1/audit", auth.Reader, s.handleListAudit)
+	h("GET /api/v1/audit/export", auth.Reader, s.handleExportAudit)
 	h("GET /api/v1/audit/verify", auth.Reader, s.handleVerifyAudit)
 	h("GET /api/v1/audit/head", auth.Reader, s.handleAuditHead)
 	h("GET /api/v1/backup", auth.Admin, s.handleBackup)

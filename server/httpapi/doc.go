@@ -20,4 +20,5 @@
 //   - records.go: session records with their kinds' summaries, asciicast export.
 //   - targets.go: pinning SSH host keys and the SSH user CA endpoints.
 //   - ui.go: the console's cookie login and session, TOTP QR codes.
+//   - webterm.go: a session's web terminal, for its own user (webterm serves it).
 package httpapi

@@ -128,6 +128,11 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 	s.live.Add(sess)
 	s.cfg.Metrics.SessionOpened(res.Type)
 	grant := api.SessionGrant{Session: sessionView(sess, res.Type, nil), Credential: credential, Username: acct.Username}
+	if c.ViaCookie {
+		// The console never needs it (its terminal attaches by the cookie),
+		// and a script injected into a page could carry it anywhere.
+		grant.Credential = ""
+	}
 	k, err := s.kinds.Must(res)
 	if err != nil {
 		return err

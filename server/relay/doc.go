@@ -6,6 +6,11 @@
 // descriptor the resource's kind builds, and recorded as a connection of
 // the session.
 //
-// Files: relay.go, connlog.go (connection records, committed off the data
-// path).
+// Dial and Live are the same path for the server's own clients of a
+// session (the web terminal): a connection dialled with the session's
+// descriptor and recorded as one of its connections.
+//
+// Files: relay.go, dial.go (a session's connection to its gateway, and
+// whether a session is live), connlog.go (connection records, committed
+// off the data path).
 package relay

@@ -171,15 +171,9 @@ func (s *Relay) authSession(a *tunnel.Access) (*store.Session, *sessions.Active,
 	if err != nil || subtle.ConstantTimeCompare([]byte(sess.CredentialHash), []byte(auth.HashToken(a.Credential))) != 1 {
 		return nil, nil, "pamd: unknown session or wrong session credential"
 	}
-	if !sess.EndedAt.IsZero() {
-		return nil, nil, "pamd: session " + sess.ID + " has ended: " + sess.EndReason
-	}
-	if !time.Now().Before(sess.ExpiresAt) {
-		return nil, nil, "pamd: session " + sess.ID + " expired at " + sess.ExpiresAt.Format(time.RFC3339)
-	}
-	ls := s.live.Get(sess.ID)
-	if ls == nil {
-		return nil, nil, "pamd: session " + sess.ID + " is not active"
+	ls, refusal := s.Live(sess)
+	if refusal != "" {
+		return nil, nil, refusal
 	}
 	return sess, ls, ""
 }
@@ -229,100 +223,21 @@ func (s *Relay) control(ctx context.Context, st *yamux.Stream, sess *store.Sessi
 
 // access relays one connection of a session to its resource's gateway.
 func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Active, remote string) {
-	start := time.Now()
-	var (
-		res  *store.Resource
-		acct *store.Account
-	)
-	err := s.st.View(func(tx *store.Tx) (err error) {
-		if res, err = tx.Resource(sess.ResourceID); err != nil {
-			return err
-		}
-		acct, err = tx.Account(sess.ResourceID, sess.AccountID)
-		return err
-	})
+	gw, err := s.Dial(sess, remote)
 	if err != nil {
-		tunnel.Refuse("pamd: the resource or account of this session was removed").WriteTo(st)
+		tunnel.Refuse("%s", err.Error()).WriteTo(st)
 		return
-	}
-	conn := &store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
-	gw, err := s.cfg.Gateways.Open(res.Gateway)
-	if err != nil {
-		s.recordConnection(conn, 0, 0, err)
-		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
-		tunnel.Refuse("pamd: %v; the resource %s cannot be reached until it reconnects", err, res.Name).WriteTo(st)
-		return
-	}
-	defer gw.Close()
-	desc := tunnel.Descriptor{
-		SessionID: sess.ID, ConnectionID: conn.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
-		ClientAddr: sess.ClientAddr,
-	}
-	k, err := s.cfg.Kinds.Must(res)
-	if err == nil {
-		desc.Record = k.Records()
-		err = s.cfg.Kinds.Descriptor(&desc, res, acct, sess)
-	}
-	if err != nil {
-		s.recordConnection(conn, 0, 0, err)
-		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
-		tunnel.Refuse("pamd: preparing the connection failed (see the server log)").WriteTo(st)
-		s.log.Error("descriptor", "session", sess.ID, "err", err)
-		return
-	}
-	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
-	if err == nil {
-		_, err = hdr.WriteTo(gw)
-	}
-	var reply *tunnel.Reply
-	if err == nil {
-		gw.SetReadDeadline(time.Now().Add(20 * time.Second))
-		reply, err = tunnel.ReadReply(gw)
-		gw.SetReadDeadline(time.Time{})
-	}
-	if err == nil {
-		err = reply.Err()
-	}
-	if err != nil {
-		s.recordConnection(conn, 0, 0, err)
-		var refusal *tunnel.Refusal
-		outcome := "failed"
-		if errors.As(err, &refusal) {
-			outcome = "refused"
-		}
-		s.cfg.Metrics.ConnectionRefused(res.Type, outcome)
-		if refusal != nil {
-			tunnel.Refuse("%s", refusal.Message).WriteTo(st)
-		} else {
-			tunnel.Refuse("pamd: gateway %s did not answer: %v", res.Gateway, err).WriteTo(st)
-		}
-		return
-	}
-	if reply.Status == tunnel.StatusTargetFailed {
-		// Served: the handler tells the client; the server keeps the record.
-		conn.Error = reply.Message
-		action := k.FailureAction(reply.Reason)
-		if action == "" {
-			action = "connection.target_failed"
-		}
-		s.trail.Event(sess.UserName, action, res.Name+"/"+acct.Name, "failure", audit.Host(remote), reply.Message)
 	}
 	if _, err := tunnel.OK().WriteTo(st); err != nil {
+		gw.End(0, 0, err)
 		return
 	}
-	s.recordConnection(conn, 0, 0, nil)
-	done := s.cfg.Metrics.ConnectionStarted(res.Type, time.Since(start))
 	var up, down proxy.Counter
-	err = proxy.Join(ls.Context(), st, gw, &up, &down)
+	err = proxy.Join(ls.Context(), st, gw.Stream, &up, &down)
 	if ls.Context().Err() != nil {
 		err = errors.New(sessions.ReasonOf(ls.Context()))
 	}
-	conn.EndedAt = time.Now().UTC()
-	if err == nil && conn.Error != "" {
-		err = errors.New(conn.Error)
-	}
-	done(up.Load(), down.Load())
-	s.recordConnection(conn, up.Load(), down.Load(), err)
+	gw.End(up.Load(), down.Load(), err)
 }
 
 // recordConnection queues c's record with its byte counts and error (the

@@ -1,0 +1,149 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/store"
+)
+
+// Live is the live session of sess, or why it may carry no traffic (a
+// message for the user): ended, expired, or not active on this server.
+func (s *Relay) Live(sess *store.Session) (*sessions.Active, string) {
+	if !sess.EndedAt.IsZero() {
+		return nil, "pamd: session " + sess.ID + " has ended: " + sess.EndReason
+	}
+	if !time.Now().Before(sess.ExpiresAt) {
+		return nil, "pamd: session " + sess.ID + " expired at " + sess.ExpiresAt.Format(time.RFC3339)
+	}
+	ls := s.live.Get(sess.ID)
+	if ls == nil {
+		return nil, "pamd: session " + sess.ID + " is not active"
+	}
+	return ls, ""
+}
+
+// Conn is one connection of a session to its resource's gateway, dialled
+// and answered: an access stream relays its bytes, the web terminal speaks
+// SSH over it. Its start is recorded when Dial returns it; End records
+// its end.
+type Conn struct {
+	// Stream is the dial stream; the gateway's handler for the resource's
+	// protocol is at its far end.
+	Stream   *yamux.Stream
+	Resource *store.Resource
+	Account  *store.Account
+
+	relay *Relay
+	rec   store.Connection
+	done  func(up, down int64)
+}
+
+// Dial opens a connection of sess to its resource's gateway, as pamd
+// connect's access streams are: the descriptor the resource's kind builds
+// on a dial stream, and the gateway's answer. remote is the client's
+// address, for the connection's record. An error's text is for the user
+// (the gateway's refusal, or why the gateway cannot be reached).
+func (s *Relay) Dial(sess *store.Session, remote string) (*Conn, error) {
+	start := time.Now()
+	c := &Conn{relay: s}
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if c.Resource, err = tx.Resource(sess.ResourceID); err != nil {
+			return err
+		}
+		c.Account, err = tx.Account(sess.ResourceID, sess.AccountID)
+		return err
+	})
+	if err != nil {
+		return nil, errors.New("pamd: the resource or account of this session was removed")
+	}
+	res, acct := c.Resource, c.Account
+	c.rec = store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
+	gw, err := s.cfg.Gateways.Open(res.Gateway)
+	if err != nil {
+		s.recordConnection(&c.rec, 0, 0, err)
+		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
+		return nil, fmt.Errorf("pamd: %v; the resource %s cannot be reached until it reconnects", err, res.Name)
+	}
+	desc := tunnel.Descriptor{
+		SessionID: sess.ID, ConnectionID: c.rec.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
+		ClientAddr: sess.ClientAddr,
+	}
+	k, err := s.cfg.Kinds.Must(res)
+	if err == nil {
+		desc.Record = k.Records()
+		err = s.cfg.Kinds.Descriptor(&desc, res, acct, sess)
+	}
+	if err != nil {
+		gw.Close()
+		s.recordConnection(&c.rec, 0, 0, err)
+		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
+		s.log.Error("descriptor", "session", sess.ID, "err", err)
+		return nil, errors.New("pamd: preparing the connection failed (see the server log)")
+	}
+	reply, err := ask(gw, desc)
+	if err != nil {
+		gw.Close()
+		s.recordConnection(&c.rec, 0, 0, err)
+		var refusal *tunnel.Refusal
+		if errors.As(err, &refusal) {
+			s.cfg.Metrics.ConnectionRefused(res.Type, "refused")
+			return nil, errors.New(refusal.Message)
+		}
+		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
+		return nil, fmt.Errorf("pamd: gateway %s did not answer: %v", res.Gateway, err)
+	}
+	if reply.Status == tunnel.StatusTargetFailed {
+		// Served: the handler tells the client; the server keeps the record.
+		c.rec.Error = reply.Message
+		action := k.FailureAction(reply.Reason)
+		if action == "" {
+			action = "connection.target_failed"
+		}
+		s.trail.Event(sess.UserName, action, res.Name+"/"+acct.Name, "failure", audit.Host(remote), reply.Message)
+	}
+	s.recordConnection(&c.rec, 0, 0, nil)
+	c.Stream = gw
+	c.done = s.cfg.Metrics.ConnectionStarted(res.Type, time.Since(start))
+	return c, nil
+}
+
+// ask writes the dial stream's header and reads the gateway's answer; a
+// refusal is a *tunnel.Refusal.
+func ask(gw *yamux.Stream, desc tunnel.Descriptor) (*tunnel.Reply, error) {
+	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := hdr.WriteTo(gw); err != nil {
+		return nil, err
+	}
+	gw.SetReadDeadline(time.Now().Add(20 * time.Second))
+	reply, err := tunnel.ReadReply(gw)
+	gw.SetReadDeadline(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if err := reply.Err(); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// End closes the stream and records the connection's end: the bytes
+// relayed each way and what ended it (nil: either side closed).
+func (c *Conn) End(up, down int64, err error) {
+	c.Stream.Close()
+	c.rec.EndedAt = time.Now().UTC()
+	if err == nil && c.rec.Error != "" {
+		err = errors.New(c.rec.Error)
+	}
+	c.done(up, down)
+	c.relay.recordConnection(&c.rec, up, down, err)
+}
