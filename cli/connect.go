@@ -33,7 +33,7 @@ func (a *app) connectCommand() *cli.Command {
 		Usage:     "open an access session and a local port on 127.0.0.1 for any client",
 		ArgsUsage: "RESOURCE/ACCOUNT",
 		Flags: append(append(sessionFlags(),
-			&cli.IntFlag{Name: "port", Usage: "local port (default: a free one)"},
+			&cli.IntFlag{Name: "port", Usage: "local port", DefaultText: "a free one"},
 			outputFlag(),
 		), logFlags("warn")...),
 		Action: a.connect,
@@ -141,6 +141,9 @@ func (a *app) openSession(c *cli.Context, res, acct string) (*apiclient.Login, *
 			return nil, nil, grant, err
 		}
 		grant, err = client.CreateSession(c.Context, req)
+	}
+	if errors.As(err, &ae) && ae.Code == api.CodeNotGranted {
+		err = fmt.Errorf("%s: see pamd ls for what you may access", ae.Message)
 	}
 	return login, client, grant, err
 }

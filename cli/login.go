@@ -19,7 +19,7 @@ func (a *app) loginCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Usage: "https://HOST:PORT (required)", EnvVars: []string{"PAMD_SERVER"}},
 			&cli.StringFlag{Name: "user", Usage: "(required)"},
-			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
+			passwordStdinFlag("read the password from standard input"),
 			&cli.StringFlag{Name: "totp", Usage: "MFA code"},
 			&cli.StringFlag{Name: "ca-fingerprint", Usage: "SHA256:... of the server's CA, as pamd server printed it"},
 		},
@@ -45,7 +45,7 @@ func (a *app) login(c *cli.Context) error {
 	if c.Bool("password-stdin") {
 		password, err = a.readLine()
 	} else {
-		password, err = a.promptSecret("Password for " + c.String("user") + ": ")
+		password, err = a.promptSecret("Password for "+c.String("user")+": ", "password-stdin")
 	}
 	if err != nil {
 		return err
@@ -149,21 +149,27 @@ func (a *app) whoami(c *cli.Context) error {
 
 func (a *app) passwdCommand() *cli.Command {
 	return &cli.Command{Name: "passwd", Usage: "change your password", Flags: []cli.Flag{
-		&cli.BoolFlag{Name: "stdin", Usage: "read the current and the new password as two lines from standard input"},
+		passwordStdinFlag("read the current and the new password as two lines from standard input"),
 	}, Before: noArgs, Action: a.passwd}
+}
+
+// passwordStdinFlag is --password-stdin of login and passwd; --stdin, which
+// passwd once had, is its alias on both.
+func passwordStdinFlag(usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: "password-stdin", Aliases: []string{"stdin"}, Usage: usage}
 }
 
 func (a *app) passwd(c *cli.Context) error {
 	var cur, next string
 	var err error
-	if c.Bool("stdin") {
+	if c.Bool("password-stdin") {
 		if cur, err = a.readLine(); err == nil {
 			next, err = a.readLine()
 		}
-	} else if cur, err = a.promptSecret("Current password: "); err == nil {
-		if next, err = a.promptSecret("New password: "); err == nil {
+	} else if cur, err = a.promptSecret("Current password: ", "password-stdin"); err == nil {
+		if next, err = a.promptSecret("New password: ", "password-stdin"); err == nil {
 			var again string
-			if again, err = a.promptSecret("New password again: "); err == nil && again != next {
+			if again, err = a.promptSecret("New password again: ", "password-stdin"); err == nil && again != next {
 				err = errors.New("the new passwords differ")
 			}
 		}

@@ -27,6 +27,10 @@ func (a *app) sessionsLogs(c *cli.Context) error {
 	if jsonOutput(c) {
 		return printJSON(a.stdout, recs)
 	}
+	if len(recs) == 0 { // a note, not a record: standard output stays empty
+		printEscaped(a.stderr, "pamd: session %s has no records (nothing was recorded, or the gateway has not uploaded them yet)\n", id)
+		return nil
+	}
 	printRecords(a.stdout, id, recs)
 	return nil
 }

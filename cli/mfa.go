@@ -28,7 +28,7 @@ func (a *app) mfaEnroll(c *cli.Context) error {
 	if c.Bool("password-stdin") {
 		pw, err = a.readLine()
 	} else {
-		pw, err = a.promptSecret("Password: ")
+		pw, err = a.promptSecret("Password: ", "password-stdin")
 	}
 	if err != nil {
 		return err

@@ -29,11 +29,13 @@ func (a *app) isTerminal() bool {
 	return ok
 }
 
-// promptSecret asks on the terminal without echo.
-func (a *app) promptSecret(label string) (string, error) {
+// promptSecret asks on the terminal without echo. flag is the command's
+// flag that reads the secret from standard input instead, which the error
+// names when there is no terminal to ask on.
+func (a *app) promptSecret(label, flag string) (string, error) {
 	f, ok := a.terminal()
 	if !ok {
-		return "", fmt.Errorf("%s needed and standard input is not a terminal (use the --*-stdin flag)", strings.TrimSuffix(label, ": "))
+		return "", fmt.Errorf("%s needed and standard input is not a terminal (use --%s)", strings.TrimSuffix(label, ": "), flag)
 	}
 	fmt.Fprint(a.stderr, label)
 	b, err := term.ReadPassword(int(f.Fd()))

@@ -18,7 +18,7 @@ func (a *app) resourcesCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "(required)"},
 			&cli.StringFlag{Name: "gateway", Usage: "the gateway that reaches it (required)"},
 			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh, mssql)"},
-			&cli.IntFlag{Name: "port", Usage: "default 22 for ssh, 1433 for mssql"},
+			&cli.IntFlag{Name: "port", Usage: "the target's port (tcp, ssh, mssql)", DefaultText: "22 for ssh, 1433 for mssql"},
 			&cli.StringFlag{Name: "database", Usage: "mssql: the database clients land in unless they name one"},
 			&cli.StringFlag{Name: "connection-string", Usage: "mongodb: mongodb:// or mongodb+srv:// URI without credentials or database"},
 			&cli.StringFlag{Name: "auth-database", Value: "admin", Usage: "mongodb: where the accounts authenticate"},
@@ -28,12 +28,12 @@ func (a *app) resourcesCommand() *cli.Command {
 			passwordLengthFlag(), passwordClassesFlag(), outputFlag(),
 		}, Before: before(noArgs, requireFlags("type", "name", "gateway")), Action: a.resourcesAdd},
 		{Name: "test", ArgsUsage: "NAME", Usage: "check through the gateway that a resource is reachable and its accounts log in", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTest},
-		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: []cli.Flag{
+		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: append(unchangedByDefault(
 			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
 			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
 			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
-			passwordLengthFlag(), passwordClassesFlag(), outputFlag(),
-		}, Action: a.resourcesSet},
+			passwordLengthFlag(), passwordClassesFlag(),
+		), outputFlag()), Action: a.resourcesSet},
 		{Name: "trust-host-key", ArgsUsage: "NAME", Usage: "re-pin an ssh resource's host key after a legitimate change", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTrustHostKey},
 		{Name: "ssh-ca", ArgsUsage: "NAME", Usage: "print an ssh resource's user CA public key, or the script that makes sshd trust it", Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "setup-script", Usage: "print the bash setup script instead of the key"},
@@ -42,6 +42,22 @@ func (a *app) resourcesCommand() *cli.Command {
 		{Name: "show", ArgsUsage: "NAME", Usage: "show a resource and its accounts", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesShow},
 		{Name: "rm", ArgsUsage: "NAME", Usage: "remove a resource and its accounts", Action: a.resourcesRemove},
 	}}
+}
+
+// unchangedByDefault marks the flags of a set command: one not given leaves
+// its setting as it is, which help says rather than a zero value.
+func unchangedByDefault(flags ...cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			f.DefaultText = "unchanged"
+		case *cli.IntFlag:
+			f.DefaultText = "unchanged"
+		case *cli.StringFlag:
+			f.DefaultText = "unchanged"
+		}
+	}
+	return flags
 }
 
 func (a *app) resourcesAdd(c *cli.Context) error {

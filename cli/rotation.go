@@ -12,13 +12,14 @@ import (
 )
 
 // passwordLengthFlag and passwordClassesFlag set a resource's policy for
-// the passwords rotation draws.
+// the passwords rotation draws. Their defaults are the server's, shown in
+// help only: policyOptions sends what was given.
 func passwordLengthFlag() *cli.IntFlag {
-	return &cli.IntFlag{Name: "password-length", Usage: "rotated passwords' length (12 to 128; default 32)"}
+	return &cli.IntFlag{Name: "password-length", Usage: "rotated passwords' length (12 to 128)", DefaultText: "32"}
 }
 
 func passwordClassesFlag() *cli.StringFlag {
-	return &cli.StringFlag{Name: "password-classes", Usage: "character classes rotated passwords use: lower,upper,digit,symbol (default all)"}
+	return &cli.StringFlag{Name: "password-classes", Usage: "character classes rotated passwords use: lower,upper,digit,symbol", DefaultText: "all four"}
 }
 
 // policyOptions adds the password policy flags that were given to opts.

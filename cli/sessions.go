@@ -21,7 +21,7 @@ func (a *app) sessionsCommand() *cli.Command {
 		}, Action: a.sessionsPlay},
 		{Name: "export", ArgsUsage: "ID", Usage: "write a session's terminal recording for the asciinema player", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "asciicast", Usage: "asciicast (v2)"},
-			&cli.StringFlag{Name: "out", Usage: "file to write (default: standard output)"},
+			&cli.StringFlag{Name: "out", Usage: "file to write", DefaultText: "standard output"},
 		}, Action: a.sessionsExport},
 	}}
 }
@@ -39,10 +39,7 @@ func (a *app) sessionsList(c *cli.Context) error {
 	for _, s := range out {
 		state := "active"
 		if !s.Active {
-			state = dash(s.EndReason)
-			if s.EndedAt.IsZero() {
-				state = "expired"
-			}
+			state = dash(s.Ended)
 		}
 		rows = append(rows, []string{s.ID, s.User, s.Resource + "/" + s.Account, ts(s.CreatedAt), ts(s.ExpiresAt), state})
 	}
@@ -62,8 +59,8 @@ func (a *app) sessionsShow(c *cli.Context) error {
 		return printJSON(a.stdout, s)
 	}
 	w := a.stdout
-	printEscaped(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nconnections:\n",
-		s.ID, s.User, s.Resource, s.Account, dash(s.Reason), ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.EndedAt), s.EndReason, yesNo(s.Active))
+	printEscaped(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nrecorded:  %s\nconnections:\n",
+		s.ID, s.User, s.Resource, s.Account, dash(s.Reason), ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.EndedAt), s.Ended, yesNo(s.Active), yesNo(s.Recorded))
 	for _, cn := range s.Connections {
 		printEscaped(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
 	}

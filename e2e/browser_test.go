@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +49,63 @@ func browser(t *testing.T) context.Context {
 	})
 	return ctx
 }
+
+// pageErrors collects what the pages' JavaScript reports: uncaught
+// exceptions (and unhandled rejections) and console.error calls.
+func pageErrors(ctx context.Context) func() []string {
+	var mu sync.Mutex
+	var errs []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			errs = append(errs, ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				errs = append(errs, "console.error: "+strings.Join(args, " "))
+			}
+		}
+	})
+	return func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(errs) }
+}
+
+// nullish is a "null" or "undefined" shown as text: a value the page did
+// not have.
+var nullish = regexp.MustCompile(`\b(null|undefined|NaN|Invalid Date)\b`)
+
+// checkPage opens a console page and checks what shows at the current
+// width: no "null" or "undefined", no error box, and no sideways scroll.
+func checkPage(t *testing.T, ctx context.Context, url, page string) string {
+	t.Helper()
+	var text string
+	var scrollWidth, innerWidth int
+	run(t, ctx, "open "+page, chromedp.Navigate(url+"/#/"+page), chromedp.WaitVisible("main h1", chromedp.ByQuery),
+		chromedp.Sleep(400*time.Millisecond), // the parts a view loads after its heading
+		chromedp.Evaluate(`document.querySelector("main").innerText`, &text),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+		chromedp.Evaluate(`window.innerWidth`, &innerWidth))
+	if m := nullish.FindString(text); m != "" {
+		t.Errorf("page %s shows %q:\n%s", page, m, text)
+	}
+	if scrollWidth > innerWidth {
+		shot(t, ctx, "wide-"+strings.ReplaceAll(page, "/", "-"))
+		t.Errorf("page %s scrolls sideways at %d px: %d px wide", page, innerWidth, scrollWidth)
+	}
+	var errorBoxes int
+	run(t, ctx, "error boxes on "+page, chromedp.Evaluate(`document.querySelectorAll("main .error").length`, &errorBoxes))
+	if errorBoxes > 0 {
+		t.Errorf("page %s shows an error:\n%s", page, text)
+	}
+	return text
+}
+
+// pages are the console's pages, for the checks of every page.
+var pages = []string{"catalog", "sessions", "resources", "gateways", "audit", "users", "roles", "account"}
 
 func shot(t *testing.T, ctx context.Context, name string) {
 	var buf []byte
@@ -100,6 +161,7 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	json.Unmarshal([]byte(out), &aud)
 
 	ctx := browser(t)
+	jsErrors := pageErrors(ctx)
 	code2, _ := totp.GenerateCode(secret, t0.Add(30*time.Second))
 	run(t, ctx, "log in with password and TOTP",
 		chromedp.Navigate(e.url+"/#/login"),
@@ -175,13 +237,14 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	run(t, ctx, "see the live session",
 		chromedp.Navigate(e.url+"/#/sessions"),
 		chromedp.WaitVisible("//span[contains(@class,'live')]", chromedp.BySearch),
+		chromedp.WaitVisible("//span[contains(@class,'live')]/ancestor::tr//a[text()='recorded']", chromedp.BySearch),
 	)
 	shot(t, ctx, "sessions")
 	run(t, ctx, "terminate it",
 		chromedp.Click("//span[contains(@class,'live')]/ancestor::tr//a", chromedp.BySearch),
 		chromedp.WaitVisible("//button[text()='Terminate']", chromedp.BySearch),
 		chromedp.Click("//button[text()='Terminate']", chromedp.BySearch),
-		chromedp.WaitVisible("//h1/span[contains(text(),'terminated by admin')]", chromedp.BySearch),
+		chromedp.WaitVisible("//h1/span[text()='ended by the user']", chromedp.BySearch), // the admin's own session
 	)
 	e.waitFor("the shell to be told", 5*time.Second, func() bool { return strings.Contains(screen(), "terminated by admin") })
 	shot(t, ctx, "session")
@@ -205,17 +268,13 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	}
 	shot(t, ctx, "audit")
 	// On a narrow screen (a phone) no page scrolls sideways: wide tables
-	// scroll inside their own box.
-	for _, page := range []string{"catalog", "sessions", "resource/web", "audit"} {
-		var overflow bool
-		run(t, ctx, "narrow "+page, chromedp.EmulateViewport(390, 844),
-			chromedp.Navigate(e.url+"/#/"+page), chromedp.WaitVisible("main h1", chromedp.ByQuery),
-			chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow))
-		shot(t, ctx, "narrow-"+strings.ReplaceAll(page, "/", "-"))
-		if overflow {
-			t.Errorf("page %s scrolls sideways at 390 px", page)
-		}
+	// and the replayed terminal scroll inside their own box.
+	run(t, ctx, "390 px", chromedp.EmulateViewport(390, 844))
+	for _, page := range append(pages, "resource/web", "session/"+live[0].ID, "replay/"+live[0].ID) {
+		checkPage(t, ctx, e.url, page)
+		shot(t, ctx, "narrow-"+strings.ReplaceAll(strings.Split(page, "/")[0], "/", "-"))
 	}
+	checkAccessButtonInView(t, ctx, e.url, "web/ops")
 	run(t, ctx, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
 
 	// State changes with the cookie need the CSRF token.
@@ -241,14 +300,8 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	)
 	var forms, terminate int
 	run(t, actx, "look for controls", chromedp.Evaluate(`document.querySelectorAll("form[aria-label='add resource'], button.danger").length`, &forms))
-	for _, page := range []string{"resources", "gateways", "users", "roles", "account"} {
-		var text string
-		run(t, actx, "read "+page+" as the auditor", chromedp.Navigate(e.url+"/#/"+page),
-			chromedp.WaitVisible("main h1", chromedp.ByQuery), chromedp.Sleep(300*time.Millisecond),
-			chromedp.Evaluate(`document.querySelector("main").innerText`, &text))
-		if regexp.MustCompile(`\b(null|undefined)\b`).MatchString(text) {
-			t.Errorf("page %s shows a null or undefined:\n%s", page, text)
-		}
+	for _, page := range pages {
+		checkPage(t, actx, e.url, page)
 	}
 	run(t, actx, "back to resources", chromedp.Navigate(e.url+"/#/resources"), chromedp.WaitVisible("//a[text()='web']", chromedp.BySearch))
 	run(t, actx, "sessions as auditor", chromedp.Navigate(e.url+"/#/sessions"), chromedp.WaitVisible("//td/a", chromedp.BySearch),
@@ -283,4 +336,315 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 		chromedp.Click("form[aria-label='confirm MFA'] button", chromedp.ByQuery),
 		chromedp.WaitVisible("//p[contains(text(),'MFA is on')]", chromedp.BySearch),
 	)
+	if errs := jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors on the pages:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// checkAccessButtonInView: on the catalog, the Access button of target is
+// on screen and not covered, without scrolling sideways.
+func checkAccessButtonInView(t *testing.T, ctx context.Context, url, target string) {
+	t.Helper()
+	var inView bool
+	js := fmt.Sprintf(`(() => {
+		const td = [...document.querySelectorAll("main td")].find((c) => c.textContent === %q);
+		const b = td && [...td.parentElement.querySelectorAll("button")].find((x) => x.textContent === "Access");
+		if (!b) return false;
+		window.scrollTo(0, b.getBoundingClientRect().top + window.scrollY - window.innerHeight / 2); // down to it, never sideways
+		const r = b.getBoundingClientRect();
+		return r.left >= 0 && r.right <= window.innerWidth && document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === b;
+	})()`, target)
+	run(t, ctx, "the Access button of "+target, chromedp.Navigate(url+"/#/catalog"),
+		chromedp.WaitVisible("//td[text()='"+target+"']", chromedp.BySearch), chromedp.Evaluate(js, &inView))
+	if !inView {
+		shot(t, ctx, "access-button-hidden")
+		t.Errorf("the Access button of %s is not in view at this width", target)
+	}
+}
+
+// TestWebConsoleFirstRun: a new server set up from the console alone. The
+// admin logs in with the one-time password, sets their own, and follows
+// the console's first steps: a gateway token (the test runs the gateway
+// with it, as an operator would inside the network), a resource, an
+// account, a role given to a user. The user's access then works; the
+// sessions, the audit log (its pages and exports) and every page at phone
+// width show what happened, with no JavaScript error.
+func TestWebConsoleFirstRun(t *testing.T) {
+	t.Parallel()
+	e := &env{t: t, dir: t.TempDir(), addr: freePort(t)}
+	e.url, e.configDir = "https://"+e.addr, filepath.Join(e.dir, "cli")
+	e.startServer("PAMD_ADMIN_PASSWORD=") // no password given: a one-time one in the data dir
+	oneTime, err := os.ReadFile(filepath.Join(e.dir, "server", "initial-admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const adminOwn = "admin-own-password-1"
+	ctx := browser(t)
+	jsErrors := pageErrors(ctx)
+	run(t, ctx, "log in with the one-time password and set one's own",
+		chromedp.Navigate(e.url+"/#/login"),
+		chromedp.WaitVisible("#f-username", chromedp.ByQuery),
+		chromedp.SendKeys("#f-username", "admin", chromedp.ByQuery),
+		chromedp.SendKeys("#f-password", strings.TrimSpace(string(oneTime)), chromedp.ByQuery),
+		chromedp.Click("form[aria-label='log in'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("form[aria-label='change password']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='change password'] [name=current]", strings.TrimSpace(string(oneTime)), chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='change password'] [name=new]", adminOwn, chromedp.ByQuery),
+		chromedp.Click("form[aria-label='change password'] button", chromedp.ByQuery),
+		chromedp.WaitVisible(".notice", chromedp.ByQuery),
+	)
+
+	// The empty server: every page says what there is to do.
+	for _, page := range pages {
+		checkPage(t, ctx, e.url, page)
+	}
+	if got := checkPage(t, ctx, e.url, "catalog"); !strings.Contains(got, "Getting started") || !strings.Contains(got, "pamd gateways token --name") {
+		t.Fatalf("the first page shows no first steps:\n%s", got)
+	}
+	shot(t, ctx, "first-run")
+	if got := checkPage(t, ctx, e.url, "resources"); !strings.Contains(got, "enroll a gateway first") {
+		t.Fatalf("the empty resources page does not say to enroll a gateway:\n%s", got)
+	}
+
+	// 1. A gateway: the token the console shows, run as the command says.
+	var command string
+	run(t, ctx, "create a gateway token",
+		chromedp.Navigate(e.url+"/#/gateways"),
+		chromedp.WaitVisible("form[aria-label='enroll gateway']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='enroll gateway'] [name=name]", "gw1", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='enroll gateway'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("form[aria-label='enroll gateway'] code.cmd", chromedp.ByQuery),
+		chromedp.Text("form[aria-label='enroll gateway'] code.cmd", &command, chromedp.ByQuery),
+	)
+	args := strings.Fields(command)
+	if len(args) < 4 || args[0] != "pamd" || args[1] != "gateway" || args[2] != "--token" {
+		t.Fatalf("the console's gateway command: %q", command)
+	}
+	e.gateway = e.start(nil, "gateway", "--token", args[3], "--data-dir", filepath.Join(e.dir, "gw1"))
+	run(t, ctx, "the console sees the gateway connect",
+		chromedp.WaitVisible("//form[@aria-label='enroll gateway']//span[contains(@class,'online')]", chromedp.BySearch))
+
+	// 2. A tcp resource on it; 3. an account, which asks for no secret.
+	host, port, _ := strings.Cut(echoServer(t), ":")
+	run(t, ctx, "add a resource",
+		chromedp.Click("//a[text()='add a resource']", chromedp.BySearch),
+		chromedp.WaitVisible("form[aria-label='add resource']", chromedp.ByQuery),
+		chromedp.SetValue("form[aria-label='add resource'] [name=type]", "tcp", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("form[aria-label='add resource'] [name=type]").dispatchEvent(new Event("change"))`, nil),
+		chromedp.SendKeys("form[aria-label='add resource'] [name=name]", "echo", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add resource'] [name=host]", host, chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add resource'] [name=port]", port, chromedp.ByQuery),
+	)
+	var gateways []string
+	run(t, ctx, "the gateway choices", chromedp.Evaluate(`[...document.querySelectorAll("form[aria-label='add resource'] [name=gateway] option")].map((o) => o.value)`, &gateways))
+	if !slices.Equal(gateways, []string{"gw1"}) {
+		t.Fatalf("the resource form offers gateways %q, want the enrolled one", gateways)
+	}
+	var secretInputs int
+	run(t, ctx, "submit the resource",
+		chromedp.Click("form[aria-label='add resource'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("form[aria-label='add account']", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("form[aria-label='add account'] input:not([name=name]):not([name=description]):not([type=checkbox])").length`, &secretInputs),
+	)
+	if secretInputs != 0 {
+		t.Fatalf("a tcp account form asks for %d user names or secrets", secretInputs)
+	}
+	run(t, ctx, "add an account",
+		chromedp.SendKeys("form[aria-label='add account'] [name=name]", "any", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='add account'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("//td[text()='any']", chromedp.BySearch),
+	)
+
+	// 4. A role that grants it, given to a new user.
+	var userPassword string
+	run(t, ctx, "add a role and a user with it",
+		chromedp.Navigate(e.url+"/#/roles"),
+		chromedp.WaitVisible("form[aria-label='add role']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add role'] [name=name]", "echo-users", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add role'] [name=allow]", "echo/*", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='add role'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("//td[text()='echo-users']", chromedp.BySearch),
+		chromedp.Navigate(e.url+"/#/users"),
+		chromedp.WaitVisible("form[aria-label='add user']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add user'] [name=name]", "alice", chromedp.ByQuery),
+		chromedp.SetValue("form[aria-label='add user'] [name=roles]", "user, echo-users", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='add user'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("form[aria-label='add user'] .notice code", chromedp.ByQuery),
+		chromedp.Text("form[aria-label='add user'] .notice code", &userPassword, chromedp.ByQuery),
+	)
+	if got := checkPage(t, ctx, e.url, "catalog"); strings.Contains(got, "Getting started") {
+		t.Fatalf("the first steps are still shown once done:\n%s", got)
+	}
+	run(t, ctx, "open access",
+		chromedp.Click("//td[text()='echo/any']/following-sibling::td/button[text()='Access']", chromedp.BySearch),
+		chromedp.WaitVisible("#access code.cmd", chromedp.ByQuery),
+	)
+	if cmd := textOf(t, ctx, "#access code.cmd"); cmd != "pamd connect echo/any --duration 1h" {
+		t.Fatalf("access command %q", cmd)
+	}
+
+	// The user runs it: the data goes through the gateway the console set up.
+	e.fp = strings.TrimSpace(e.fp)
+	e.login("alice", userPassword)
+	e.ok(userPassword+"\nalice-own-password-1\n", "passwd", "--password-stdin")
+	e.login("alice", "alice-own-password-1")
+	longReason := "ticket-" + strings.Repeat("x", 300) // one word: the audit Detail must wrap it
+	c := e.connect("echo/any", "--reason", longReason)
+	echoes(t, c.addr(), "through the console's setup")
+	c.proc.cmd.Process.Signal(os.Interrupt)
+	<-c.proc.done
+	c2 := e.connect("echo/any", "--reason", "second")
+	echoes(t, c2.addr(), "again")
+	run(t, ctx, "terminate the second session",
+		chromedp.Navigate(e.url+"/#/session/"+c2.SessionID),
+		chromedp.WaitVisible("//button[text()='Terminate']", chromedp.BySearch),
+		chromedp.Click("//button[text()='Terminate']", chromedp.BySearch),
+		chromedp.WaitVisible("//h1/span[text()='ended by admin admin']", chromedp.BySearch),
+	)
+	<-c2.proc.done
+	got := checkPage(t, ctx, e.url, "sessions")
+	for _, want := range []string{"ended by the user", "ended by admin admin", "none"} { // tcp sessions record nothing
+		if !strings.Contains(got, want) {
+			t.Errorf("the sessions page lacks %q:\n%s", want, got)
+		}
+	}
+	if !regexp.MustCompile(`\d+s|\d+m \d+s`).MatchString(got) {
+		t.Errorf("the sessions page shows no duration:\n%s", got)
+	}
+	if !tableFits(t, ctx) {
+		t.Errorf("a long reason makes the sessions table scroll sideways at 1280 px")
+	}
+	shot(t, ctx, "first-run-sessions")
+
+	checkAuditPagingAndExport(t, ctx, e.url)
+	checkAuditDetailWraps(t, ctx, e.url, longReason)
+
+	run(t, ctx, "390 px", chromedp.EmulateViewport(390, 844))
+	for _, page := range append(pages, "resource/echo", "session/"+c2.SessionID) {
+		checkPage(t, ctx, e.url, page)
+	}
+	checkAccessButtonInView(t, ctx, e.url, "echo/any")
+	shot(t, ctx, "first-run-narrow-catalog")
+	run(t, ctx, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
+	if errs := jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors on the pages:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// echoes sends msg through addr and wants it back.
+func echoes(t *testing.T, addr, msg string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo through pamd: %q, %v", buf, err)
+	}
+}
+
+// checkAuditPagingAndExport: the audit log comes a page at a time, newest
+// first, with the filters; the exports hold every matching event.
+func checkAuditPagingAndExport(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	const extra = 130 // more than a page of the console (100)
+	var created int
+	run(t, ctx, "add roles for a long log", chromedp.Evaluate(fmt.Sprintf(`(async () => {
+		let n = 0;
+		for (let i = 0; i < %d; i++) {
+			const r = await fetch("/api/v1/roles", {method: "POST", credentials: "same-origin",
+				headers: {"Content-Type": "application/json", "X-CSRF-Token": state.csrf}, body: JSON.stringify({name: "bulk-" + i, allow: ["echo/any"]})});
+			if (r.ok) n++;
+		}
+		return n;
+	})()`, extra), &created, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if created != extra {
+		t.Fatalf("%d of %d roles created", created, extra)
+	}
+	seqs := func() []int {
+		var out []int
+		run(t, ctx, "read the audit rows", chromedp.Evaluate(`[...document.querySelectorAll("main tbody tr")].map((tr) => Number(tr.cells[0].textContent))`, &out))
+		return out
+	}
+	run(t, ctx, "filter the audit log",
+		chromedp.Navigate(url+"/#/audit"),
+		chromedp.WaitVisible("form[aria-label='filter audit']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='filter audit'] [name=action]", "role.create", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='filter audit'] [name=actor]", "admin", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='filter audit'] button", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelectorAll("main tbody tr").length === 100`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitVisible("//button[text()='Older events']", chromedp.BySearch),
+	)
+	first := seqs()
+	run(t, ctx, "the next page",
+		chromedp.Click("//button[text()='Older events']", chromedp.BySearch),
+		chromedp.Poll(`document.querySelectorAll("main tbody tr").length === 131`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitVisible("//span[text()='The oldest event is shown.']", chromedp.BySearch),
+	)
+	all := seqs()
+	if !slices.Equal(all[:100], first) || !slices.IsSortedFunc(all, func(a, b int) int { return b - a }) {
+		t.Fatalf("audit pages are not newest first without gaps: %v", all)
+	}
+	var actions []string
+	run(t, ctx, "the actions shown", chromedp.Evaluate(`[...new Set([...document.querySelectorAll("main tbody tr")].map((tr) => tr.cells[3].textContent))]`, &actions))
+	if !slices.Equal(actions, []string{"role.create"}) {
+		t.Fatalf("the filter let through %q", actions)
+	}
+
+	// The export links carry the filters; what they fetch is the whole log.
+	var exports map[string]string
+	run(t, ctx, "fetch the exports", chromedp.Evaluate(`(async () => {
+		const out = {};
+		for (const a of document.querySelectorAll("main a[download]")) out[a.textContent] = a.href + "\n" + await (await fetch(a.href)).text();
+		return out;
+	})()`, &exports, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	jsonl, csvText := exports["Export JSON lines"], exports["Export CSV"]
+	href, lines, _ := strings.Cut(jsonl, "\n")
+	if !strings.Contains(href, "format=jsonl") || !strings.Contains(href, "action=role.create") || strings.Count(lines, "\n") != 131 {
+		t.Fatalf("JSON lines export %s: %d lines, want 131", href, strings.Count(lines, "\n"))
+	}
+	for _, l := range strings.Split(strings.TrimSpace(lines), "\n") {
+		var ev struct{ Action, Hash string }
+		if json.Unmarshal([]byte(l), &ev) != nil || ev.Action != "role.create" || ev.Hash == "" {
+			t.Fatalf("export line %q", l)
+		}
+	}
+	href, rows, _ := strings.Cut(csvText, "\n")
+	if !strings.Contains(href, "format=csv") || !strings.HasPrefix(rows, "seq,time,actor,action,") || strings.Count(rows, "\n") != 132 {
+		t.Fatalf("CSV export %s: %d lines, want a header and 131", href, strings.Count(rows, "\n"))
+	}
+	shot(t, ctx, "audit-paged")
+}
+
+// checkAuditDetailWraps: at 1280 px the audit table fits its box: a long
+// detail wraps rather than pushing the columns out of view.
+func checkAuditDetailWraps(t *testing.T, ctx context.Context, url, word string) {
+	t.Helper()
+	run(t, ctx, "the audit log of access grants",
+		chromedp.Navigate(url+"/#/catalog"), chromedp.WaitVisible("main h1", chromedp.ByQuery),
+		chromedp.Navigate(url+"/#/audit"), // a new view: empty filters
+		chromedp.WaitVisible("form[aria-label='filter audit']", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='filter audit'] [name=action]", "access.grant", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='filter audit'] button", chromedp.ByQuery),
+		chromedp.Poll(fmt.Sprintf(`document.querySelector("main tbody").textContent.includes(%q)`, word[:40]), nil, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	shot(t, ctx, "audit-detail")
+	if !tableFits(t, ctx) {
+		t.Errorf("a long audit detail makes the table scroll sideways at 1280 px")
+	}
+}
+
+// tableFits says whether the page's first table fits its box, with no
+// sideways scroll of its own.
+func tableFits(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	var fits bool
+	run(t, ctx, "measure the table", chromedp.Evaluate(`(() => { const w = document.querySelector("main .table-wrap"); return w.scrollWidth <= w.clientWidth; })()`, &fits))
+	return fits
 }

@@ -77,6 +77,7 @@ func (ts *testServer) auditOf(t *testing.T, token, action string) []api.AuditEve
 	t.Helper()
 	var events []api.AuditEvent
 	ts.expect(t, token, "GET", "/api/v1/audit?action="+action, nil, &events, http.StatusOK)
+	slices.Reverse(events) // the API answers newest first
 	return events
 }
 

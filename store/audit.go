@@ -66,6 +66,43 @@ func (t *Tx) AuditEvents(fn func(*AuditEvent) bool) error {
 	return nil
 }
 
+// AuditEventsBefore calls fn for each event older than seq (0: every
+// event), newest first, until fn returns false: a page of the log reads
+// only the events it shows.
+func (t *Tx) AuditEventsBefore(seq uint64, fn func(*AuditEvent) bool) error {
+	c := t.bucket(bucketAudit).Cursor()
+	var k, v []byte
+	if seq == 0 {
+		k, v = c.Last()
+	} else if k, v = c.Seek(seqKey(seq)); k == nil {
+		k, v = c.Last() // seq is past the newest
+	} else {
+		k, v = c.Prev()
+	}
+	return walkAudit(t, k, v, c.Prev, fn)
+}
+
+// AuditEventsAfter calls fn for each event newer than seq, oldest first,
+// until fn returns false.
+func (t *Tx) AuditEventsAfter(seq uint64, fn func(*AuditEvent) bool) error {
+	c := t.bucket(bucketAudit).Cursor()
+	k, v := c.Seek(seqKey(seq + 1))
+	return walkAudit(t, k, v, c.Next, fn)
+}
+
+func walkAudit(t *Tx, k, v []byte, step func() ([]byte, []byte), fn func(*AuditEvent) bool) error {
+	for ; k != nil; k, v = step() {
+		ev, err := decode[AuditEvent](t, bucketAudit, k, v)
+		if err != nil {
+			return err
+		}
+		if !fn(ev) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // AuditBreak describes the first place the chain does not hold.
 type AuditBreak struct {
 	Seq    uint64 `json:"seq"`

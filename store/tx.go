@@ -308,6 +308,13 @@ func (t *Tx) PutRecording(sessionID string, seq uint64, record json.RawMessage) 
 	return put(t, bucketRecordings, recordingKey(sessionID, seq), &record)
 }
 
+// HasRecordings says whether a session has any record, without opening one.
+func (t *Tx) HasRecordings(sessionID string) bool {
+	prefix := []byte(sessionID + "/")
+	k, _ := t.bucket(bucketRecordings).Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix)
+}
+
 // Recordings returns a session's records in sequence order.
 func (t *Tx) Recordings(sessionID string) ([]json.RawMessage, error) {
 	rs, err := list[json.RawMessage](t, bucketRecordings, []byte(sessionID+"/"))

@@ -20,6 +20,7 @@ const (
 	CodeTokenExpired = "token_expired"
 	CodeThrottled    = "throttled"
 	CodeCannotWrite  = "cannot_write" // the server's disk refused a write (full?)
+	CodeNotGranted   = "not_granted"  // no such target, or none of the caller's roles allows it
 )
 
 type LoginRequest struct {
@@ -349,6 +350,12 @@ type Session struct {
 	EndReason    string       `json:"end_reason,omitempty"`
 	Active       bool         `json:"active"`
 	Connections  []Connection `json:"connections,omitempty"`
+	// Ended says how an ended session ended, for people: "ended by the
+	// user", "ended by admin NAME" (terminated), "expired", or the reason
+	// pamd ended it (a role taken away, a gateway removed).
+	Ended string `json:"ended,omitempty"`
+	// Recorded says whether the session has records (a log, a replay).
+	Recorded bool `json:"recorded"`
 }
 
 type Connection struct {

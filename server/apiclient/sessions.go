@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -76,7 +77,8 @@ type AuditQuery struct {
 	Limit  int           // at most this many, the newest
 }
 
-// AuditEvents lists audit events, oldest first: GET /api/v1/audit?....
+// AuditEvents lists audit events, oldest first: GET /api/v1/audit?...
+// (which answers the newest first, a page at a time: this is its first).
 func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) ([]api.AuditEvent, error) {
 	v := url.Values{}
 	if q.Since > 0 {
@@ -97,6 +99,7 @@ func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) ([]api.AuditEven
 	}
 	var out []api.AuditEvent
 	err := c.Do(ctx, "GET", path, nil, &out)
+	slices.Reverse(out)
 	return out, err
 }
 

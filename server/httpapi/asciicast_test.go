@@ -60,17 +60,26 @@ func exportCast(t *testing.T, recs ...tunnel.Record) (*asciicast.Header, []ascii
 	return h, events
 }
 
-// Sizes recorded before the gateway clamped them are clamped in the export.
+// Sizes recorded before the gateway clamped them are clamped in the
+// export; a size never reported (0) is the default 80x24, never 0.
 func TestAsciicastClampsSizes(t *testing.T) {
 	h, events := exportCast(t,
 		tunnel.Record{Type: "pty", Term: "xterm", Width: 4_000_000_000, Height: 0},
 		tunnel.Record{Type: "r", Width: 99999, Height: -3},
 		tunnel.Record{Type: "o", Data: "x"})
-	if h.Width != 1000 || h.Height != 1 {
+	if h.Width != 1000 || h.Height != 24 {
 		t.Fatalf("header %dx%d", h.Width, h.Height)
 	}
-	if len(events) != 2 || events[0].Code != "r" || events[0].Data != "1000x1" {
+	if len(events) != 2 || events[0].Code != "r" || events[0].Data != "1000x24" {
 		t.Fatalf("events %+v", events)
+	}
+}
+
+// A terminal whose client reported no size at all replays at 80x24.
+func TestAsciicastUnreportedSizeIsDefault(t *testing.T) {
+	h, _ := exportCast(t, tunnel.Record{Type: "pty", Term: "xterm"}, tunnel.Record{Type: "o", Data: "x"})
+	if h.Width != 80 || h.Height != 24 {
+		t.Fatalf("header %dx%d, want 80x24", h.Width, h.Height)
 	}
 }
 

@@ -104,7 +104,7 @@ func (s *API) handleAsciicast(w http.ResponseWriter, r *http.Request) error {
 		Title: fmt.Sprintf("pamd session %s: %s on %s/%s", sess.ID, sess.UserName, sess.ResourceName, sess.AccountName),
 	}
 	if terminal {
-		h.Width, h.Height = asciicast.ClampSize(first.Width), asciicast.ClampSize(first.Height)
+		h.Width, h.Height = termSize(first.Width, h.Width), termSize(first.Height, h.Height)
 		h.Env = map[string]string{"TERM": first.Term}
 	} else {
 		h.Title += " (no terminal: " + describeStart(first) + ")"
@@ -122,7 +122,7 @@ func (s *API) handleAsciicast(w http.ResponseWriter, r *http.Request) error {
 		t := rec.Time.Sub(start).Seconds()
 		switch {
 		case rec.Type == "r":
-			err = cw.Write(asciicast.Event{Time: t, Code: "r", Data: fmt.Sprintf("%dx%d", asciicast.ClampSize(rec.Width), asciicast.ClampSize(rec.Height))})
+			err = cw.Write(asciicast.Event{Time: t, Code: "r", Data: fmt.Sprintf("%dx%d", termSize(rec.Width, h.Width), termSize(rec.Height, h.Height))})
 		case terminal && (rec.Type == "o" || rec.Type == "i"):
 			err = cw.Write(asciicast.Event{Time: t, Code: rec.Type, Data: rec.Data})
 		case terminal && rec.Type == "e":
@@ -144,6 +144,16 @@ func (s *API) handleAsciicast(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
 	w.Write(buf.Bytes())
 	return nil
+}
+
+// termSize is a recorded terminal width or height as players take it: one
+// the client did not report (0, or less) is unknown (the header's: 80x24
+// unless the pty said), one past the bounds is clamped.
+func termSize(recorded, unknown int) int {
+	if recorded <= 0 {
+		return unknown
+	}
+	return asciicast.ClampSize(recorded)
 }
 
 func describeStart(r *tunnel.Record) string {

@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +29,7 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 	}
 	c := auth.CallerOf(r)
 	target := audit.Name(req.Resource) + "/" + audit.Name(req.Account)
-	deny := func(status int, format string, args ...any) error {
+	deny := func(status int, format string, args ...any) *api.Error {
 		e := api.Errorf(status, format, args...)
 		s.trail.Event(c.User.Name, "access.deny", target, "failure", c.Source, e.Message)
 		return e
@@ -55,7 +60,9 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 	// the API does not tell a user which names exist.
 	g, ok := sessions.GrantFor(c.Roles, req.Resource, req.Account)
 	if err != nil || !ok {
-		return deny(http.StatusForbidden, "access to %s denied: it does not exist or none of your roles (%s) allows it", target, strings.Join(c.User.Roles, ", "))
+		e := deny(http.StatusForbidden, "access to %s denied: it does not exist or none of your roles (%s) allows it", target, strings.Join(c.User.Roles, ", "))
+		e.Code = api.CodeNotGranted
+		return e
 	}
 	if g.RequireReason && strings.TrimSpace(req.Reason) == "" {
 		return deny(http.StatusBadRequest, "access to %s needs a reason: add --reason", target)
@@ -145,15 +152,39 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 }
 
 func sessionView(s *store.Session, resType string, conns []*store.Connection) api.Session {
+	now := time.Now()
 	v := api.Session{ID: s.ID, User: s.UserName, Resource: s.ResourceName, ResourceType: resType, Account: s.AccountName,
 		Reason: s.Reason, ClientAddr: s.ClientAddr, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
-		EndedAt: s.EndedAt, EndReason: s.EndReason, Active: s.Active(time.Now())}
+		EndedAt: s.EndedAt, EndReason: s.EndReason, Active: s.Active(now), Ended: endedText(s, now)}
 	for _, c := range conns {
 		v.Connections = append(v.Connections, api.Connection{ID: c.ID, ClientAddr: c.ClientAddr, StartedAt: c.StartedAt,
 			EndedAt: c.EndedAt, BytesUp: c.BytesUp, BytesDown: c.BytesDown, Error: c.Error})
 	}
 	sort.Slice(v.Connections, func(i, j int) bool { return v.Connections[i].StartedAt.Before(v.Connections[j].StartedAt) })
 	return v
+}
+
+// endedText is api.Session.Ended: who ended a session, from the reason
+// stored when it ended (the relay's "ended by USER" when pamd connect
+// ends it, handleTerminateSession's "terminated by NAME").
+func endedText(s *store.Session, now time.Time) string {
+	if s.Active(now) {
+		return ""
+	}
+	if s.EndedAt.IsZero() {
+		return "expired"
+	}
+	by, ok := strings.CutPrefix(s.EndReason, "ended by ")
+	if !ok {
+		by, ok = strings.CutPrefix(s.EndReason, "terminated by ")
+	}
+	switch {
+	case !ok:
+		return orStr(s.EndReason, "ended")
+	case by == s.UserName:
+		return "ended by the user"
+	}
+	return "ended by admin " + by
 }
 
 func (s *API) handleListSessions(w http.ResponseWriter, r *http.Request) error {
@@ -169,7 +200,9 @@ func (s *API) handleListSessions(w http.ResponseWriter, r *http.Request) error {
 			if activeOnly && !sess.Active(time.Now()) {
 				continue
 			}
-			out = append(out, sessionView(sess, "", nil))
+			v := sessionView(sess, "", nil)
+			v.Recorded = tx.HasRecordings(sess.ID)
+			out = append(out, v)
 		}
 		return err
 	})
@@ -198,6 +231,7 @@ func (s *API) handleGetSession(w http.ResponseWriter, r *http.Request) error {
 			resType = res.Type
 		}
 		out = sessionView(sess, resType, conns)
+		out.Recorded = tx.HasRecordings(sess.ID)
 		return nil
 	})
 	if err != nil {
@@ -236,33 +270,90 @@ func orStr(a, b string) string {
 	return b
 }
 
+// auditFilter selects audit events: by actor, action (or its family, as
+// "session" selects session.start), target and a time window.
+type auditFilter struct {
+	actor, action, target string
+	since, until          time.Time // zero: open
+}
+
+// parseAuditFilter reads the filters of the audit list and export: actor
+// (or user, its first name), action, target, and since and until, each a
+// time (RFC 3339) or a duration before now.
+func parseAuditFilter(q url.Values, now time.Time) (auditFilter, error) {
+	f := auditFilter{actor: orStr(q.Get("actor"), q.Get("user")), action: q.Get("action"), target: q.Get("target")}
+	var err error
+	if f.since, err = parseWhen("since", q.Get("since"), now); err != nil {
+		return f, err
+	}
+	f.until, err = parseWhen("until", q.Get("until"), now)
+	return f, err
+}
+
+// parseWhen reads a time as RFC 3339 or as a duration before now.
+func parseWhen(name, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, api.Errorf(http.StatusBadRequest, "%s %q: want a duration such as 1h or 30m, or a time such as 2026-01-02T15:04:05Z", name, v)
+}
+
+func (f auditFilter) match(e *store.AuditEvent) bool {
+	switch {
+	case !f.since.IsZero() && e.Time.Before(f.since):
+	case !f.until.IsZero() && e.Time.After(f.until):
+	case f.actor != "" && e.Actor != f.actor:
+	case f.target != "" && e.Target != f.target:
+	case f.action != "" && e.Action != f.action && !strings.HasPrefix(e.Action, f.action+"."):
+	default:
+		return true
+	}
+	return false
+}
+
+// older says the walk, newest first, has passed the window: events are
+// appended in time order, so none further back is in it.
+func (f auditFilter) older(e *store.AuditEvent) bool {
+	return !f.since.IsZero() && e.Time.Before(f.since)
+}
+
+// handleListAudit answers a page of the audit log, newest first: at most
+// limit events older than ?before=SEQ (none: from the newest) that match
+// the filters. When there may be more, a Link header (rel="next") gives
+// the next page's URL, with the same filters.
 func (s *API) handleListAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	var since time.Time
-	if v := q.Get("since"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return api.Errorf(http.StatusBadRequest, "since %q: want a duration such as 1h or 30m", v)
-		}
-		since = time.Now().Add(-d)
+	filter, err := parseAuditFilter(q, time.Now())
+	if err != nil {
+		return err
 	}
-	limit := 1000
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return api.Errorf(http.StatusBadRequest, "limit %q: want a positive number", v)
-		}
-		limit = n
+	limit, err := positive(q, "limit", 1000)
+	if err != nil {
+		return err
 	}
-	user, action := q.Get("user"), q.Get("action")
+	var before uint64
+	if v := q.Get("before"); v != "" {
+		if before, err = strconv.ParseUint(v, 10, 64); err != nil || before == 0 {
+			return api.Errorf(http.StatusBadRequest, "before %q: want the seq of an event", v)
+		}
+	}
 	out := []api.AuditEvent{}
-	err := s.st.View(func(tx *store.Tx) error {
-		return tx.AuditEvents(func(e *store.AuditEvent) bool {
-			switch {
-			case e.Time.Before(since):
-			case user != "" && e.Actor != user:
-			case action != "" && e.Action != action && !strings.HasPrefix(e.Action, action+"."):
-			default:
+	more := false
+	err = s.st.View(func(tx *store.Tx) error {
+		return tx.AuditEventsBefore(before, func(e *store.AuditEvent) bool {
+			if filter.older(e) {
+				return false
+			}
+			if filter.match(e) {
+				if more = len(out) == limit; more {
+					return false
+				}
 				out = append(out, api.AuditEvent(*e))
 			}
 			return true
@@ -271,11 +362,138 @@ func (s *API) handleListAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(out) > limit {
-		out = out[len(out)-limit:] // the newest
+	if more {
+		q.Set("before", strconv.FormatUint(out[len(out)-1].Seq, 10))
+		// The window as times, not durations: every page has the same one.
+		for name, t := range map[string]time.Time{"since": filter.since, "until": filter.until} {
+			if !t.IsZero() {
+				q.Set(name, t.UTC().Format(time.RFC3339Nano))
+			}
+		}
+		w.Header().Set("Link", fmt.Sprintf(`</api/v1/audit?%s>; rel="next"`, q.Encode()))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// positive reads a positive number parameter, def when it is absent.
+func positive(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, api.Errorf(http.StatusBadRequest, "%s %q: want a positive number", name, v)
+	}
+	return n, nil
+}
+
+// handleExportAudit streams the audit events that match the filters,
+// oldest first, as JSON lines (format=jsonl, the default: each line an
+// event with its hashes, as the chain holds it) or CSV (format=csv).
+func (s *API) handleExportAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	filter, err := parseAuditFilter(q, time.Now())
+	if err != nil {
+		return err
+	}
+	enc, ok := auditEncoders[orStr(q.Get("format"), "jsonl")]
+	if !ok {
+		return api.Errorf(http.StatusBadRequest, "format %q: want jsonl or csv", q.Get("format"))
+	}
+	// The first batch is read before anything is sent, so that a store
+	// that fails answers an error rather than a cut file.
+	b, err := s.auditBatchAfter(0, filter)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", enc.contentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="pamd-audit.`+enc.ext+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	write := enc.start(w)
+	flush := http.NewResponseController(w).Flush
+	for {
+		for _, e := range b.events {
+			if err := write(e); err != nil {
+				return nil // the client went; the status is sent
+			}
+		}
+		flush()
+		if b.done {
+			return nil
+		}
+		if b, err = s.auditBatchAfter(b.last, filter); err != nil {
+			s.log.Error("audit export cut short", "err", err)
+			return nil
+		}
+	}
+}
+
+// auditBatch is how many events an export reads in one transaction: a
+// slow client never holds the store open for long.
+const auditBatch = 500
+
+// auditPart is one transaction's share of an export: the events that
+// matched, the seq of the last one read, and whether the log (or the
+// window) ended.
+type auditPart struct {
+	events []*store.AuditEvent
+	last   uint64
+	done   bool
+}
+
+func (s *API) auditBatchAfter(seq uint64, filter auditFilter) (auditPart, error) {
+	p := auditPart{last: seq}
+	read, past := 0, false
+	err := s.st.View(func(tx *store.Tx) error {
+		return tx.AuditEventsAfter(seq, func(e *store.AuditEvent) bool {
+			if past = !filter.until.IsZero() && e.Time.After(filter.until); past {
+				return false // events are in time order: none later is in the window
+			}
+			if filter.match(e) {
+				p.events = append(p.events, e)
+			}
+			p.last, read = e.Seq, read+1
+			return read < auditBatch
+		})
+	})
+	p.done = past || read < auditBatch
+	return p, err
+}
+
+// auditEncoder writes exported events in one format.
+type auditEncoder struct {
+	contentType, ext string
+	start            func(io.Writer) func(*store.AuditEvent) error
+}
+
+var auditEncoders = map[string]auditEncoder{
+	"jsonl": {"application/x-ndjson", "jsonl", func(w io.Writer) func(*store.AuditEvent) error {
+		enc := json.NewEncoder(w)
+		return func(e *store.AuditEvent) error { return enc.Encode(api.AuditEvent(*e)) }
+	}},
+	"csv": {"text/csv; charset=utf-8", "csv", func(w io.Writer) func(*store.AuditEvent) error {
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"seq", "time", "actor", "action", "target", "outcome", "source", "detail", "prev_hash", "hash"})
+		return func(e *store.AuditEvent) error {
+			cw.Write([]string{strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), csvCell(e.Actor), e.Action,
+				csvCell(e.Target), e.Outcome, csvCell(e.Source), csvCell(e.Detail), e.PrevHash, e.Hash})
+			cw.Flush()
+			return cw.Error()
+		}
+	}},
+}
+
+// csvCell keeps a spreadsheet from running a cell as a formula: the log
+// holds text anyone can send (a login's user name), and a cell that starts
+// with = + - @ or a control character is quoted with a leading '. The JSON
+// lines export has every field as the chain holds it.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 func (s *API) handleVerifyAudit(w http.ResponseWriter, r *http.Request) error {

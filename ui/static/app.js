@@ -24,7 +24,9 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
-async function api(method, path, body) {
+// api calls the API and answers the decoded body; onResponse, if given,
+// sees the response first (its headers).
+async function api(method, path, body, onResponse) {
   const opts = { method, credentials: "same-origin", headers: {} };
   if (method !== "GET") opts.headers["X-CSRF-Token"] = state.csrf;
   if (body !== undefined) {
@@ -32,6 +34,7 @@ async function api(method, path, body) {
     opts.body = JSON.stringify(body);
   }
   const resp = await fetch(path, opts);
+  if (onResponse) onResponse(resp);
   const text = await resp.text();
   if (!resp.ok) {
     let msg = resp.statusText, code = "";
@@ -44,6 +47,17 @@ async function api(method, path, body) {
   }
   const type = resp.headers.get("Content-Type") || "";
   return type.includes("json") ? JSON.parse(text) : text;
+}
+
+// apiPage GETs one page of a list: its items, and the next page's path
+// (the Link header's rel="next") or null after the last.
+async function apiPage(path) {
+  let next = null;
+  const items = await api("GET", path, undefined, (resp) => {
+    const m = /<([^>]+)>;\s*rel="next"/.exec(resp.headers.get("Link") || "");
+    next = m ? m[1] : null;
+  });
+  return { items, next };
 }
 
 function go(route) { location.hash = "#/" + route; }
@@ -96,11 +110,14 @@ const check = (name, label, checked) => h("label", { class: "check" }, h("input"
 function select(name, options, value) {
   return h("select", { name, id: "f-" + name }, options.map((o) => h("option", { value: o, selected: o === value }, o)));
 }
-function table(headers, rows) {
+// table renders rows under headers in a box that scrolls sideways on its
+// own; empty is what an empty table says (what to do next, when there is
+// something to do).
+function table(headers, rows, empty) {
   return h("div", { class: "table-wrap" }, h("table", {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.length ? rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))
-      : h("tr", {}, h("td", { colspan: headers.length, class: "muted" }, "Nothing here yet.")))));
+      : h("tr", {}, h("td", { colspan: headers.length, class: "muted empty" }, empty || "Nothing here yet.")))));
 }
 function copyable(text) {
   const btn = h("button", { class: "secondary", type: "button" }, "Copy");
@@ -259,18 +276,67 @@ function resourceRequest(k, form, d, req) {
   return req;
 }
 
+// --- first run -------------------------------------------------------------
+// On a new server an admin is shown the way to a first access: a gateway,
+// a resource behind it, an account on it, a role that grants it. Each step
+// names the page whose form does it, and the command that does the same.
+
+async function setupSteps() {
+  const [gateways, resources, catalog, roles, users] = await Promise.all(
+    ["gateways", "resources", "catalog", "roles", "users"].map((p) => api("GET", "/api/v1/" + p)));
+  const granting = roles.filter((r) => !r.builtin && r.allow.length).map((r) => r.name);
+  const gw = gateways.length ? gateways[0].name : "dc1";
+  const res = resources.length ? resources[0].name : "web";
+  return [
+    { done: gateways.length > 0, title: "Enroll a gateway", page: "gateways",
+      how: "On Gateways, create a token, then run the command it shows inside the private network, where the gateway reaches your resources.",
+      cmd: "pamd gateways token --name " + gw },
+    { done: resources.length > 0, title: "Add a resource", page: "resources",
+      how: "On Resources, fill in “Add a resource”: what the gateway reaches, and how.",
+      cmd: "pamd resources add --type ssh --name " + res + " --gateway " + gw + " --host HOST" },
+    { done: catalog.length > 0, title: "Add an account", page: resources.length ? "resource/" + encodeURIComponent(res) : "resources",
+      how: "On the resource's page, fill in “Add an account”: the credential pamd keeps and injects.",
+      cmd: "pamd accounts add " + res + "/ops --username USER --password-stdin" },
+    { done: users.some((u) => u.roles.some((r) => granting.includes(r))), title: "Grant a role", page: "roles",
+      how: "On Roles, add a role that allows RESOURCE/ACCOUNT; on Users, give it to the people who need access.",
+      cmd: "pamd roles add ops --allow '" + res + "/*' && pamd users set NAME --add-role ops" },
+  ];
+}
+
+// setupGuide is the first-run card, or null once every step is done.
+async function setupGuide() {
+  if (!isAdmin()) return null;
+  const steps = await setupSteps();
+  if (steps.every((s) => s.done)) return null;
+  const next = steps.findIndex((s) => !s.done);
+  return h("section", { class: "card setup", "aria-label": "getting started" }, h("h2", {}, "Getting started"),
+    h("ol", {}, steps.map((s, i) => h("li", { class: s.done ? "done" : i === next ? "next" : "" },
+      s.done ? h("span", {}, "✓ " + s.title) : h("a", { href: "#/" + s.page }, s.title),
+      i === next ? [h("p", {}, s.how), h("p", { class: "muted" }, "Or from a shell:"), copyable(s.cmd)] : null))));
+}
+
 views.catalog = async (m) => {
-  const [entries] = await Promise.all([api("GET", "/api/v1/catalog"), kinds()]);
+  const [entries, guide] = await Promise.all([api("GET", "/api/v1/catalog"), setupGuide(), kinds()]);
   const detail = h("div", { id: "access" });
-  fill(m, h("h1", {}, "Access"),
+  const empty = isAdmin() ? "Nothing to access yet: follow the steps above." : "No access is granted to you yet: an admin grants it with a role.";
+  fill(m, h("h1", {}, "Access"), guide,
     h("p", { class: "muted" }, "The resources and accounts your roles allow. Access opens a time-boxed session; credentials never leave pamd."),
-    table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
+    catalogTable(entries, detail, empty), detail);
+};
+
+// catalogTable lists the targets; the Access column stays in view when the
+// table scrolls sideways (a phone), so that every row can be opened.
+function catalogTable(entries, detail, empty) {
+  const t = table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
       e.resource + "/" + e.account, e.type, e.username || "–",
       h("span", {}, e.gateway, " ", h("span", { class: "badge " + (e.gateway_online ? "online" : "offline") }, e.gateway_online ? "online" : "offline")),
       e.max_duration, [e.require_mfa ? "MFA " : "", e.require_reason ? "reason" : ""].join("") || "–",
-      h("button", { type: "button", onclick: () => showAccess(detail, e) }, "Access"),
-    ])), detail);
-};
+      [h("button", { type: "button", onclick: () => showAccess(detail, e) }, "Access"),
+        ...(opensInBrowser(e) ? [" ", h("button", { type: "button", class: "secondary", onclick: () => showOpenInBrowser(detail, e) }, "Open in browser")] : [])],
+    ]), empty);
+  t.classList.add("catalog");
+  return t;
+}
 
 function showAccess(detail, e) {
   const target = e.resource + "/" + e.account;
@@ -296,6 +362,36 @@ function showAccess(detail, e) {
   f.querySelector("select").focus();
 }
 
+// --- the browser terminal (term.html) --------------------------------------
+// It opens a shell where pamd ssh would: on the kinds whose access command
+// that is.
+const opensInBrowser = (e) => (state.kinds[e.type] || noKind).access_command === "pamd ssh";
+
+// showOpenInBrowser asks what pamd ssh asks (duration, reason, MFA code),
+// opens the session and goes to its terminal. The grant's credential is
+// dropped: the terminal does not use it.
+function showOpenInBrowser(detail, e) {
+  const target = e.resource + "/" + e.account;
+  const f = form({ "aria-label": "open " + target + " in the browser" }, [
+    h("h2", {}, "Open " + target + " in the browser"),
+    h("div", { class: "row" },
+      field("Duration", select("duration", ["15m", "30m", "1h", "2h", "4h", "8h"], "1h")),
+      field("Reason" + (e.require_reason ? " (required)" : ""), input("reason", { required: e.require_reason, placeholder: "ticket or purpose" })),
+      e.require_mfa ? field("MFA code", input("totp", { required: true, inputmode: "numeric", autocomplete: "one-time-code" })) : null,
+      h("button", { type: "submit" }, "Open terminal")),
+  ], async (d) => {
+    const req = { resource: e.resource, account: e.account, duration: d.duration, reason: d.reason || undefined, totp: d.totp || undefined };
+    // Not api(): a wrong MFA code answers 401, which is no logout.
+    const r = await fetch("/api/v1/sessions", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf }, body: JSON.stringify(req) });
+    const g = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(g.error || r.statusText);
+    location.assign("term.html#" + encodeURIComponent(g.session.id));
+  });
+  fill(detail, f);
+  f.querySelector("select").focus();
+}
+
 views.resources = async (m) => {
   const [resources, gateways] = await Promise.all([api("GET", "/api/v1/resources"), api("GET", "/api/v1/gateways"), kinds()]);
   const online = Object.fromEntries(gateways.map((g) => [g.name, g.online]));
@@ -308,8 +404,18 @@ views.resources = async (m) => {
       try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
     } }, "Remove") : "",
   ]);
-  fill(m, h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows),
-    isAdmin() ? resourceForm(gateways) : null);
+  const usable = gateways.filter((g) => !g.revoked_at);
+  const empty = !isAdmin() ? "No resources yet." : usable.length ? "No resources yet: add the first with the form below (or pamd resources add)."
+    : h("span", {}, "No resources yet. A resource is reached through a gateway: ", h("a", { href: "#/gateways" }, "enroll a gateway"), " first.");
+  fill(m, h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows, empty),
+    isAdmin() && usable.length ? resourceForm(usable) : null);
+}
+
+// gatewaySelect picks one of the known gateways (value: the current one).
+function gatewaySelect(gateways, value) {
+  const names = gateways.map((g) => g.name);
+  if (value && !names.includes(value)) names.unshift(value);
+  return select("gateway", names, value || names[0]);
 }
 
 function resourceForm(gateways) {
@@ -320,7 +426,7 @@ function resourceForm(gateways) {
   const f = form({ "aria-label": "add resource" }, [
     h("h2", {}, "Add a resource"),
     h("div", { class: "row" }, field("Type", typeSel), field("Name", input("name", { required: true })),
-      field("Gateway", select("gateway", gateways.map((g) => g.name), gateways.length ? gateways[0].name : ""))),
+      field("Gateway", gatewaySelect(gateways))),
     kindFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
   ], async (d, form) => {
     const req = resourceRequest(state.kinds[d.type], form, d, { name: d.name, type: d.type, gateway: d.gateway });
@@ -332,7 +438,8 @@ function resourceForm(gateways) {
 }
 
 views.resource = async (m, [name]) => {
-  const [r] = await Promise.all([api("GET", "/api/v1/resources/" + encodeURIComponent(name)), kinds()]);
+  const [r, gateways] = await Promise.all([api("GET", "/api/v1/resources/" + encodeURIComponent(name)),
+    isAdmin() ? api("GET", "/api/v1/gateways") : [], kinds()]);
   const k = state.kinds[r.type] || noKind;
   const info = details(
     "Type", k.label ? k.label + " (" + r.type + ")" : r.type, "Gateway", r.gateway,
@@ -360,8 +467,11 @@ views.resource = async (m, [name]) => {
     const ca = await api("GET", "/api/v1/resources/ssh/" + r.id + "/ssh-ca-public-key");
     parts.push(h("h2", {}, "SSH certificate authority"),
       h("p", { class: "muted" }, "For certificate accounts, the server's sshd trusts this CA. Public key:"), copyable(ca.trim()),
-      h("p", { class: "muted" }, "Or run the setup script on the server (pamd resources ssh-ca " + r.name + " --setup-script | sudo bash):"));
+      h("p", { class: "muted" }, "Or run the setup script on the server, which makes its sshd trust the CA:"),
+      copyable("pamd resources ssh-ca " + r.name + " --setup-script | sudo bash"));
   }
+  const noAccounts = isAdmin() ? h("span", {}, "No accounts yet: add one below, then grant access to it with a ", h("a", { href: "#/roles" }, "role"), ".")
+    : "No accounts yet.";
   const editArea = h("div", {});
   parts.push(h("h2", {}, "Accounts"), table(["Account", "User name", "Auth", "Secret", "MFA", "Rotation", "Description", ""], (r.accounts || []).map((a) => [
     a.name, a.username || "–", a.auth || "–", a.has_password || a.has_key ? "stored (never shown)" : "none", a.require_mfa ? "yes" : "no", rotationText(a.rotation), a.description || "",
@@ -381,8 +491,8 @@ views.resource = async (m, [name]) => {
         if (!confirm("Remove account " + r.name + "/" + a.name + "?")) return;
         try { await api("DELETE", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name)); route(); } catch (err) { alert(err.message); }
       } }, "Remove")) : "",
-  ])), editArea);
-  if (isAdmin()) parts.push(accountForm(r), resourceEditForm(r));
+  ]), noAccounts), editArea);
+  if (isAdmin()) parts.push(accountForm(r), resourceEditForm(r, gateways.filter((g) => !g.revoked_at)));
   fill(m, ...parts);
 };
 
@@ -429,14 +539,14 @@ function accountEditForm(r, a) {
 }
 
 // resourceEditForm changes where a resource is and how it is reached.
-function resourceEditForm(r) {
+function resourceEditForm(r, gateways) {
   const k = state.kinds[r.type] || noKind;
   const fields = k.resource_fields.filter((f) => f.edit);
   const stored = (x) => x.keep ? undefined : x.option ? (r.options || {})[x.name] : r[x.name];
   const f = form({ "aria-label": "edit resource" }, [
     h("h2", {}, "Edit resource"),
     h("div", { class: "row" }, fields.map((x) => kindField(x, stored(x), true))),
-    h("div", { class: "row" }, field("Gateway", input("gateway", { value: r.gateway }))),
+    h("div", { class: "row" }, field("Gateway", gatewaySelect(gateways, r.gateway))),
     k.edit_note ? h("p", { class: "muted" }, k.edit_note) : null,
     h("p", {}, h("button", { type: "submit" }, "Save")),
   ], async (d, form) => {
@@ -483,20 +593,39 @@ function gatewayStatus(g) {
   return "offline " + away;
 }
 
+// watchGateway says in status when the gateway name is online, and what
+// comes next.
+function watchGateway(name, status) {
+  const timer = setInterval(async () => {
+    try {
+      const g = (await api("GET", "/api/v1/gateways")).find((x) => x.name === name);
+      if (!g || !g.online) return;
+      clearInterval(timer);
+      fill(status, h("span", { class: "badge online" }, "online"), " Gateway " + name + " is connected: next, ",
+        h("a", { href: "#/resources" }, "add a resource"), " it reaches.");
+    } catch (e) { /* try again */ }
+  }, 2000);
+  state.timers.push(timer);
+}
+
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
   fill(m, h("h1", {}, "Gateways"),
     table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled", "Upload backlog"], gws.map((g) => [
       g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, gatewayStatus(g)),
       g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at),
-      !g.backlog ? "–" : g.backlog.records === 0 ? "0" : `${g.backlog.records} records (${(g.backlog.bytes / 1024).toFixed(1)} KiB)`])),
+      !g.backlog ? "–" : g.backlog.records === 0 ? "0" : `${g.backlog.records} records (${(g.backlog.bytes / 1024).toFixed(1)} KiB)`]),
+      isAdmin() ? "No gateway yet. A gateway runs inside the private network and reaches your resources for pamd: create a token below, then run the command it shows there."
+        : "No gateway yet."),
     isAdmin() ? form({ "aria-label": "enroll gateway" }, [
       h("h2", {}, "Enroll a gateway"),
       h("div", { class: "row" }, field("Name", input("name", { required: true })), field("Valid for", select("ttl", ["15m", "1h", "24h"], "1h")),
         h("button", { type: "submit" }, "Create token")),
     ], async (d) => {
       const t = await api("POST", "/api/v1/gateways/tokens", { name: d.name, ttl: d.ttl });
-      return h("div", {}, h("p", {}, "Run this once inside the private network (the token works once, until " + fmt(t.expires_at) + "):"), copyable(t.command));
+      const status = h("p", { class: "muted", "aria-live": "polite" }, "Waiting for gateway " + d.name + " to connect…");
+      watchGateway(d.name, status);
+      return h("div", {}, h("p", {}, "Run this once inside the private network (the token works once, until " + fmt(t.expires_at) + "):"), copyable(t.command), status);
     }) : null);
 };
 
@@ -512,10 +641,10 @@ views.sessions = async (m) => {
     const since = { "1h": 3600e3, "24h": 864e5, "7d": 6048e5 }[d.since];
     const shown = all.filter((s) => (!d.user || s.user.includes(d.user)) && (!d.resource || s.resource.includes(d.resource)) &&
       (!active || s.active) && (!since || Date.now() - new Date(s.created_at) < since));
-    fill(list, table(["Session", "User", "Target", "Reason", "Started", "Ends", "State"], shown.map((s) => [
-      h("a", { href: "#/session/" + s.id }, s.id), s.user, s.resource + "/" + s.account, s.reason || "–", fmt(s.created_at),
-      fmt(s.active ? s.expires_at : s.ended_at || s.expires_at),
-      s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.end_reason || "expired")])));
+    fill(list, table(["Session", "User", "Target", "Reason", "Started", "Duration", "Recording", "State"], shown.map((s) => [
+      h("a", { href: "#/session/" + s.id }, s.id), s.user, s.resource + "/" + s.account, h("div", { class: "detail" }, s.reason || "–"), fmt(s.created_at),
+      sessionDuration(s), s.recorded ? h("a", { href: "#/session/" + s.id }, "recorded") : "none", sessionState(s)]),
+      all.length ? "No session matches." : "No sessions yet: one starts when someone opens access (Access page)."));
   };
   filters.addEventListener("input", load);
   fill(m, h("h1", {}, "Sessions"), filters, list);
@@ -523,11 +652,28 @@ views.sessions = async (m) => {
   state.timers.push(setInterval(() => load().catch(() => {}), 3000));
 };
 
+// sessionDuration is how long a session has lasted: until it ended, or
+// expired, or until now while it is live.
+function sessionDuration(s) {
+  const end = s.active ? Date.now() : new Date(s.ended_at || s.expires_at).getTime();
+  const secs = Math.max(0, Math.round((end - new Date(s.created_at).getTime()) / 1000));
+  if (secs < 60) return secs + "s";
+  const m = Math.floor(secs / 60), hours = Math.floor(m / 60);
+  return hours ? hours + "h " + (m % 60) + "m" : m + "m " + (secs % 60) + "s";
+}
+
+// sessionState is live, or how the session ended (the server's words:
+// "ended by the user", "ended by admin NAME", "expired", or why pamd ended it).
+function sessionState(s) {
+  return s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.ended || s.end_reason || "expired");
+}
+
 views.session = async (m, [id]) => {
   const [s, recs] = await Promise.all([api("GET", "/api/v1/sessions/" + id), api("GET", "/api/v1/sessions/" + id + "/records")]);
-  const parts = [h("h1", {}, "Session " + s.id, " ", s.active ? h("span", { class: "badge live" }, "live") : h("span", { class: "badge" }, s.end_reason || "expired")),
+  const parts = [h("h1", {}, "Session " + s.id, " ", sessionState(s)),
     details("User", s.user, "Target", s.resource + "/" + s.account + " (" + (s.resource_type || "?") + ")", "Reason", s.reason || "–",
-      "Started", fmt(s.created_at), "Expires", fmt(s.expires_at), "Ended", fmt(s.ended_at) + (s.end_reason ? " — " + s.end_reason : ""), "From", s.client_addr || "–")];
+      "Started", fmt(s.created_at), "Expires", fmt(s.expires_at), "Ended", s.active ? "–" : fmt(s.ended_at || s.expires_at) + " — " + (s.ended || s.end_reason || "expired"),
+      "Duration", sessionDuration(s), "Recording", s.recorded ? "yes" : "none", "From", s.client_addr || "–")];
   const msg = h("div", { "aria-live": "polite" });
   if (s.active && isAdmin()) {
     parts.push(h("p", {}, h("button", { class: "danger", type: "button", onclick: async () => {
@@ -546,7 +692,9 @@ views.session = async (m, [id]) => {
   const renderLog = () => {
     const q = search.value.toLowerCase();
     fill(logTable, table(["Time", "Connection", "Event"], events.filter((r) => !q || describe(r).toLowerCase().includes(q))
-      .map((r) => [new Date(r.time).toLocaleTimeString(), (r.connection_id || "").slice(0, 8), describe(r)])));
+      .map((r) => [new Date(r.time).toLocaleTimeString(), (r.connection_id || "").slice(0, 8), describe(r)]),
+      events.length ? "No event matches." : recs.length ? "Only terminal input and output: replay it above."
+        : "Nothing recorded (yet: the gateway uploads records while the session goes on)."));
   };
   search.addEventListener("input", renderLog);
   renderLog();
@@ -603,28 +751,57 @@ views.replay = async (m, [id]) => {
   seek.addEventListener("input", () => { jump(Number(seek.value)); clock.textContent = pos.toFixed(1) + " / " + total.toFixed(1) + " s"; });
 };
 
+// auditQuery is the audit filters of the form as query parameters, the
+// same for a page of the list and for an export.
+function auditQuery(filters) {
+  const d = Object.fromEntries(new FormData(filters).entries());
+  const q = new URLSearchParams();
+  for (const k of ["actor", "action", "target"]) if (d[k]) q.set(k, d[k].trim());
+  if (d.since !== "any time") q.set("since", d.since);
+  if (d.until) q.set("until", new Date(d.until).toISOString());
+  return q;
+}
+
+// auditPageSize is how many events a page of the audit log shows.
+const auditPageSize = 100;
+
 views.audit = async (m) => {
   const filters = h("form", { class: "card row", "aria-label": "filter audit" },
-    field("User", input("user")), field("Action", input("action", { placeholder: "e.g. session or auth.login" })),
-    field("Since", select("since", ["any time", "1h", "24h", "168h"], "24h")),
+    field("Actor", input("actor")), field("Action", input("action", { placeholder: "e.g. session or auth.login" })),
+    field("Target", input("target")),
+    field("Since", select("since", ["any time", "1h", "24h", "168h", "720h"], "any time")),
+    field("Until", input("until", { type: "datetime-local" })),
     h("button", { type: "submit" }, "Filter"));
+  const exports = h("p", { class: "actions" });
   const verify = h("div", { "aria-live": "polite" });
   const list = h("div", {});
+  const more = h("p", {});
+  let shown = [];
+  const render = (next) => {
+    fill(list, table(["#", "Time", "Actor", "Action", "Target", "Outcome", "Source", "Detail"], shown.map((e) => [
+      e.seq, fmt(e.time), e.actor, e.action, e.target || "–", h("span", { class: "badge " + (e.outcome === "failure" ? "failure" : "") }, e.outcome),
+      e.source || "–", h("div", { class: "detail" }, e.detail || "")]), "No event matches."));
+    fill(more, next ? h("button", { class: "secondary", type: "button", onclick: () => page(next).catch((err) => fill(more, errorBox(err))) }, "Older events")
+      : shown.length > auditPageSize ? h("span", { class: "muted" }, "The oldest event is shown.") : null);
+  };
+  const page = async (path) => {
+    const { items, next } = await apiPage(path);
+    shown = shown.concat(items);
+    render(next);
+  };
   const load = async () => {
-    const d = Object.fromEntries(new FormData(filters).entries());
-    const q = new URLSearchParams({ limit: "500" });
-    if (d.user) q.set("user", d.user);
-    if (d.action) q.set("action", d.action);
-    if (d.since !== "any time") q.set("since", d.since);
-    const evs = await api("GET", "/api/v1/audit?" + q);
-    fill(list, table(["#", "Time", "Actor", "Action", "Target", "Outcome", "Source", "Detail"], evs.reverse().map((e) => [
-      e.seq, fmt(e.time), e.actor, e.action, e.target || "–", h("span", { class: "badge " + (e.outcome === "failure" ? "failure" : "") }, e.outcome), e.source || "–", e.detail || ""])));
+    const q = auditQuery(filters);
+    fill(exports, ["jsonl", "csv"].map((f) => h("a", { class: "button secondary", download: "", href: "/api/v1/audit/export?" + new URLSearchParams([["format", f], ...q]) },
+      f === "csv" ? "Export CSV" : "Export JSON lines")));
+    shown = [];
+    q.set("limit", auditPageSize);
+    await page("/api/v1/audit?" + q);
   };
   filters.addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((err) => fill(list, errorBox(err))); });
   const v = await api("GET", "/api/v1/audit/verify");
   verify.append(v.ok ? h("div", { class: "notice" }, "Audit chain intact: " + v.events + " events verified.")
     : h("div", { class: "error" }, "Audit chain broken at event " + v.broken_at + ": " + v.reason));
-  fill(m, h("h1", {}, "Audit log"), verify, filters, list);
+  fill(m, h("h1", {}, "Audit log"), verify, filters, exports, list, more);
   await load();
 };
 
@@ -725,6 +902,8 @@ views.roles = async (m) => {
     try { await api("DELETE", "/api/v1/roles/" + encodeURIComponent(r.name)); route(); } catch (err) { alert(err.message); }
   } }, "Remove");
   fill(m, h("h1", {}, "Roles"),
+    isAdmin() ? h("p", { class: "muted" }, "A role grants access to the targets its patterns match. Add one below, then give it to people on ",
+      h("a", { href: "#/users" }, "Users"), " (Roles button, or add a user with it).") : null,
     table(["Name", "Allows", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–", r.max_duration || "–",
       r.require_reason ? "required" : "–", r.description || "",
       isAdmin() ? h("div", { class: "actions" }, h("button", { class: "secondary", type: "button", onclick: () => showRoleEdit(detail, r) }, "Edit"),

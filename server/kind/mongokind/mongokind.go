@@ -223,7 +223,7 @@ func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Accou
 func (k *Kind) Grant(_ *store.Resource, _ *store.Account, g *api.SessionGrant) error {
 	const uri = "mongodb://127.0.0.1:{port}/test?directConnection=true"
 	g.ClientLines = []string{
-		"pamd: mongosh \"" + uri + "\"",
+		"mongosh \"" + uri + "\"",
 		"pamd: drivers and GUI clients: " + uri + " (no user name or password; any database)",
 	}
 	g.ClientFields = map[string]string{"uri": uri}

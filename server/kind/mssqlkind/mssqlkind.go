@@ -187,8 +187,8 @@ func (k *Kind) Grant(res *store.Resource, _ *store.Account, g *api.SessionGrant)
 		db, tsqlDB, shown = " -d "+database, " -D "+database, database
 	}
 	g.ClientLines = []string{
-		"pamd: sqlcmd -S 127.0.0.1,{port}" + db,
-		"pamd: tsql -H 127.0.0.1 -p {port}" + tsqlDB + " -U pamd -P \"\"",
+		"sqlcmd -S 127.0.0.1,{port}" + db,
+		"tsql -H 127.0.0.1 -p {port}" + tsqlDB + " -U pamd -P \"\"",
 		"pamd: GUI clients (SSMS, Azure Data Studio, DBeaver): server 127.0.0.1, port {port}, database " + shown + ", SQL Server authentication, any user name; leave the password empty",
 		"pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's resource CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add {tls_ca_file} to the client's trusted CAs",
 	}

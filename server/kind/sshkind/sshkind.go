@@ -205,9 +205,9 @@ func (k *Kind) Grant(res *store.Resource, acct *store.Account, g *api.SessionGra
 	g.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(host.PublicKey())))
 	const opts = "-o UserKnownHostsFile={known_hosts}"
 	g.ClientLines = []string{
-		"pamd: ssh -p {port} " + opts + " " + acct.Username + "@127.0.0.1",
-		"pamd: scp -P {port} " + opts + " FILE " + acct.Username + "@127.0.0.1:PATH",
-		"pamd: sftp -P {port} " + opts + " " + acct.Username + "@127.0.0.1",
+		"ssh -p {port} " + opts + " " + acct.Username + "@127.0.0.1",
+		"scp -P {port} " + opts + " FILE " + acct.Username + "@127.0.0.1:PATH",
+		"sftp -P {port} " + opts + " " + acct.Username + "@127.0.0.1",
 	}
 	g.ClientFields = map[string]string{"known_hosts": "{known_hosts}", "username": acct.Username}
 	return nil
