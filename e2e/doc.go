@@ -27,8 +27,11 @@
 //     -tags failpoints, as scripts/test runs them (nofailpoints_test.go says so
 //     otherwise). The binary under test is always built with the tag.
 //   - records_test.go: session records through the gateway's spool (escaped output, the backlog).
-//   - bench_test.go, bench_ssh_test.go, bench_mongo_test.go: benchmarks that run each
-//     workload direct and through pamd in the same run and print the ratio (PAMD_BENCH=1).
+//   - bench_test.go, bench_tcp_test.go, bench_ssh_test.go, bench_mongo_test.go,
+//     bench_mssql_test.go: benchmarks that run each workload direct, through the
+//     tool a user would use instead (three plain relays, ssh -L, ssh -J) and
+//     through pamd in the same run, and print one table with the ratios
+//     (PAMD_BENCH=1); they assert what they move, never a timing.
 //
 // Each test deploys its own pamd, targets and ports, so most run in parallel
 // (t.Parallel; 8 at once unless -parallel says otherwise, see e2eParallel).

@@ -28,7 +28,9 @@ func (g *gateway) dialServer(ctx context.Context) (*tls.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := tls.Client(proxy.NewBatchConn(raw), g.tls)
+	tc := g.tls.Clone()
+	tc.MinVersion = tls.VersionTLS13 // as proxy.DialTLS does on the direct path
+	c := tls.Client(proxy.NewBatchConn(raw), tc)
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := c.HandshakeContext(hctx); err != nil {

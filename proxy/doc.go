@@ -22,7 +22,8 @@
 //   - proxytest: for tests, a loopback server per connection and a TCP pair.
 //
 // Files: handler.go (Handler and its optional interfaces, Recorder,
-// TargetOps, TargetError, Answer), join.go (Join, Counter), yamux.go (the yamux settings every tunnel
+// TargetOps, TargetError, Answer), join.go (Join, Copy, Counter: relays
+// that hold a pooled buffer only while data flows), yamux.go (the yamux settings every tunnel
 // shares, DialTLS, BatchConn, which gives each yamux frame one TLS write, and
 // StreamGate, which keeps a peer to one stream until it has authenticated),
 // pause.go and pause_failpoints.go (PauseForTest, the hook rotation's kill

@@ -39,7 +39,7 @@ func pairs(t *testing.T) map[string]func() (net.Conn, net.Conn) {
 
 // tlsYamux connects a yamux client and server over TLS on BatchConns, the
 // way pamd's tunnels are built.
-func tlsYamux(t *testing.T) (client, server interface {
+func tlsYamux(t testing.TB) (client, server interface {
 	OpenStream() (net.Conn, error)
 	AcceptStream() (net.Conn, error)
 }) {
@@ -182,5 +182,43 @@ func TestFramesOverBatchedTLS(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestJoinBurstsKeepOrder sends writes of the sizes where a relay moves
+// between waiting and copying a burst (its small buffer, the burst and
+// bulk ones, one byte either side) and checks the bytes arrive whole and
+// in order.
+func TestJoinBurstsKeepOrder(t *testing.T) {
+	for name, mk := range pairs(t) {
+		t.Run(name, func(t *testing.T) {
+			client, relayIn := mk()
+			relayOut, target := mk()
+			done := make(chan error, 1)
+			go func() { done <- Join(context.Background(), relayIn, relayOut, nil, nil) }()
+			var sent bytes.Buffer
+			for _, n := range []int{1, waitSize - 1, waitSize, waitSize + 1, burstSize - 1, burstSize, burstSize + 1, bulkSize, bulkSize + burstSize + 1, 3*bulkSize + 7, 5} {
+				p := make([]byte, n)
+				rand.Read(p)
+				sent.Write(p)
+			}
+			go func() {
+				for b := sent.Bytes(); len(b) > 0; {
+					n := min(len(b), 1+len(b)%(bulkSize+3))
+					client.Write(b[:n])
+					b = b[n:]
+					time.Sleep(time.Millisecond) // let the relay go back to waiting
+				}
+				closeWrite(client)
+			}()
+			got, err := io.ReadAll(target)
+			if err != nil || !bytes.Equal(got, sent.Bytes()) {
+				t.Fatalf("target got %d bytes (%v), want the %d sent, in order", len(got), err, sent.Len())
+			}
+			closeWrite(target)
+			if err := <-done; err != nil {
+				t.Fatalf("Join: %v", err)
+			}
+		})
 	}
 }

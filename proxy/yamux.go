@@ -222,13 +222,16 @@ func (c *frameConn) Write(p []byte) (int, error) {
 }
 
 // DialTLS dials addr and completes a TLS handshake over a BatchConn, ready
-// for YamuxClient.
+// for YamuxClient. A tunnel is TLS 1.3 whatever cfg allows: both ends are
+// pamd.
 func DialTLS(ctx context.Context, addr string, cfg *tls.Config) (*tls.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	cfg = cfg.Clone()
+	cfg.MinVersion = tls.VersionTLS13
 	c := tls.Client(NewBatchConn(raw), cfg)
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

@@ -170,15 +170,22 @@ func (s *Server) tlsConfig() *tls.Config {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.served.Load(), nil },
 		NextProtos:     []string{pki.ALPNHTTP, pki.ALPNTunnel, pki.ALPNGateway},
 	}
-	gw := base.Clone()
+	// The tunnels are pamd's own clients at both ends: TLS 1.3 only (the
+	// browser and API side keeps 1.2 for older tools).
+	tunnel := base.Clone()
+	tunnel.MinVersion = tls.VersionTLS13
+	gw := tunnel.Clone()
 	gw.ClientAuth = tls.RequireAndVerifyClientCert
 	gw.ClientCAs = s.ca.GatewayClientCAs()
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 			for _, p := range hi.SupportedProtos {
-				if p == pki.ALPNGateway {
+				switch p {
+				case pki.ALPNGateway:
 					return gw, nil
+				case pki.ALPNTunnel:
+					return tunnel, nil
 				}
 			}
 			return base, nil

@@ -2,6 +2,7 @@ package mongoproxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -105,17 +106,38 @@ func (h *Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descrip
 	}()
 	p := &proxy{d: d, client: stream, server: conn, rec: rec.Record}
 	for {
-		m, err := mongowire.ReadMessage(stream)
+		raw, m, err := readMessage(stream)
 		if err != nil {
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if err := p.relay(ctx, m); err != nil {
+		if err := p.relay(ctx, raw, m); err != nil {
 			return err
 		}
 	}
+}
+
+// readMessage reads one message whole into one buffer and parses it over
+// that buffer: a message relayed unchanged goes on as it was read, with no
+// copy made to encode it again.
+func readMessage(r io.Reader) ([]byte, *mongowire.Message, error) {
+	var h [mongowire.HeaderLen]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, nil, fmt.Errorf("mongowire: read header: %w", err)
+	}
+	n := int32(binary.LittleEndian.Uint32(h[:]))
+	if n < mongowire.HeaderLen || n > mongowire.MaxMessage {
+		return nil, nil, fmt.Errorf("%w: %d", mongowire.ErrLength, n)
+	}
+	raw := make([]byte, n)
+	copy(raw, h[:])
+	if _, err := io.ReadFull(r, raw[mongowire.HeaderLen:]); err != nil {
+		return nil, nil, fmt.Errorf("mongowire: read body: %w", err)
+	}
+	m, err := mongowire.Parse(raw)
+	return raw, m, err
 }
 
 type proxy struct {
@@ -133,8 +155,9 @@ func (p *proxy) record(r tunnel.Record) {
 	p.rec(r)
 }
 
-// relay passes one client message to the server and its replies back.
-func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
+// relay passes one client message, raw as read and m parsed over it, to
+// the server and its replies back.
+func (p *proxy) relay(ctx context.Context, raw []byte, m *mongowire.Message) error {
 	var (
 		name, db, coll string
 		hello          bool
@@ -162,6 +185,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 			// left unread would reach the next client of the connection.
 			msg.Flags &^= mongowire.FlagMoreToCome
 			m = &mongowire.Message{Header: m.Header, Body: msg.AppendBody(nil)}
+			raw = m.Append(nil)
 		}
 	case mongowire.OpQuery:
 		q, err := mongowire.ParseQuery(m.Body)
@@ -174,6 +198,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 		if isHello(name) {
 			q.Query = without(q.Query, helloRequestDropped)
 			m = &mongowire.Message{Header: m.Header, Body: q.AppendBody(nil)}
+			raw = m.Append(nil)
 		}
 	case mongowire.OpCompressed:
 		return p.reply(m, errorDoc(codeBadValue, "BadValue", "pamd: compression was not negotiated; connect without compressors"))
@@ -188,7 +213,7 @@ func (p *proxy) relay(ctx context.Context, m *mongowire.Message) error {
 	}
 
 	start := time.Now()
-	if err := p.server.Write(ctx, m.Append(nil)); err != nil {
+	if err := p.server.Write(ctx, raw); err != nil {
 		return p.lost(m, err)
 	}
 	var last bsoncore.Document

@@ -63,33 +63,62 @@ func relay(ctx context.Context, client, server net.Conn, l *logger) error {
 	return err
 }
 
-// pump copies whole packets from src to dst, showing each to see, and
-// flushes when src has nothing more at hand.
+// pump copies whole packets from src to dst, showing each to see. Packets
+// are read into one buffer and written from it, each write carrying every
+// whole packet at hand: a byte is copied by the read alone.
 func pump(src, dst net.Conn, see func(typ, status byte, payload []byte)) error {
-	br := bufio.NewReaderSize(src, 64<<10)
-	bw := bufio.NewWriterSize(dst, 64<<10)
-	pkt := make([]byte, tds.MaxPacket)
+	br := bufio.NewReaderSize(src, 64<<10) // holds the largest packet (tds.MaxPacket)
 	for {
-		if _, err := io.ReadFull(br, pkt[:tds.HeaderLen]); err != nil {
+		if _, err := br.Peek(tds.HeaderLen); err != nil { // wait for the next packet
+			return cutShort(br, err)
+		}
+		n, err := wholePackets(br, see)
+		if err != nil {
 			return err
 		}
-		n := int(binary.BigEndian.Uint16(pkt[2:4]))
-		if n < tds.HeaderLen || n > tds.MaxPacket {
-			return fmt.Errorf("%w: packet length %d", tds.ErrLength, n)
-		}
-		if _, err := io.ReadFull(br, pkt[tds.HeaderLen:n]); err != nil {
+		b, _ := br.Peek(n)
+		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		see(pkt[0], pkt[1], pkt[tds.HeaderLen:n])
-		if _, err := bw.Write(pkt[:n]); err != nil {
-			return err
-		}
-		if br.Buffered() == 0 {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-		}
+		br.Discard(n)
 	}
+}
+
+// wholePackets shows see the whole packets in br's buffer, at least one
+// (it waits for the rest of the first), and returns their length.
+func wholePackets(br *bufio.Reader, see func(typ, status byte, payload []byte)) (int, error) {
+	span := 0
+	for {
+		buffered, _ := br.Peek(br.Buffered())
+		rest := buffered[span:]
+		if len(rest) < tds.HeaderLen {
+			return span, nil
+		}
+		n := int(binary.BigEndian.Uint16(rest[2:4]))
+		if n < tds.HeaderLen || n > tds.MaxPacket {
+			return 0, fmt.Errorf("%w: packet length %d", tds.ErrLength, n)
+		}
+		if len(rest) < n {
+			if span > 0 {
+				return span, nil
+			}
+			// Only now does the buffer fill, while it holds nothing shown.
+			if _, err := br.Peek(n); err != nil {
+				return 0, cutShort(br, err)
+			}
+			continue
+		}
+		see(rest[0], rest[1], rest[tds.HeaderLen:n])
+		span += n
+	}
+}
+
+// cutShort says a stream that ended inside a packet ended short.
+func cutShort(br *bufio.Reader, err error) error {
+	if err == io.EOF && br.Buffered() > 0 {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // upstream reads the client's messages and queues them for their replies.

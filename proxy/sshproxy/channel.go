@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/pamd/pamd/protocol/asciicast"
 	"github.com/pamd/pamd/protocol/sftp"
 	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/proxy"
 )
 
 // conn is one client connection and its target.
@@ -244,7 +244,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	wg.Add(2)
 	go func() { // stdin
 		<-started
-		io.Copy(writerFunc(func(p []byte) (int, error) {
+		proxy.Copy(writerFunc(func(p []byte) (int, error) {
 			ch.tap(p, "i")
 			return ch.target.Write(p)
 		}), ch.client)
@@ -253,7 +253,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	go func() { // stdout
 		defer wg.Done()
 		<-started
-		io.Copy(writerFunc(func(p []byte) (int, error) {
+		proxy.Copy(writerFunc(func(p []byte) (int, error) {
 			ch.tap(p, "o")
 			return ch.client.Write(p)
 		}), ch.target)
@@ -261,7 +261,7 @@ func (ch *channel) run(creqs, treqs <-chan *ssh.Request) {
 	go func() { // stderr
 		defer wg.Done()
 		<-started
-		io.Copy(writerFunc(func(p []byte) (int, error) {
+		proxy.Copy(writerFunc(func(p []byte) (int, error) {
 			ch.tap(p, "e")
 			return ch.client.Stderr().Write(p)
 		}), ch.target.Stderr())

@@ -47,6 +47,7 @@ func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor
 	}
 
 	cfg := &ssh.ServerConfig{ServerVersion: "SSH-2.0-pamd", NoClientAuth: true}
+	cfg.Ciphers = clientCiphers
 	cfg.AddHostKey(hostSigner)
 	stream.SetDeadline(time.Now().Add(30 * time.Second))
 	sconn, chans, reqs, err := ssh.NewServerConn(stream, cfg)
@@ -119,6 +120,14 @@ func refuseClient(stream net.Conn, host ssh.Signer, why error) {
 		c.Close()
 	}
 }
+
+// clientCiphers are the ciphers pamd's SSH server offers clients: x/crypto's
+// defaults but chacha20-poly1305. OpenSSH asks for that one first, and
+// x/crypto/ssh's ChaCha20 has no amd64 assembly: it moved bulk data at a
+// quarter of AES-CTR with HMAC-SHA-256 and a tenth of AES-GCM (here, 240
+// MB/s against 1 and 3 GB/s), and took a quarter of the gateway's CPU in
+// a download. A client without AES-GCM gets AES-CTR.
+var clientCiphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM, ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR}
 
 func rejectGlobal(reqs <-chan *ssh.Request) {
 	for r := range reqs {
