@@ -41,10 +41,12 @@ func RunSSH(ctx context.Context, cfg SSHConfig) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	hostKeyRefused := false // the gateway's banner said the target's host key is not the pinned one
 	cc, chans, reqs, err := ssh.NewClientConn(nc, "pamd", &ssh.ClientConfig{
 		User:            cfg.User,
 		HostKeyCallback: ssh.FixedHostKey(key),
 		BannerCallback: func(msg string) error { // pamd explains target failures in a banner
+			hostKeyRefused = hostKeyRefused || strings.Contains(msg, "host key mismatch")
 			// Line by line, escaped: the text can quote the target.
 			for _, line := range strings.Split(strings.TrimSuffix(msg, "\n"), "\n") {
 				fmt.Fprintln(cfg.Stderr, printable.Escape(strings.TrimSuffix(line, "\r")))
@@ -55,7 +57,10 @@ func RunSSH(ctx context.Context, cfg SSHConfig) (int, error) {
 	})
 	if err != nil {
 		nc.Close()
-		if strings.Contains(err.Error(), "unable to authenticate") {
+		switch {
+		case strings.Contains(err.Error(), "unable to authenticate") && hostKeyRefused:
+			return 0, errors.New("pamd refused the target's host key: it is not the pinned one (see above)")
+		case strings.Contains(err.Error(), "unable to authenticate"):
 			return 0, errors.New("the target refused the login (see above)")
 		}
 		return 0, fmt.Errorf("SSH handshake with pamd failed: %w", err)
