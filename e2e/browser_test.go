@@ -122,7 +122,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 45*time.Second) // generous: a loaded 2-core machine is slow, a failure is still a failure
 	defer cancel()
 	if err := chromedp.Run(tctx, actions...); err != nil {
 		shot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-"))

@@ -6,7 +6,8 @@
 // Files:
 //   - harness_test.go: building the binary, starting processes, the echo target.
 //   - helper_test.go: the test binary as echo, sink and plain-relay processes.
-//   - sshd_test.go, ferret_test.go: real OpenSSH sshd and FerretDB, started by the tests.
+//   - sshd_test.go, ferret_test.go: real OpenSSH sshd and FerretDB, started by the tests;
+//     each test's SSH keys, in an authorized keys file of its own.
 //   - sysusers_test.go: the system users and sudoers files the SSH tests make, unique
 //     to each run and removed at its end; a sweep of what a killed run left.
 //   - e2e_test.go: the end-to-end behaviour (data path, lifecycle, identity, audit, bad input).

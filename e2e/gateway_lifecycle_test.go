@@ -56,9 +56,17 @@ func TestGatewayRevokeCutsItAtOnce(t *testing.T) {
 	e.addEcho("echo", "raw", "target-secret-1")
 	c := e.connect("echo/raw")
 	echoOnce(t, c.addr())
-
 	e.ok("", "gateways", "revoke", "gw1")
 	e.waitFor("revoked gateway offline", 2*time.Second, func() bool { return !e.gatewayState("gw1").Online })
+}
+
+// TestRevokedGatewayStaysOut: a revoked gateway is refused each time it
+// tries again, and after a restart, saying why.
+func TestRevokedGatewayStaysOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ok("", "gateways", "revoke", "gw1")
+	e.waitFor("revoked gateway offline", 10*time.Second, func() bool { return !e.gatewayState("gw1").Online })
 	// It keeps trying (backoff up to 2 s) and is refused each time, saying why.
 	e.waitFor("the refusal in the gateway's log", 10*time.Second, func() bool {
 		return strings.Contains(e.gateway.stderr.String(), "revoked")
@@ -123,21 +131,29 @@ func TestGatewayTokenForEnrolledNameNeedsReplace(t *testing.T) {
 	echoOnce(t, e.connect("echo/raw").addr())
 }
 
-func TestGatewayCertificateRenewal(t *testing.T) {
-	t.Parallel()
+// newShortCertEnv is newEnv with gateway certificates that last 10 s, the
+// shortest the server allows.
+func newShortCertEnv(t *testing.T) *env {
 	e := &env{t: t, dir: t.TempDir(), addr: freePort(t)}
 	e.url = "https://" + e.addr
 	e.configDir = filepath.Join(e.dir, "cli")
 	e.startServer("PAMD_GATEWAY_CERT_LIFETIME=10s")
 	e.login("admin", adminPassword)
 	e.startGateway("gw1")
+	return e
+}
+
+func TestGatewayCertificateRenewal(t *testing.T) {
+	t.Parallel()
+	e := newShortCertEnv(t)
 	first := e.gatewayState("gw1").CertExpiresAt
 	if first.IsZero() || time.Until(first) > 11*time.Second {
 		t.Fatalf("certificate expires %v, want within the configured 10 s", first)
 	}
 	// Online all along, well past the first certificate's expiry (the
-	// certificate's lifetime in real time is what is tested).
-	for deadline := time.Now().Add(time.Until(first) + 12*time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+	// certificate's lifetime in real time is what is tested): renewed at
+	// each half lifetime, so 3 times at least by then.
+	for deadline := time.Now().Add(time.Until(first) + 6*time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		if !e.gatewayState("gw1").Online {
 			t.Fatalf("gateway went offline at %s (first certificate expired %s)\n%s", time.Now().Format(time.TimeOnly), first.Format(time.TimeOnly), lastLines(e.gateway.stderr.String(), 20))
 		}
@@ -155,13 +171,18 @@ func TestGatewayCertificateRenewal(t *testing.T) {
 	echoOnce(t, e.connect("echo/raw").addr())
 
 	// A restart uses the renewed certificate from its data dir.
-	dataDir := filepath.Join(e.dir, "gw-gw1")
 	e.gateway.cmd.Process.Signal(syscall.SIGTERM)
 	<-e.gateway.done
-	e.gateway = e.start(nil, "gateway", "--data-dir", dataDir)
+	e.gateway = e.start(nil, "gateway", "--data-dir", filepath.Join(e.dir, "gw-gw1"))
 	e.waitGatewayOnline("gw1", 10*time.Second)
+}
 
-	// Offline for longer than a certificate lasts: it must re-enroll, and says so.
+// TestGatewayOfflinePastExpiryReenrolls: a gateway offline for longer than
+// its certificate lasts must re-enroll, and says so.
+func TestGatewayOfflinePastExpiryReenrolls(t *testing.T) {
+	t.Parallel()
+	e := newShortCertEnv(t)
+	dataDir := filepath.Join(e.dir, "gw-gw1")
 	e.gateway.cmd.Process.Signal(syscall.SIGTERM)
 	<-e.gateway.done
 	var gw gatewayState

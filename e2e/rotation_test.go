@@ -359,17 +359,19 @@ func TestRotationMongoDB(t *testing.T) {
 	}
 }
 
-// rotationUsers makes the target's users for the SSH rotation test, named
+// rotationUsers makes the target's users for an SSH rotation test, named
 // for this test only and removed when it ends (sysusers_test.go): one per
-// role, each with the password Start-ROLE-1, the key users with keyLine
-// authorized, and rotadm allowed everything through sudo without a password.
-// It returns each role's user name.
-func rotationUsers(t *testing.T, keyLine string) map[string]string {
+// role, each with the password Start-ROLE-1, the key users (rotkey...) with
+// keyLine authorized, and rotadm allowed everything through sudo without a
+// password. It returns each role's user name. The users are the test's own
+// because rotation rewrites what it rotates: a key rotation, the user's
+// ~/.ssh/authorized_keys.
+func rotationUsers(t *testing.T, keyLine string, roles ...string) map[string]string {
 	_, err := exec.LookPath("sudo")
 	needPeers(t, "sudo", err == nil)
 	id := randomID(3)
 	names := map[string]string{}
-	for _, role := range []string{"rotself", "rotsudo", "rotadm", "rotkey", "rotkey2"} {
+	for _, role := range roles {
 		u := systemName(id, role)
 		names[role] = u
 		newSystemUser(t, u, "Start-"+role+"-1")
@@ -384,8 +386,39 @@ func rotationUsers(t *testing.T, keyLine string) map[string]string {
 			exec.Command("chown", "-R", u+":", dir).Run()
 		}
 	}
-	newSudoersFile(t, systemName(id, "rotation"), names["rotadm"]+" ALL=(ALL) NOPASSWD: ALL")
+	if names["rotadm"] != "" {
+		newSudoersFile(t, systemName(id, "rotation"), names["rotadm"]+" ALL=(ALL) NOPASSWD: ALL")
+	}
 	return names
+}
+
+// addRotationAccounts adds box/ROLE for each password role's user, with
+// its start password.
+func (e *env) addRotationAccounts(names map[string]string, roles ...string) {
+	e.t.Helper()
+	for _, r := range roles {
+		e.ok("Start-"+r+"-1\n", "accounts", "add", "box/"+r, "--username", names[r], "--password-stdin")
+	}
+}
+
+// sshWhoami runs whoami as box/ROLE through pamd ssh: it must be that
+// role's user.
+func sshWhoami(t *testing.T, e *env, names map[string]string, role string) {
+	t.Helper()
+	if out, errOut, err := e.run("", "ssh", "box/"+role, "--", "whoami"); err != nil || strings.TrimSpace(out) != names[role] {
+		t.Fatalf("ssh box/%s: %q %q %v", role, out, errOut, err)
+	}
+}
+
+// passwordsHidden fails the test if a role's start password is in any
+// pamd process's output.
+func passwordsHidden(t *testing.T, e *env, roles ...string) {
+	t.Helper()
+	for _, r := range roles {
+		if strings.Contains(e.allOutput(), "Start-"+r+"-1") {
+			t.Fatalf("%s's password is in a process's output", r)
+		}
+	}
 }
 
 // directSSH logs in to the sshd itself with a password.
@@ -407,31 +440,26 @@ func authorizedKeys(t *testing.T, u string) string {
 	return string(b)
 }
 
-func TestRotationSSH(t *testing.T) {
-	t.Parallel()
-	s := startSSHD(t)
-	keyPEM, keyLine := newKey(t, "")
-	// The accounts are named for their role (box/rotself); the users on the
-	// target are this test's own (names[role]).
-	names := rotationUsers(t, keyLine)
-	e := newEnv(t)
+// passwordRotationBox starts an sshd and a pamd with it as resource box:
+// addSSH's accounts, and box/rotself, box/rotsudo (rotated with box/rotadm)
+// and box/rotadm for users of this test's own (rotationUsers). The accounts
+// are named for their role; names gives each role's user on the target.
+func passwordRotationBox(t *testing.T) (s *sshd, e *env, names map[string]string) {
+	s = startSSHD(t)
+	names = rotationUsers(t, "", "rotself", "rotsudo", "rotadm")
+	e = newEnv(t)
 	e.addSSH(s, "box")
-	keyFile := filepath.Join(e.dir, "rotkey.pem")
-	os.WriteFile(keyFile, keyPEM, 0o600)
-	for _, u := range []string{"rotself", "rotsudo", "rotadm"} {
-		e.ok("Start-"+u+"-1\n", "accounts", "add", "box/"+u, "--username", names[u], "--password-stdin")
-	}
-	for _, u := range []string{"rotkey", "rotkey2"} {
-		e.ok("", "accounts", "add", "box/"+u, "--username", names[u], "--auth", "key", "--private-key-file", keyFile)
-	}
+	e.addRotationAccounts(names, "rotself", "rotsudo", "rotadm")
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotadm")
-	e.ok("", "accounts", "set", "box/rotkey2", "--rotate-with", "box/rotadm")
-	whoami := func(target string) {
-		t.Helper()
-		if out, errOut, err := e.run("", "ssh", target, "--", "whoami"); err != nil || strings.TrimSpace(out) != names[strings.TrimPrefix(target, "box/")] {
-			t.Fatalf("ssh %s: %q %q %v", target, out, errOut, err)
-		}
-	}
+	return s, e, names
+}
+
+// TestRotationSSHPasswords: password rotation on a real sshd, by the
+// account itself (passwd) and through a rotation account (sudo chpasswd),
+// with a live session, and refused by the target's policy.
+func TestRotationSSHPasswords(t *testing.T) {
+	t.Parallel()
+	s, e, names := passwordRotationBox(t)
 
 	// A live session on rotself: one SSH connection stays open across the rotation.
 	c := e.connect("box/rotself")
@@ -455,7 +483,7 @@ func TestRotationSSH(t *testing.T) {
 	}
 	run(live)
 
-	// Passwords: the account changes its own (passwd), or rotadm does (sudo chpasswd).
+	// The account changes its own (passwd), or rotadm does (sudo chpasswd).
 	for _, u := range []string{"rotself", "rotsudo"} {
 		out := e.ok("", "accounts", "rotate", "box/"+u)
 		if !strings.Contains(out, "rotated box/"+u) {
@@ -464,7 +492,7 @@ func TestRotationSSH(t *testing.T) {
 		if directSSH(s, names[u], "Start-"+u+"-1") == nil {
 			t.Fatalf("%s: the old password still logs in", u)
 		}
-		whoami("box/" + u)
+		sshWhoami(t, e, names, u)
 	}
 	if run(live) != names["rotself"] {
 		t.Fatal("the open connection after the rotation")
@@ -491,22 +519,19 @@ func TestRotationSSH(t *testing.T) {
 		t.Fatalf("rotation refused by a minimum password age: %s", errOut)
 	}
 	chage("0")
-	whoami("box/rotself")
+	sshWhoami(t, e, names, "rotself")
+	passwordsHidden(t, e, "rotself", "rotsudo", "rotadm")
+}
 
-	// Keys: the new key is added, proven, and only then the old one removed.
-	oldBlob := strings.Fields(keyLine)[1]
-	for _, u := range []string{"rotkey", "rotkey2"} {
-		e.ok("", "accounts", "rotate", "box/"+u)
-		ak := authorizedKeys(t, names[u])
-		if strings.Contains(ak, oldBlob) || !strings.Contains(ak, "# kept by the test") || strings.Count(ak, "ssh-ed25519 ") != 1 || !strings.Contains(ak, "pamd_box/"+u) {
-			t.Fatalf("%s authorized_keys after the rotation:\n%s", u, ak)
-		}
-		whoami("box/" + u)
-	}
+// TestRotationSSHFailuresAndSchedule: rotations that fail keep the
+// account's password and say why; a scheduled one goes through rotadm.
+func TestRotationSSHFailuresAndSchedule(t *testing.T) {
+	t.Parallel()
+	_, e, names := passwordRotationBox(t)
 
-	// Failures: a rotation account without sudo, and one whose password is wrong.
+	// A rotation account without sudo, and one whose password is wrong.
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotself")
-	errOut = e.fails("", "accounts", "rotate", "box/rotsudo")
+	errOut := e.fails("", "accounts", "rotate", "box/rotsudo")
 	if !strings.Contains(errOut, "sudo -n chpasswd") || !strings.Contains(errOut, "keeps its old credential") {
 		t.Fatalf("rotation account without sudo: %s", errOut)
 	}
@@ -516,7 +541,7 @@ func TestRotationSSH(t *testing.T) {
 	if !strings.Contains(errOut, "refused the stored password credential of account badadm") || !strings.Contains(errOut, "keeps its old credential") {
 		t.Fatalf("wrong rotation account: %s", errOut)
 	}
-	whoami("box/rotsudo")
+	sshWhoami(t, e, names, "rotsudo")
 	if errOut := e.fails("", "accounts", "rotate", "box/cert"); !strings.Contains(errOut, "no stored credential to rotate") {
 		t.Fatalf("certificate account: %s", errOut)
 	}
@@ -525,7 +550,37 @@ func TestRotationSSH(t *testing.T) {
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/rotadm", "--rotation-interval", "2s")
 	e.waitRotated("box/rotsudo", time.Now(), 20*time.Second)
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotation-interval", "0")
-	whoami("box/rotsudo")
+	sshWhoami(t, e, names, "rotsudo")
+	passwordsHidden(t, e, "rotself", "rotsudo", "rotadm")
+}
+
+// TestRotationSSHKeys: key rotation on a real sshd, by the account itself
+// and through a rotation account (sudo), and killed at each step.
+func TestRotationSSHKeys(t *testing.T) {
+	t.Parallel()
+	s := startSSHD(t)
+	keyPEM, keyLine := newKey(t, "")
+	names := rotationUsers(t, keyLine, "rotadm", "rotkey", "rotkey2")
+	e := newEnv(t)
+	e.addSSHResource(s, "box")
+	keyFile := filepath.Join(e.dir, "rotkey.pem")
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	e.addRotationAccounts(names, "rotadm")
+	for _, u := range []string{"rotkey", "rotkey2"} {
+		e.ok("", "accounts", "add", "box/"+u, "--username", names[u], "--auth", "key", "--private-key-file", keyFile)
+	}
+	e.ok("", "accounts", "set", "box/rotkey2", "--rotate-with", "box/rotadm")
+
+	// The new key is added, proven, and only then the old one removed.
+	oldBlob := strings.Fields(keyLine)[1]
+	for _, u := range []string{"rotkey", "rotkey2"} {
+		e.ok("", "accounts", "rotate", "box/"+u)
+		ak := authorizedKeys(t, names[u])
+		if strings.Contains(ak, oldBlob) || !strings.Contains(ak, "# kept by the test") || strings.Count(ak, "ssh-ed25519 ") != 1 || !strings.Contains(ak, "pamd_box/"+u) {
+			t.Fatalf("%s authorized_keys after the rotation:\n%s", u, ak)
+		}
+		sshWhoami(t, e, names, u)
+	}
 
 	// Killed at each step: the key account ends with exactly one key, which works.
 	for _, step := range []string{"sealed", "changed", "verified", "answered"} {
@@ -533,11 +588,7 @@ func TestRotationSSH(t *testing.T) {
 		if ak := authorizedKeys(t, names["rotkey"]); strings.Count(ak, "ssh-ed25519 ") != 1 {
 			t.Fatalf("after a kill at %s, authorized_keys:\n%s", step, ak)
 		}
-		whoami("box/rotkey")
+		sshWhoami(t, e, names, "rotkey")
 	}
-	for _, u := range []string{"rotself", "rotsudo", "rotadm"} {
-		if strings.Contains(e.allOutput(), "Start-"+u+"-1") {
-			t.Fatalf("%s's password is in a process's output", u)
-		}
-	}
+	passwordsHidden(t, e, "rotadm")
 }

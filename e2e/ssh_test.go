@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pamd/pamd/protocol/asciicast"
+	"github.com/pamd/pamd/protocol/tunnel"
 )
 
 func exitCode(err error) int {
@@ -113,6 +118,9 @@ func TestSSHWrongCredentialAndHostKeyMismatch(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "host key mismatch") || !strings.Contains(errOut, r.HostKeyFingerprint) || !strings.Contains(errOut, "trust-host-key box") {
 		t.Fatalf("host key mismatch: %v %q (pinned %s)", err, errOut, r.HostKeyFingerprint)
 	}
+	if !strings.Contains(errOut, "pamd refused the target's host key") || strings.Contains(errOut, "target refused the login") {
+		t.Fatalf("after a host key mismatch pamd ssh says %q, want that the host key was refused", errOut)
+	}
 	e.waitFor("mismatch audit event", 5*time.Second, func() bool {
 		return strings.Contains(e.ok("", "audit", "list", "--action", "ssh.host_key_mismatch", "-o", "json"), r.HostKeyFingerprint)
 	})
@@ -171,9 +179,13 @@ func TestOpenSSHClientsThroughConnect(t *testing.T) {
 	if out, err := exec.Command("ssh", sshArgs(c, kh, "echo via-openssh; exit 7")...).CombinedOutput(); exitCode(err) != 7 || string(out) != "via-openssh\n" {
 		t.Fatalf("ssh exec: exit %d %q", exitCode(err), out)
 	}
+	// 32 MiB: eight times the largest flow-control window on the way (the
+	// tunnel's 4 MiB), so each client streams through many window updates
+	// on every hop; more only costs CPU that the tests running beside it share.
+	const size = 32 << 20
 	big := filepath.Join(e.dir, "big.bin")
 	f, _ := os.Create(big)
-	io.CopyN(f, rand.NewChaCha8([32]byte{3, 4}), 100<<20)
+	io.CopyN(f, rand.NewChaCha8([32]byte{3, 4}), size)
 	f.Close()
 	want := fileSum(t, big)
 	remote := func(n string) string { return fmt.Sprintf("/tmp/pamd-e2e-%d-%s", os.Getpid(), n) }
@@ -219,7 +231,7 @@ func TestOpenSSHClientsThroughConnect(t *testing.T) {
 	var logs string
 	e.waitFor("the file operations in the session log", 10*time.Second, func() bool {
 		logs = e.ok("", "sessions", "logs", c.SessionID)
-		return strings.Count(logs, fmt.Sprintf("(%d bytes)", 100<<20)) >= 4 && strings.Contains(logs, "port forward to "+s.addr)
+		return strings.Count(logs, fmt.Sprintf("(%d bytes)", size)) >= 4 && strings.Contains(logs, "port forward to "+s.addr)
 	})
 	for _, want := range []string{"exec echo via-openssh; exit 7", "exit status 7", "subsystem sftp", "file upload " + remote("scp"), "file download " + remote("sftp"), "exec scp -t " + remote("scp-legacy"), "exec rsync --server"} {
 		if !strings.Contains(logs, want) {
@@ -333,7 +345,8 @@ func TestSSHExpiryCutsLiveShellWithMessage(t *testing.T) {
 	// Not parallel (runs before the parallel tests, alone): it asserts 1 s windows.
 	s := startSSHD(t)
 	e := newEnv(t)
-	e.addSSH(s, "box")
+	e.addSSHResource(s, "box")
+	e.ok("", "accounts", "add", "box/key", "--username", sshUser, "--auth", "key", "--private-key-file", s.key)
 	_, screen := tmuxSession(t, e, 80, 24, pamdBin+" ssh box/key --duration 4s; echo pamd-exit=$?")
 	e.waitFor("the remote prompt", 10*time.Second, func() bool { return strings.Contains(screen(), sshUser+"@") })
 	var sessions []sessionDetail
@@ -385,7 +398,7 @@ func TestSSHSecretsNeverReachClientOrRecording(t *testing.T) {
 	}
 	c := e.connect("box/pw")
 	kh := knownHosts(t, c)
-	exec.Command("ssh", sshArgs(c, kh, "env; cat ~/.ssh/authorized_keys")...).CombinedOutput()
+	exec.Command("ssh", sshArgs(c, kh, "env; cat ~/"+s.keysFile)...).CombinedOutput()
 	var records string
 	e.waitFor("records", 5*time.Second, func() bool {
 		records = e.ok("", "sessions", "logs", c.SessionID, "-o", "json")
@@ -451,7 +464,13 @@ func TestRecordsSurviveGatewayKill(t *testing.T) {
 	}
 	var sessions []sessionDetail
 	e.json(&sessions, "sessions", "list", "-o", "json")
-	time.Sleep(300 * time.Millisecond) // written to the spool at once, uploaded only after 5 s
+	// The gateway writes records to its spool at once (and uploads them
+	// only after 5 s): kill it once the session's last one is on its disk.
+	e.waitFor("the session's exit in the gateway's spool", 5*time.Second, func() bool {
+		return slices.ContainsFunc(spooledRecords(t, gwDir), func(r tunnel.Record) bool {
+			return r.SessionID == sessions[0].ID && r.Type == "exit" && r.Status != nil && *r.Status == 7
+		})
+	})
 	e.gateway.cmd.Process.Kill()
 	<-e.gateway.done
 	if logs := e.ok("", "sessions", "logs", sessions[0].ID); strings.Contains(logs, "exit status 7") {
@@ -463,6 +482,36 @@ func TestRecordsSurviveGatewayKill(t *testing.T) {
 		logs := e.ok("", "sessions", "logs", sessions[0].ID)
 		return strings.Contains(logs, "exec sh -c") && strings.Contains(logs, "exit status 7")
 	})
+}
+
+// spooledRecords reads the records in the spool of the gateway with data
+// dir gwDir, as gateway/spool.go writes them: one line per record, the
+// base64 of a nonce and the record's JSON sealed with AES-256-GCM under the
+// key in records.key. A line still being written is skipped.
+func spooledRecords(t *testing.T, gwDir string) []tunnel.Record {
+	key, err := os.ReadFile(filepath.Join(gwDir, "records.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, _ := cipher.NewGCM(block)
+	lines, _ := os.ReadFile(filepath.Join(gwDir, "records.spool"))
+	var recs []tunnel.Record
+	for _, line := range strings.Split(string(lines), "\n") {
+		sealed, err := base64.RawStdEncoding.DecodeString(line)
+		if err != nil || len(sealed) < aead.NonceSize() {
+			continue
+		}
+		plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+		var r tunnel.Record
+		if err == nil && json.Unmarshal(plain, &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
 }
 
 func TestResourceAndAccountUpdates(t *testing.T) {

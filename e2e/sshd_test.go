@@ -10,7 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,10 +29,7 @@ type sshd struct {
 	config  string
 	pidFile string
 	log     string
-	key     string // OpenSSH private key file authorized for sshUser
-	keyEnc  string // the same, protected by keyPassphrase
-	keyPEM  []byte
-	encPEM  []byte
+	*sshKeys
 }
 
 const (
@@ -42,6 +39,11 @@ const (
 
 // sshUser is the target's user for every SSH test of this run: made by the
 // first sshd a test starts, removed when the test binary ends (TestMain).
+// The tests share the user but none of its files: each test's keys are in
+// an authorized keys file of the test's own (sshKeys), which only its sshds
+// read. A test that has pamd rotate a credential does it on users of its
+// own (rotationUsers): a key rotation rewrites the account's
+// ~/.ssh/authorized_keys, and would drop the keys of any other test there.
 var sshUser = systemName(randomID(3), "ssh")
 
 // needPeers skips (or, under scripts/test, fails) when a real server
@@ -73,13 +75,12 @@ func newKey(t *testing.T, passphrase string) (privPEM []byte, authorized string)
 	return pem.EncodeToMemory(block), string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
 }
 
-// sshUserMu guards sshUser's creation and its authorized_keys, which the
-// sshds of tests running in parallel share.
+// sshUserMu guards sshUser's creation (ensureUser).
 var sshUserMu sync.Mutex
 
-// ensureUser creates sshUser once per run and sets its password, and adds
-// the keys to its authorized_keys until the test ends.
-func ensureUser(t *testing.T, authorizedKeys string) {
+// ensureUser creates sshUser, with its password and a ~/.ssh for the
+// tests' files, the first time a test asks, and returns it.
+func ensureUser(t *testing.T) *user.User {
 	sshUserMu.Lock()
 	defer sshUserMu.Unlock()
 	if _, err := user.Lookup(sshUser); err != nil {
@@ -87,40 +88,94 @@ func ensureUser(t *testing.T, authorizedKeys string) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := userDB(sshUser+":"+sshPassword+"\n", "chpasswd"); err != nil {
-		t.Fatalf("chpasswd: %v %s", err, out)
+	u, err := user.Lookup(sshUser)
+	if err != nil {
+		t.Fatal(err)
 	}
-	u, _ := user.Lookup(sshUser)
-	dir := filepath.Join(u.HomeDir, ".ssh")
-	os.MkdirAll(dir, 0o700)
-	// Append: tests running at once, or a test with two sshds, share the
-	// user; each test's keys leave with it.
-	editAuthorizedKeys(dir, func(lines []string) []string {
-		return append(lines, strings.Split(strings.TrimSpace(authorizedKeys), "\n")...)
-	})
-	exec.Command("chown", "-R", sshUser+":", dir).Run()
-	os.Chmod(dir, 0o700)
-	t.Cleanup(func() {
-		sshUserMu.Lock()
-		defer sshUserMu.Unlock()
-		editAuthorizedKeys(dir, func(lines []string) []string {
-			return slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(authorizedKeys, l) })
-		})
-	})
+	if err := mkdirOwned(u, filepath.Join(u.HomeDir, ".ssh")); err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
-// editAuthorizedKeys rewrites sshUser's authorized_keys (in dir) with
-// edit's lines, with sshUserMu held. It stays short: far more lines than
-// sshds that run at once.
-func editAuthorizedKeys(dir string, edit func([]string) []string) {
-	file := filepath.Join(dir, "authorized_keys")
-	old, _ := os.ReadFile(file)
-	lines := slices.DeleteFunc(strings.Split(string(old), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
-	lines = edit(lines)
-	if len(lines) > 64 {
-		lines = lines[len(lines)-64:]
+// mkdirOwned makes dir if it is not there, owned by u and private to it, as
+// sshd's StrictModes wants the directory of authorized keys.
+func mkdirOwned(u *user.User, dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return err
 	}
-	os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return chownTo(u, dir)
+}
+
+func chownTo(u *user.User, path string) error {
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(path, uid, gid)
+}
+
+// sshKeys are one test's keys for sshUser, one plain and one protected by
+// keyPassphrase, the same for every sshd the test starts (a resource moved
+// to a second sshd keeps its accounts). They are authorized in a file of
+// the test's own in sshUser's ~/.ssh, written whole before its first sshd
+// starts and removed when the test ends. No other test writes that file,
+// so nothing another test does can drop these keys or show an sshd the
+// file half-written, as the one authorized_keys that all tests rewrote in
+// place as they came and went did.
+type sshKeys struct {
+	keysFile string // the authorized keys file, relative to sshUser's home as AuthorizedKeysFile takes it
+	key      string // OpenSSH private key file authorized for sshUser
+	keyEnc   string // the same, protected by keyPassphrase
+	keyPEM   []byte
+	encPEM   []byte
+}
+
+// testKeys holds each running test's sshKeys.
+var testKeys struct {
+	mu sync.Mutex
+	of map[*testing.T]*sshKeys
+}
+
+// keysOf returns the test's keys, made and authorized on its first call.
+func keysOf(t *testing.T) *sshKeys {
+	testKeys.mu.Lock()
+	defer testKeys.mu.Unlock()
+	if k := testKeys.of[t]; k != nil {
+		return k
+	}
+	k := newSSHKeys(t, ensureUser(t))
+	if testKeys.of == nil {
+		testKeys.of = map[*testing.T]*sshKeys{}
+	}
+	testKeys.of[t] = k
+	t.Cleanup(func() {
+		testKeys.mu.Lock()
+		defer testKeys.mu.Unlock()
+		delete(testKeys.of, t)
+	})
+	return k
+}
+
+func newSSHKeys(t *testing.T, u *user.User) *sshKeys {
+	dir := t.TempDir()
+	k := &sshKeys{keysFile: ".ssh/authorized_keys.e2e-" + randomID(6), key: filepath.Join(dir, "id"), keyEnc: filepath.Join(dir, "id_enc")}
+	var pub, pubEnc string
+	k.keyPEM, pub = newKey(t, "")
+	k.encPEM, pubEnc = newKey(t, keyPassphrase)
+	os.WriteFile(k.key, k.keyPEM, 0o600)
+	os.WriteFile(k.keyEnc, k.encPEM, 0o600)
+	file := filepath.Join(u.HomeDir, k.keysFile)
+	t.Cleanup(func() {
+		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+			t.Errorf("removing %s: %v", file, err)
+		}
+	})
+	if err := os.WriteFile(file, []byte(pub+pubEnc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownTo(u, file); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // removeSSHUser removes sshUser at the end of the run, if a test made it.
@@ -133,21 +188,15 @@ func removeSSHUser() {
 func startSSHD(t *testing.T) *sshd {
 	_, err := os.Stat("/usr/sbin/sshd")
 	needPeers(t, "OpenSSH sshd (root and /usr/sbin/sshd)", err == nil && os.Geteuid() == 0)
-	s := &sshd{t: t, dir: t.TempDir()}
+	s := &sshd{t: t, dir: t.TempDir(), sshKeys: keysOf(t)}
 	s.addr = freePort(t)
 	os.MkdirAll("/run/sshd", 0o755)
-	var pub1, pub2 string
-	s.keyPEM, pub1 = newKey(t, "")
-	s.encPEM, pub2 = newKey(t, keyPassphrase)
-	s.key, s.keyEnc = filepath.Join(s.dir, "id"), filepath.Join(s.dir, "id_enc")
-	os.WriteFile(s.key, s.keyPEM, 0o600)
-	os.WriteFile(s.keyEnc, s.encPEM, 0o600)
-	ensureUser(t, pub1+pub2)
 	s.newHostKey()
 	s.config, s.pidFile, s.log = filepath.Join(s.dir, "sshd_config"), filepath.Join(s.dir, "sshd.pid"), filepath.Join(s.dir, "sshd.log")
 	host, port, _ := net.SplitHostPort(s.addr)
-	cfg := fmt.Sprintf("Port %s\nListenAddress %s\nHostKey %s\nPidFile %s\nUsePAM yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 500\nMaxSessions 500\n",
-		port, host, filepath.Join(s.dir, "hostkey"), s.pidFile)
+	// The usual file first: the users of a rotation test have theirs there.
+	cfg := fmt.Sprintf("Port %s\nListenAddress %s\nHostKey %s\nPidFile %s\nAuthorizedKeysFile .ssh/authorized_keys %s\nUsePAM yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 500\nMaxSessions 500\n",
+		port, host, filepath.Join(s.dir, "hostkey"), s.pidFile, s.keysFile)
 	os.WriteFile(s.config, []byte(cfg), 0o600)
 	s.start()
 	t.Cleanup(s.stop)
@@ -202,15 +251,21 @@ func (s *sshd) restart() { s.stop(); s.start() }
 // pw, key, enc (passphrase-protected key) and cert.
 func (e *env) addSSH(s *sshd, name string) {
 	e.t.Helper()
+	e.addSSHResource(s, name)
+	e.ok(sshPassword+"\n", "accounts", "add", name+"/pw", "--username", sshUser, "--password-stdin")
+	e.ok("", "accounts", "add", name+"/key", "--username", sshUser, "--auth", "key", "--private-key-file", s.key)
+	e.ok(keyPassphrase+"\n", "accounts", "add", name+"/enc", "--username", sshUser, "--auth", "key", "--private-key-file", s.keyEnc, "--passphrase-stdin")
+	e.ok("", "accounts", "add", name+"/cert", "--username", sshUser, "--auth", "certificate")
+}
+
+// addSSHResource registers the sshd as resource name, its host key pinned.
+func (e *env) addSSHResource(s *sshd, name string) {
+	e.t.Helper()
 	host, port, _ := net.SplitHostPort(s.addr)
 	out := e.ok("", "resources", "add", "--type", "ssh", "--name", name, "--gateway", "gw1", "--host", host, "--port", port)
 	if !strings.Contains(out, "pinned the target's SSH host key SHA256:") {
 		e.t.Fatalf("no pinned host key: %s", out)
 	}
-	e.ok(sshPassword+"\n", "accounts", "add", name+"/pw", "--username", sshUser, "--password-stdin")
-	e.ok("", "accounts", "add", name+"/key", "--username", sshUser, "--auth", "key", "--private-key-file", s.key)
-	e.ok(keyPassphrase+"\n", "accounts", "add", name+"/enc", "--username", sshUser, "--auth", "key", "--private-key-file", s.keyEnc, "--passphrase-stdin")
-	e.ok("", "accounts", "add", name+"/cert", "--username", sshUser, "--auth", "certificate")
 }
 
 // trustCA runs the resource's real setup script against this sshd.
