@@ -25,7 +25,7 @@ func (a *app) resourcesCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tls", Value: true, Usage: "mongodb, mssql: TLS to the server (--tls=false to turn off)"},
 			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb, mssql: verify the server's certificate"},
 			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb, mssql: CA certificate (PEM) to verify the server with"},
-			passwordLengthFlag(), passwordClassesFlag(), outputFlag(),
+			passwordLengthFlag(), passwordClassesFlag(), optionFlagSlice(), outputFlag(),
 		}, Before: before(noArgs, requireFlags("type", "name", "gateway")), Action: a.resourcesAdd},
 		{Name: "test", ArgsUsage: "NAME", Usage: "check through the gateway that a resource is reachable and its accounts log in", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTest},
 		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: append(unchangedByDefault(
@@ -33,7 +33,7 @@ func (a *app) resourcesCommand() *cli.Command {
 			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
 			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
 			passwordLengthFlag(), passwordClassesFlag(),
-		), outputFlag()), Action: a.resourcesSet},
+		), optionFlagSlice(), outputFlag()), Action: a.resourcesSet},
 		{Name: "trust-host-key", ArgsUsage: "NAME", Usage: "re-pin an ssh resource's host key after a legitimate change", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTrustHostKey},
 		{Name: "ssh-ca", ArgsUsage: "NAME", Usage: "print an ssh resource's user CA public key, or the script that makes sshd trust it", Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "setup-script", Usage: "print the bash setup script instead of the key"},
@@ -301,6 +301,38 @@ func optionsFromFlags(c *cli.Context, fields []api.Field, opts map[string]string
 		default:
 			opts[f.Name] = c.String(flag)
 		}
+	}
+	return optionsFromOptionFlag(c, fields, opts)
+}
+
+// optionFlagSlice is --option NAME=VALUE: any setting of a resource type
+// by its name in the type's schema, so a type's new setting needs no new
+// flag here (the flags above are shorthands for the common ones).
+func optionFlagSlice() *cli.StringSliceFlag {
+	return &cli.StringSliceFlag{Name: "option", Usage: "NAME=VALUE: a setting of the resource's type by its schema name (GET /api/v1/kinds), also one with no flag of its own (repeat for more)"}
+}
+
+// optionsFromOptionFlag sets what --option gives, each checked against
+// the type's fields.
+func optionsFromOptionFlag(c *cli.Context, fields []api.Field, opts map[string]string) error {
+	var names []string
+	byName := map[string]api.Field{}
+	for _, f := range fields {
+		if f.Option {
+			names = append(names, f.Name)
+			byName[f.Name] = f
+		}
+	}
+	for _, kv := range c.StringSlice("option") {
+		name, value, ok := strings.Cut(kv, "=")
+		f, known := byName[name]
+		switch {
+		case !ok || !known:
+			return usageError("--option %q: want NAME=VALUE, NAME one of: %s", kv, strings.Join(names, ", "))
+		case f.Type == api.FieldBool && value != "true" && value != "false":
+			return usageError("--option %s: want true or false", kv)
+		}
+		opts[name] = value
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -54,6 +55,8 @@ func TestOptionsFromKindFields(t *testing.T) {
 			map[string]string{"database": "", "tls": "true", "tls_reject_unauthorized": "false"}},
 		{"mssql", []string{"--host", "db", "--database", "app"},
 			map[string]string{"database": "app", "tls": "true", "tls_reject_unauthorized": "true"}},
+		{"mongodb", []string{"--connection-string", "mongodb://db:27017", "--option", "auth_database=ops", "--option", "tls=false"},
+			map[string]string{"uri": "mongodb://db:27017", "auth_database": "ops", "tls": "false", "tls_reject_unauthorized": "true"}},
 		{"ssh", []string{"--host", "h"}, map[string]string{}},
 		{"tcp", []string{"--host", "h", "--port", "7"}, map[string]string{}},
 	} {
@@ -76,6 +79,25 @@ func TestOptionsFromKindFields(t *testing.T) {
 	} {
 		if got := options("set", true, all, c.args...); !maps.Equal(got, c.want) {
 			t.Errorf("set %q: options %v, want %v", c.args, got, c.want)
+		}
+	}
+}
+
+// --option takes only a setting the type's schema names, and a bool as
+// true or false.
+func TestOptionFlagIsCheckedAgainstTheSchema(t *testing.T) {
+	fields := mongokind.New(nil).Schema().ResourceFields
+	for _, args := range [][]string{{"--option", "nonsense=1"}, {"--option", "auth_database"}, {"--option", "tls=maybe"}} {
+		var cmd *cli.Command
+		for _, c := range newApp("test", Streams{}).resourcesCommand().Subcommands {
+			if c.Name == "add" {
+				cmd = c
+			}
+		}
+		cmd.Before, cmd.Action = nil, func(c *cli.Context) error { return optionsFromFlags(c, fields, map[string]string{}, false) }
+		err := (&cli.App{Commands: []*cli.Command{cmd}}).Run(append([]string{"pamd", "add"}, args...))
+		if err == nil || !strings.Contains(err.Error(), "--option") {
+			t.Errorf("%q: %v, want a usage error naming --option", args, err)
 		}
 	}
 }
