@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,9 +33,13 @@ func (a *app) connectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "connect",
 		Usage:     "open an access session and a local port on 127.0.0.1 for any client",
-		ArgsUsage: "RESOURCE/ACCOUNT",
+		ArgsUsage: "RESOURCE/ACCOUNT [--exec [CLIENT] [-- CLIENT ARGS...]]",
+		Description: "With --exec, pamd connect runs the resource's native client (ssh, sqlcmd, tsql, mongosh, psql...:\n" +
+			"the one named, or the first found on PATH) pointed at the local port, passes the arguments after --\n" +
+			"on to it, and ends the session when the client exits, with the client's exit status.",
 		Flags: append(append(sessionFlags(),
 			&cli.IntFlag{Name: "port", Usage: "local port", DefaultText: "a free one"},
+			&cli.BoolFlag{Name: "exec", Usage: "run the native client against the local port; the session ends when it exits"},
 			outputFlag(),
 		), logFlags("warn")...),
 		Action: a.connect,
@@ -41,6 +47,9 @@ func (a *app) connectCommand() *cli.Command {
 }
 
 func (a *app) connect(c *cli.Context) error {
+	if c.Bool("exec") {
+		return a.connectExec(c)
+	}
 	res, acct, err := splitTarget(c)
 	if err != nil {
 		return err
@@ -56,23 +65,29 @@ func (a *app) connect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sess := grant.Session
+	cfg := localConfig(c, login, client, grant, log, a.stderr)
+	cfg.Ready = func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) }
+	err = local.Run(c.Context, cfg)
+	var ended *local.Ended
+	if errors.As(err, &ended) {
+		return cli.Exit("session "+grant.Session.ID+" ended: "+ended.Reason, 1)
+	}
+	return err
+}
+
+// localConfig is the local listener of pamd connect for grant, on
+// 127.0.0.1 and the command's --port.
+func localConfig(c *cli.Context, login *apiclient.Login, client *apiclient.Client, grant api.SessionGrant, log *slog.Logger, errs io.Writer) local.Config {
 	cfg := local.Config{
-		Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: sess.ID, Credential: grant.Credential,
+		Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: grant.Session.ID, Credential: grant.Credential,
 		Listen: net.JoinHostPort("127.0.0.1", fmt.Sprint(c.Int("port"))),
 		Logger: log,
-		Errors: a.stderr,
-		Ready:  func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) },
+		Errors: errs,
 	}
 	if refuse, ok := refusals[grant.Refusal]; ok {
 		cfg.Refuse = refuse()
 	}
-	err = local.Run(c.Context, cfg)
-	var ended *local.Ended
-	if errors.As(err, &ended) {
-		return cli.Exit("session "+sess.ID+" ended: "+ended.Reason, 1)
-	}
-	return err
+	return cfg
 }
 
 // refusals make the local listener's refusal (an expired session, a
@@ -89,17 +104,7 @@ var refusals = map[string]func() func(net.Conn, string){
 // local port is and how each kind of client uses it.
 func (a *app) connectReady(c *cli.Context, grant api.SessionGrant, addr *net.TCPAddr) {
 	sess := grant.Session
-	var knownHosts, caFile string
-	if grant.SSHHostKey != "" {
-		knownHosts = a.writeKnownHosts(c, sess.Resource, addr.Port, grant.SSHHostKey)
-	}
-	if grant.TLSCA != "" {
-		caFile = a.writeCAFile(c, grant.TLSCA)
-	}
-	// The server says what each kind of client needs (grant.ClientLines,
-	// ClientFields): fill in the port and the files written here.
-	fill := strings.NewReplacer("{port}", strconv.Itoa(addr.Port), "{known_hosts}", knownHosts, "{tls_ca_file}", caFile).Replace
-	usable := func(t string) bool { return knownHosts != "" || !strings.Contains(t, "{known_hosts}") }
+	fill, usable := a.clientTemplates(c, grant, addr)
 	if jsonOutput(c) {
 		out := map[string]any{
 			"session_id": sess.ID, "resource": sess.Resource, "account": sess.Account, "type": sess.ResourceType,
@@ -122,6 +127,23 @@ func (a *app) connectReady(c *cli.Context, grant api.SessionGrant, addr *net.TCP
 		}
 	}
 	fmt.Fprintf(w, "pamd: Ctrl-C ends the session\n")
+}
+
+// clientTemplates writes the files a grant's client lines name (known_hosts,
+// the CA file) and returns how to fill in a template (grant.ClientLines,
+// ClientFields, ClientCommands) and whether one can be used: a line naming
+// a known_hosts file that could not be written cannot.
+func (a *app) clientTemplates(c *cli.Context, grant api.SessionGrant, addr *net.TCPAddr) (fill func(string) string, usable func(string) bool) {
+	var knownHosts, caFile string
+	if grant.SSHHostKey != "" {
+		knownHosts = a.writeKnownHosts(c, grant.Session.Resource, addr.Port, grant.SSHHostKey)
+	}
+	if grant.TLSCA != "" {
+		caFile = a.writeCAFile(c, grant.TLSCA)
+	}
+	fill = strings.NewReplacer("{port}", strconv.Itoa(addr.Port), "{known_hosts}", knownHosts, "{tls_ca_file}", caFile).Replace
+	usable = func(t string) bool { return knownHosts != "" || !strings.Contains(t, "{known_hosts}") }
+	return fill, usable
 }
 
 // openSession creates an access session for RESOURCE/ACCOUNT with the

@@ -323,6 +323,10 @@ type SessionGrant struct {
 	// with "pamd: ", like pamd's other messages.
 	ClientLines  []string          `json:"client_lines,omitempty"`
 	ClientFields map[string]string `json:"client_fields,omitempty"`
+	// ClientCommands are the native clients pamd connect --exec can run,
+	// in order of preference: each is a program and its arguments, with
+	// the same templates as ClientLines.
+	ClientCommands [][]string `json:"client_commands,omitempty"`
 	// Refusal is how pamd connect refuses a local connection it cannot
 	// serve (an expired session, a gateway gone) so that the client shows
 	// why: RefusalTDS, or empty to close the connection.

@@ -227,6 +227,7 @@ func (k *Kind) Grant(_ *store.Resource, _ *store.Account, g *api.SessionGrant) e
 		"pamd: drivers and GUI clients: " + uri + " (no user name or password; any database)",
 	}
 	g.ClientFields = map[string]string{"uri": uri}
+	g.ClientCommands = [][]string{{"mongosh", uri}}
 	return nil
 }
 

@@ -193,6 +193,11 @@ func (k *Kind) Grant(res *store.Resource, _ *store.Account, g *api.SessionGrant)
 		"pamd: clients that require encryption (ODBC Driver 18, sqlcmd -N) see a certificate signed by pamd's resource CA: trust it with sqlcmd -C or TrustServerCertificate=yes, or add {tls_ca_file} to the client's trusted CAs",
 	}
 	g.ClientFields = map[string]string{"database": database, "tls_ca_file": "{tls_ca_file}"}
+	sqlcmd, tsql := []string{"sqlcmd", "-S", "127.0.0.1,{port}"}, []string{"tsql", "-H", "127.0.0.1", "-p", "{port}", "-U", "pamd", "-P", ""}
+	if database != "" {
+		sqlcmd, tsql = append(sqlcmd, "-d", database), append(tsql, "-D", database)
+	}
+	g.ClientCommands = [][]string{sqlcmd, tsql}
 	g.Refusal = api.RefusalTDS
 	return nil
 }

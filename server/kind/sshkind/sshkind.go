@@ -210,6 +210,7 @@ func (k *Kind) Grant(res *store.Resource, acct *store.Account, g *api.SessionGra
 		"sftp -P {port} " + opts + " " + acct.Username + "@127.0.0.1",
 	}
 	g.ClientFields = map[string]string{"known_hosts": "{known_hosts}", "username": acct.Username}
+	g.ClientCommands = [][]string{{"ssh", "-p", "{port}", "-o", "UserKnownHostsFile={known_hosts}", acct.Username + "@127.0.0.1"}}
 	return nil
 }
 
