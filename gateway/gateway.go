@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/pamd/pamd/protocol/pki"
+	"github.com/pamd/pamd/protocol/printable"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
 )
@@ -125,8 +126,9 @@ type gateway struct {
 // liveConn is one proxied connection: cancel cuts it, done closes when its
 // handler has returned.
 type liveConn struct {
-	cancel context.CancelCauseFunc
-	done   chan struct{}
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	notices proxy.Notices // for the person at the client (see watched)
 }
 
 func newGateway(id *Identity, cfg Config) (*gateway, error) {
@@ -292,6 +294,14 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 			g.endSession(e.SessionID, e.Reason)
 		}
 		proxy.Answer(st, nil)
+	case tunnel.KindWatch:
+		var w tunnel.Watched
+		if hdr.Decode(&w) != nil {
+			proxy.Answer(st, proxy.Refuse("pamd gateway: malformed watch notice"))
+			return
+		}
+		g.watched(w.SessionID, w.Watcher)
+		proxy.Answer(st, nil)
 	default:
 		proxy.Answer(st, proxy.Refuse("pamd gateway: cannot serve a %s stream", hdr.Kind))
 	}
@@ -311,6 +321,7 @@ func (g *gateway) dial(ctx context.Context, st *yamux.Stream, d *tunnel.Descript
 	lc := &liveConn{cancel: cancel, done: make(chan struct{})}
 	g.track(d.SessionID, lc)
 	defer g.untrack(d.SessionID, lc)
+	sctx = proxy.WithNotices(sctx, &lc.notices)
 
 	start := time.Now()
 	h, ok := g.handlers[d.Protocol]
@@ -399,6 +410,21 @@ func (g *gateway) endSession(session, reason string) {
 		case <-deadline:
 			return
 		}
+	}
+}
+
+// watched tells the person on each of the session's connections that
+// watcher watches them live, as their handler can (a terminal shows it).
+func (g *gateway) watched(session, watcher string) {
+	g.mu.Lock()
+	conns := make([]*liveConn, 0, len(g.sessions[session]))
+	for lc := range g.sessions[session] {
+		conns = append(conns, lc)
+	}
+	g.mu.Unlock()
+	msg := printable.Escape(watcher) + " is watching this session live (read-only)"
+	for _, lc := range conns {
+		lc.notices.Post(msg)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -313,6 +314,28 @@ func (t *Tx) HasRecordings(sessionID string) bool {
 	prefix := []byte(sessionID + "/")
 	k, _ := t.bucket(bucketRecordings).Cursor().Seek(prefix)
 	return k != nil && bytes.HasPrefix(k, prefix)
+}
+
+// RecordingsAfter returns a session's records whose gateway sequence
+// number is above seq, in order, with the last one's number (seq when
+// there is none): a cursor for following a session while it records.
+func (t *Tx) RecordingsAfter(sessionID string, seq uint64) ([]json.RawMessage, uint64, error) {
+	prefix := []byte(sessionID + "/")
+	var out []json.RawMessage
+	last := seq
+	c := t.bucket(bucketRecordings).Cursor()
+	for k, v := c.Seek(recordingKey(sessionID, seq+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		n, err := strconv.ParseUint(string(k[len(prefix):]), 10, 64)
+		if err != nil {
+			return nil, seq, fmt.Errorf("store: recording key %q: %w", k, err)
+		}
+		r, err := decode[json.RawMessage](t, bucketRecordings, k, v)
+		if err != nil {
+			return nil, seq, err
+		}
+		out, last = append(out, *r), n
+	}
+	return out, last, nil
 }
 
 // Recordings returns a session's records in sequence order.

@@ -169,6 +169,13 @@ type Ended struct {
 	Reason    string `json:"reason"`
 }
 
+// Watched is the body of a watch stream: Watcher (a pamd user name) has
+// begun watching the session live.
+type Watched struct {
+	SessionID string `json:"session_id"`
+	Watcher   string `json:"watcher"`
+}
+
 // Record is one recorded happening of a session, sent gateway → server on
 // a record stream. Which fields are set depends on Type:
 //

@@ -57,6 +57,9 @@
 //	9 renew    gateway → server   Renewal{csr, serial}; the server issues the gateway a new
 //	                              client certificate for the CSR's key and answers one
 //	                              Message "certificate" whose detail is a RenewalResult
+//	10 watch   server → gateway   Watched{session_id, watcher}; the gateway tells the
+//	                              session's terminals that someone watches them live, and
+//	                              answers with a reply (a gateway that cannot refuses)
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.

@@ -36,6 +36,7 @@ const (
 	KindRecord  Kind = 7
 	KindRotate  Kind = 8
 	KindRenew   Kind = 9
+	KindWatch   Kind = 10
 )
 
 func (k Kind) String() string {
@@ -58,6 +59,8 @@ func (k Kind) String() string {
 		return "rotate"
 	case KindRenew:
 		return "renew"
+	case KindWatch:
+		return "watch"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -118,7 +121,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindRenew {
+	if kind < KindAccess || kind > KindWatch {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
 	// The limit depends on the kind, and is checked before allocating.

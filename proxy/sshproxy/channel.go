@@ -26,7 +26,7 @@ type conn struct {
 	rec    func(tunnel.Record)
 
 	mu   sync.Mutex
-	open map[ssh.Channel]bool // client-side session channels, true once a shell or command runs
+	open map[ssh.Channel]*channel // client-side session channels
 	gone bool
 }
 
@@ -46,6 +46,26 @@ func (c *conn) cut(msg string) {
 	for ch := range c.open {
 		ch.Stderr().Write([]byte("\r\npamd: " + msg + "\r\n"))
 		ch.Close()
+	}
+}
+
+// notice shows msg on the client's terminals (session channels with a
+// pty), not on channels without one, whose output a program may read. The
+// writes wait for the client's window, so they are not made on the
+// caller's goroutine.
+func (c *conn) notice(msg string) {
+	c.mu.Lock()
+	var terms []ssh.Channel
+	for cch, ch := range c.open {
+		ch.mu.Lock()
+		if ch.terminal {
+			terms = append(terms, cch)
+		}
+		ch.mu.Unlock()
+	}
+	c.mu.Unlock()
+	for _, cch := range terms {
+		go cch.Stderr().Write([]byte("\r\npamd: " + msg + "\r\n"))
 	}
 }
 
@@ -89,7 +109,7 @@ func (c *conn) relay(nc ssh.NewChannel, id int) {
 			tch.Close()
 			return
 		}
-		c.open[cch] = false
+		c.open[cch] = ch
 		c.mu.Unlock()
 		defer func() {
 			c.mu.Lock()

@@ -57,7 +57,8 @@ func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor
 	stream.SetDeadline(time.Time{})
 	defer sconn.Close()
 
-	c := &conn{desc: d, target: target, rec: rec.Record, open: map[ssh.Channel]bool{}}
+	c := &conn{desc: d, target: target, rec: rec.Record, open: map[ssh.Channel]*channel{}}
+	defer proxy.NoticesOf(ctx).Subscribe(c.notice)()
 	go rejectGlobal(reqs)
 	go func() { // the target going away ends the client connection too
 		target.Wait()

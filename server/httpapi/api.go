@@ -158,6 +158,7 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/sessions/{id}/records", auth.Authed, s.handleSessionRecords)
 	h("GET /api/v1/sessions/{id}/asciicast", auth.Authed, s.handleAsciicast)
 	h("GET /api/v1/sessions/{id}/terminal", auth.Authed, s.handleTerminal)
+	h("GET /api/v1/sessions/{id}/watch", auth.Reader, s.handleWatch)
 
 	h("GET /api/v1/audit", auth.Reader, s.handleListAudit)
 	h("GET /api/v1/audit/export", auth.Reader, s.handleExportAudit)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/auth"
@@ -23,4 +24,40 @@ func (s *API) handleTerminal(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(http.StatusNotFound, "no session %q of yours", r.PathValue("id"))
 	}
 	return s.cfg.Terminal.Serve(w, r, sess)
+}
+
+// handleWatch upgrades to a read-only live view of a session's terminal
+// (webterm's Watch), for admins and auditors. Watching is audited, and the
+// session's gateway tells the watched user's terminals who watches; when
+// it cannot (an older gateway, or it is offline), the audit event says so.
+func (s *API) handleWatch(w http.ResponseWriter, r *http.Request) error {
+	c := auth.CallerOf(r)
+	if s.cfg.Terminal == nil {
+		return api.Errorf(http.StatusNotFound, "this server has no web terminal")
+	}
+	var (
+		sess *store.Session
+		res  *store.Resource
+	)
+	err := s.st.View(func(tx *store.Tx) (err error) {
+		if sess, err = tx.Session(r.PathValue("id")); err != nil {
+			return err
+		}
+		res, err = tx.Resource(sess.ResourceID)
+		return err
+	})
+	if err != nil {
+		return api.Errorf(http.StatusNotFound, "no session %q", r.PathValue("id"))
+	}
+	if !sess.EndedAt.IsZero() || !time.Now().Before(sess.ExpiresAt) {
+		return api.Errorf(http.StatusConflict, "session %s is not live: replay its recording instead", sess.ID)
+	}
+	detail := sess.ResourceName + "/" + sess.AccountName + " of " + sess.UserName
+	if err := s.hub.Watched(r.Context(), res.Gateway, sess.ID, c.User.Name, 2*time.Second); err != nil {
+		detail += "; the user could not be told: " + err.Error()
+	} else {
+		detail += "; the user was told"
+	}
+	s.trail.Event(c.User.Name, "session.watch", sess.ID, "success", c.Source, detail)
+	return s.cfg.Terminal.Watch(w, r, sess)
 }

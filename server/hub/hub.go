@@ -258,18 +258,35 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 // Notice tells a gateway that a session ended, waiting at most d (and
 // until ctx ends) for it to acknowledge.
 func (h *Hub) Notice(ctx context.Context, gateway, sessionID, reason string, d time.Duration) {
+	h.tell(ctx, gateway, tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason}, d)
+}
+
+// Watched tells a gateway that watcher began watching a session live, so
+// that it tells the session's terminals; it waits at most d.
+func (h *Hub) Watched(ctx context.Context, gateway, sessionID, watcher string, d time.Duration) error {
+	return h.tell(ctx, gateway, tunnel.KindWatch, tunnel.Watched{SessionID: sessionID, Watcher: watcher}, d)
+}
+
+// tell opens a stream of kind to a gateway with body and waits at most d
+// (and until ctx ends) for its reply.
+func (h *Hub) tell(ctx context.Context, gateway string, kind tunnel.Kind, body any, d time.Duration) error {
 	st, err := h.Open(gateway)
 	if err != nil {
-		return
+		return err
 	}
 	defer st.Close()
-	hdr, err := tunnel.NewHeader(tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason})
+	hdr, err := tunnel.NewHeader(kind, body)
 	if err != nil {
-		return
+		return err
 	}
 	st.SetDeadline(time.Now().Add(d))
 	defer streams.CutOnDone(ctx, st)()
-	if _, err := hdr.WriteTo(st); err == nil {
-		tunnel.ReadReply(st)
+	if _, err := hdr.WriteTo(st); err != nil {
+		return err
 	}
+	rep, err := tunnel.ReadReply(st)
+	if err == nil && rep.Status != tunnel.StatusOK {
+		err = errors.New(rep.Message)
+	}
+	return err
 }

@@ -64,9 +64,7 @@ const pingEvery = 30 * time.Second
 // browser on the WebSocket.
 func (t *Terminal) Serve(w http.ResponseWriter, r *http.Request, sess *store.Session) error {
 	if !t.sameOrigin(r) {
-		// Cookies go with a WebSocket from any page: without this another
-		// site could open a terminal with the user's cookie.
-		return api.Errorf(http.StatusForbidden, "the terminal is opened by the pamd console only (Origin %q)", r.Header.Get("Origin"))
+		return errOrigin(r)
 	}
 	size := sizeOf(r.URL.Query())
 	// The HTTP server's read timeout would cut the terminal: it runs for
@@ -80,6 +78,13 @@ func (t *Terminal) Serve(w http.ResponseWriter, r *http.Request, sess *store.Ses
 	}
 	t.run(r.Context(), newPeer(ws), sess, r.RemoteAddr, size)
 	return nil
+}
+
+// errOrigin refuses a WebSocket from another page than the console's.
+// Cookies go with a WebSocket from any page: without this check another
+// site could open a terminal with the user's cookie.
+func errOrigin(r *http.Request) error {
+	return api.Errorf(http.StatusForbidden, "the terminal is opened by the pamd console only (Origin %q)", r.Header.Get("Origin"))
 }
 
 // sameOrigin: the request's Origin is the server's own (the host the

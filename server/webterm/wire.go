@@ -39,7 +39,8 @@ func (s Size) valid() bool {
 
 // control is a JSON text message; exactly one field is set. The browser
 // sends Resize; the server Ended (the session ended: its end reason) or
-// Closed (the shell or its connection ended, or never opened: why).
+// Closed (the shell or its connection ended, or never opened: why), and
+// to a watcher (watch.go) Resize: the watched terminal's size.
 type control struct {
 	Resize *Size  `json:"resize,omitempty"`
 	Ended  string `json:"ended,omitempty"`
@@ -62,6 +63,15 @@ func newPeer(ws *websocket.Conn) *peer {
 // (the shell's output waits, as it would on a slow terminal).
 func (p *peer) output(ctx context.Context, b []byte) error {
 	return p.ws.Write(ctx, websocket.MessageBinary, b)
+}
+
+// control sends a control message and keeps the WebSocket open.
+func (p *peer) control(ctx context.Context, c control) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return p.ws.Write(ctx, websocket.MessageText, b)
 }
 
 // next is the browser's next message: terminal input, or a size.

@@ -683,6 +683,12 @@ views.session = async (m, [id]) => {
   }
   parts.push(h("h2", {}, "Connections"), table(["Connection", "From", "Started", "Ended", "Bytes up", "Bytes down", "Error"],
     (s.connections || []).map((c) => [c.id, c.client_addr || "–", fmt(c.started_at), fmt(c.ended_at), c.bytes_up, c.bytes_down, c.error || ""])));
+  if (s.active && canRead() && s.resource_type === "ssh") {
+    // Read-only, from the records as the gateway uploads them; the user's
+    // terminal is told who watches, and the watch is audited.
+    parts.push(h("p", {}, h("a", { href: "term.html#watch/" + encodeURIComponent(s.id), target: "_blank", rel: "noopener" }, "👁 Watch live"),
+      " (read-only; " + s.user + " is told that you watch)"));
+  }
   if (recs.some((r) => ["pty", "o", "i", "e"].includes(r.type))) parts.push(h("p", {}, h("a", { href: "#/replay/" + s.id }, "▶ Replay the terminal")));
   const events = recs.filter((r) => !["o", "i", "e", "r"].includes(r.type));
   const search = input("search", { placeholder: "search the log", type: "search" });

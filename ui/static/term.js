@@ -4,9 +4,15 @@
 // session's credential: this page never has it. It sends keystrokes
 // (binary messages) and its size ({"resize": {cols, rows}}), and shows
 // what comes back; {"ended": reason} and {"closed": why} end it.
+//
+// term.html#watch/SESSION is the read-only live view of someone's session
+// for admins and auditors: the server sends what the session's terminal
+// shows, from its records, and its size ({"resize": {cols, rows}}); the
+// page sends nothing.
 "use strict";
 
-const sessionID = decodeURIComponent(location.hash.slice(1));
+const watching = location.hash.startsWith("#watch/");
+const sessionID = decodeURIComponent(location.hash.slice(watching ? "#watch/".length : 1));
 const statusEl = document.getElementById("status");
 const targetEl = document.getElementById("target");
 const endButton = document.getElementById("end");
@@ -58,7 +64,7 @@ function refit() {
 }
 
 function send(bytes) {
-  if (!ws || ws.readyState !== WebSocket.OPEN || finished) return;
+  if (!ws || ws.readyState !== WebSocket.OPEN || finished || watching) return;
   for (let i = 0; i < bytes.length; i += inputPiece) ws.send(bytes.subarray(i, i + inputPiece));
 }
 
@@ -69,19 +75,20 @@ function showSize() {
 
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/sessions/" +
-    encodeURIComponent(sessionID) + "/terminal?cols=" + term.cols + "&rows=" + term.rows;
+    encodeURIComponent(sessionID) + (watching ? "/watch" : "/terminal?cols=" + term.cols + "&rows=" + term.rows);
   ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   let opened = false;
-  ws.onopen = () => { opened = true; say("connected"); };
+  ws.onopen = () => { opened = true; say(watching ? "watching live (read-only)" : "connected"); };
   ws.onmessage = (ev) => {
     if (typeof ev.data !== "string") { term.write(new Uint8Array(ev.data)); return; }
     let c;
     try { c = JSON.parse(ev.data); } catch (e) { return; }
-    if (typeof c.ended === "string") finish(c.ended === "expired" ? "session expired" : "session ended: " + c.ended);
+    if (watching && c.resize) term.resize(c.resize.cols, c.resize.rows);
+    else if (typeof c.ended === "string") finish(c.ended === "expired" ? "session expired" : "session ended: " + c.ended);
     else if (typeof c.closed === "string") finish("connection closed: " + c.closed);
   };
-  ws.onclose = () => finish(opened ? "connection closed" : "could not open the terminal (logged out of pamd?)");
+  ws.onclose = () => finish(opened ? "connection closed" : watching ? "could not watch the session (not live, or not allowed)" : "could not open the terminal (logged out of pamd?)");
 }
 
 async function endSession() {
@@ -103,16 +110,25 @@ async function start() {
   term.onBinary((d) => send(Uint8Array.from(d, (ch) => ch.charCodeAt(0) & 255)));
   term.onResize(({ cols, rows }) => {
     showSize();
-    if (ws && ws.readyState === WebSocket.OPEN && !finished) ws.send(JSON.stringify({ resize: { cols, rows } }));
+    if (ws && ws.readyState === WebSocket.OPEN && !finished && !watching) ws.send(JSON.stringify({ resize: { cols, rows } }));
   });
   endButton.addEventListener("click", endSession);
   const r = await fetch("/api/v1/sessions/" + encodeURIComponent(sessionID), { credentials: "same-origin" });
   if (r.status === 401) { location.assign("./#/login"); return; }
   if (!r.ok) { finish("no such session of yours"); return; }
   const s = await r.json();
-  targetEl.textContent = s.resource + "/" + s.account;
-  document.title = s.resource + "/" + s.account + " — pamd";
+  targetEl.textContent = (watching ? "watching " + s.user + " on " : "") + s.resource + "/" + s.account;
+  document.title = (watching ? "watching " : "") + s.resource + "/" + s.account + " — pamd";
   endButton.hidden = !s.active;
+  if (watching) {
+    // The watched terminal's size comes from the server, not this window.
+    term.options.disableStdin = true;
+    term.options.cursorBlink = false;
+    termEl.dataset.watching = "yes";
+    showSize();
+    connect();
+    return;
+  }
   // The bar is laid out and the renderer has measured its cells: the first
   // size is the one the shell starts with. After it, the box's every change
   // (the window, the bar) refits the terminal.
