@@ -19,8 +19,13 @@
 // Who may attach is the API's to decide (only the session's own user);
 // Serve checks that the request comes from the console's own origin.
 //
+// Watch is the read-only live view for admins and auditors: a WebSocket
+// that follows a live session's terminal from the records the gateway
+// uploads (output as binary messages, {"resize":...} and {"ended":...}
+// from the server), reading nothing from the browser.
+//
 // Files: terminal.go (Terminal, Serve: origin, upgrade, the session's
 // connection, the relay between browser and shell), shell.go (the SSH
-// client: pinned host key, pty, shell), wire.go (the WebSocket messages
-// and their bounds).
+// client: pinned host key, pty, shell), watch.go (Watch: the live view),
+// wire.go (the WebSocket messages and their bounds).
 package webterm
