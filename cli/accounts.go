@@ -23,12 +23,13 @@ func (a *app) accountsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "passphrase-stdin", Usage: "read the private key's passphrase from standard input"},
 			&cli.BoolFlag{Name: "require-mfa", Usage: "sessions need a fresh MFA code"},
 			&cli.StringFlag{Name: "description"},
+			noLoginCheckFlag(),
 			outputFlag(),
 		}, Action: a.accountsAdd},
 		{Name: "set", ArgsUsage: "RESOURCE/NAME", Usage: "change an account; new secrets replace the stored ones", Flags: append(unchangedByDefault(
 			&cli.StringFlag{Name: "username"}, &cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate"},
 			&cli.StringFlag{Name: "private-key-file"},
-			&cli.BoolFlag{Name: "require-mfa"}, &cli.StringFlag{Name: "description"},
+			&cli.BoolFlag{Name: "require-mfa"}, &cli.StringFlag{Name: "description"}, noLoginCheckFlag(),
 			&cli.StringFlag{Name: "rotation-interval", Usage: "rotate the credential on this schedule (30d, 12h; 0 turns it off)"},
 			&cli.StringFlag{Name: "rotate-with", Usage: "RESOURCE/ACCOUNT that changes this account's credential (empty: the account itself)"},
 		),
@@ -48,7 +49,8 @@ func (a *app) accountsAdd(c *cli.Context) error {
 		return err
 	}
 	req := api.CreateAccountRequest{Name: name, Username: c.String("username"), Auth: c.String("auth"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description"),
-		Domain: c.String("domain"), Realm: c.String("realm"), SPN: c.String("spn"), KDC: c.String("kdc")}
+		Domain: c.String("domain"), Realm: c.String("realm"), SPN: c.String("spn"), KDC: c.String("kdc"),
+		SkipLoginCheck: c.Bool("no-login-check")}
 	if c.Bool("password-stdin") {
 		if req.Password, err = a.readLine(); err != nil {
 			return err
@@ -96,6 +98,7 @@ func (a *app) accountsSet(c *cli.Context) error {
 	}
 	req.Username, req.Auth, req.Description = str("username"), str("auth"), str("description")
 	req.RotationInterval, req.RotateWith = str("rotation-interval"), str("rotate-with")
+	req.SkipLoginCheck = c.Bool("no-login-check")
 	if c.IsSet("require-mfa") {
 		v := c.Bool("require-mfa")
 		req.RequireMFA = &v
@@ -209,4 +212,9 @@ func (a *app) accountsRemove(c *cli.Context) error {
 	}
 	fmt.Fprintf(a.stdout, "account %s/%s removed\n", res, name)
 	return nil
+}
+
+// noLoginCheckFlag stores an account without logging in with it first.
+func noLoginCheckFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "no-login-check", Usage: "store the account without logging in to the target with it first (the target is down, or does not trust the SSH CA yet)"}
 }

@@ -535,7 +535,7 @@ func TestRotationSSHFailuresAndSchedule(t *testing.T) {
 	if !strings.Contains(errOut, "sudo -n chpasswd") || !strings.Contains(errOut, "keeps its old credential") {
 		t.Fatalf("rotation account without sudo: %s", errOut)
 	}
-	e.ok("Wrong-Pass-0\n", "accounts", "add", "box/badadm", "--username", names["rotadm"], "--password-stdin")
+	e.ok("Wrong-Pass-0\n", "accounts", "add", "box/badadm", "--username", names["rotadm"], "--password-stdin", "--no-login-check")
 	e.ok("", "accounts", "set", "box/rotsudo", "--rotate-with", "box/badadm")
 	errOut = e.fails("", "accounts", "rotate", "box/rotsudo")
 	if !strings.Contains(errOut, "refused the stored password credential of account badadm") || !strings.Contains(errOut, "keeps its old credential") {

@@ -94,7 +94,31 @@ func TestSSHWrongCredentialAndHostKeyMismatch(t *testing.T) {
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
-	e.ok("wrong-password\n", "accounts", "add", "box/bad", "--username", sshUser, "--password-stdin")
+	// A wrong credential is refused when the account is added (pamd logs
+	// in with it through the gateway first), unless it is stored unchecked.
+	if errOut := e.fails("wrong-password\n", "accounts", "add", "box/bad", "--username", sshUser, "--password-stdin"); !strings.Contains(errOut, "account bad cannot log in to box") ||
+		!strings.Contains(errOut, "refused the stored password credential") || strings.Contains(errOut, "wrong-password") {
+		t.Fatalf("adding an account with a wrong password: %q", errOut)
+	}
+	e.ok("wrong-password\n", "accounts", "add", "box/bad", "--username", sshUser, "--password-stdin", "--no-login-check")
+	// pamd resources test logs in with each account and says which fail.
+	var checks []struct {
+		Check string `json:"check"`
+		OK    bool   `json:"ok"`
+	}
+	if out, _, _ := e.run("", "resources", "test", "box", "-o", "json"); json.Unmarshal([]byte(out), &checks) != nil {
+		t.Fatalf("resources test -o json: %s", out)
+	}
+	results := map[string]bool{}
+	for _, c := range checks {
+		results[c.Check] = c.OK
+	}
+	for check, want := range map[string]bool{"reach and match the pinned host key": true, "log in as account pw": true, "log in as account key": true,
+		"log in as account enc": true, "log in as account bad": false} {
+		if got, ok := results[check]; !ok || got != want {
+			t.Errorf("resources test: %q is %v (listed %v), want %v; all: %+v", check, got, ok, want, checks)
+		}
+	}
 	_, errOut, err := e.run("", "ssh", "box/bad", "--", "true")
 	if err == nil || !strings.Contains(errOut, "refused the stored password credential of account bad") {
 		t.Fatalf("wrong password: %v %q", err, errOut)

@@ -187,7 +187,7 @@ func newTermEnv(t *testing.T) *termEnv {
 	st := startShellTarget(t)
 	e.Do(t, e.Client, "POST", "/api/v1/resources", api.Resource{Name: "box", Type: "ssh", Gateway: servertest.GatewayName, Host: "127.0.0.1", Port: st.addr.Port}, nil)
 	e.Do(t, e.Client, "POST", "/api/v1/resources/box/accounts", api.CreateAccountRequest{Name: "ops", Username: "ops", Password: st.password}, nil)
-	e.Do(t, e.Client, "POST", "/api/v1/resources/box/accounts", api.CreateAccountRequest{Name: "bad", Username: "ops", Password: "not-the-password"}, nil)
+	e.Do(t, e.Client, "POST", "/api/v1/resources/box/accounts", api.CreateAccountRequest{Name: "bad", Username: "ops", Password: "not-the-password", SkipLoginCheck: true}, nil)
 	e.AddEchoResource(t, "echo")
 	e.AddRole(t, api.Role{Name: "shells", Allow: []string{"box/*", "echo/*"}, MaxDuration: "1h"})
 	e.AddUser(t, "alice", "shells")

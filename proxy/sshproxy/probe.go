@@ -24,9 +24,21 @@ var probeHostKeyAlgorithms = []string{
 	ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoED25519,
 }
 
-// Probe answers the server's probe of an ssh target: the host key it
-// presents (d carries no credential; nothing logs in).
+// Probe answers the server's probe of an ssh target. Without an account
+// in d, the host key it presents (nothing logs in). With one (d.SSH's
+// username), it logs in as the account would for a session (the pinned
+// host key checked, the credential injected) and answers the server's
+// version, which says the login was tried: an older gateway answers a
+// host key only.
 func (Handler) Probe(ctx context.Context, d *tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	if d.SSH != nil && d.SSH.Username != "" {
+		c, err := dialTarget(ctx, d)
+		if err != nil {
+			return &tunnel.ProbeResult{}, err
+		}
+		defer c.Close()
+		return &tunnel.ProbeResult{Version: string(c.ServerVersion())}, nil
+	}
 	key, err := ProbeHostKey(ctx, d.Target)
 	return &tunnel.ProbeResult{HostKey: key}, err
 }

@@ -277,6 +277,9 @@ type CreateAccountRequest struct {
 	Passphrase  string `json:"passphrase,omitempty"`
 	Description string `json:"description,omitempty"`
 	RequireMFA  bool   `json:"require_mfa,omitempty"`
+	// SkipLoginCheck stores the account without logging in to the target
+	// with it first (the target is down, or does not trust the SSH CA yet).
+	SkipLoginCheck bool `json:"skip_login_check,omitempty"`
 }
 
 // CatalogEntry is one resource/account the caller may open a session to.
@@ -434,4 +437,6 @@ type AccountUpdate struct {
 	// RotateWith names the account that makes the change ("" for itself).
 	RotationInterval *string `json:"rotation_interval,omitempty"`
 	RotateWith       *string `json:"rotate_with,omitempty"`
+	// SkipLoginCheck: store the change without logging in with it first.
+	SkipLoginCheck bool `json:"skip_login_check,omitempty"`
 }

@@ -207,7 +207,11 @@ func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request) error 
 	}
 	// Checked (where the kind can, by logging in) before it is stored,
 	// outside the store's write lock.
-	if err := k.CheckAccount(r.Context(), target, a, false); err != nil {
+	checkCtx := r.Context()
+	if req.SkipLoginCheck {
+		checkCtx = kind.WithoutLoginCheck(checkCtx)
+	}
+	if err := k.CheckAccount(checkCtx, target, a, false); err != nil {
 		return err
 	}
 	var saved *store.Resource

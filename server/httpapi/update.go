@@ -129,7 +129,11 @@ func (s *API) handleUpdateAccount(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return err
 		}
-		if err := k.CheckAccount(r.Context(), res, a, true); err != nil {
+		checkCtx := r.Context()
+		if req.SkipLoginCheck {
+			checkCtx = kind.WithoutLoginCheck(checkCtx)
+		}
+		if err := k.CheckAccount(checkCtx, res, a, true); err != nil {
 			return err
 		}
 	}

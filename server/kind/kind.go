@@ -123,6 +123,19 @@ func BadRequest(format string, args ...any) *api.Error {
 	return Errorf(http.StatusBadRequest, format, args...)
 }
 
+type noLoginCheck struct{}
+
+// WithoutLoginCheck marks ctx so that CheckAccount stores an account
+// without logging in to the target with it (pamd accounts add
+// --no-login-check).
+func WithoutLoginCheck(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noLoginCheck{}, true)
+}
+
+// LoginCheck says whether CheckAccount under ctx logs in with the account
+// (the default) before it is stored.
+func LoginCheck(ctx context.Context) bool { return ctx.Value(noLoginCheck{}) == nil }
+
 // Common carries the login every kind with accounts fills in.
 func Common(acct *store.Account) tunnel.Login {
 	return tunnel.Login{Username: acct.Username, Password: acct.Password}

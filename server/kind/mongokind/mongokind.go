@@ -171,6 +171,9 @@ func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.A
 			return kind.BadRequest("MongoDB accounts log in with SCRAM: --username and --password-stdin only")
 		}
 	}
+	if !kind.LoginCheck(ctx) {
+		return nil
+	}
 	if _, err := k.probe(ctx, res, a); err != nil {
 		if update {
 			return kind.BadRequest("account %s cannot log in with the new settings: %v", a.Name, err)

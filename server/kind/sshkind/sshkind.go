@@ -97,7 +97,7 @@ func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceU
 
 // CheckAccount checks an ssh account's credential before storing it; an
 // update drops the secrets its auth does not use.
-func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Account, update bool) error {
+func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error {
 	if update {
 		if a.Auth == "certificate" {
 			a.Password, a.PrivateKey, a.Passphrase = "", "", ""
@@ -143,8 +143,38 @@ func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Acc
 		if a.Password != "" || a.PrivateKey != "" {
 			return kind.BadRequest("certificate auth stores no secret: drop the password or key")
 		}
+		// Not logged in with here: the target trusts the resource's CA
+		// only once its setup script ran, often after the account is
+		// added. pamd resources test logs in with it.
+		return nil
 	default:
 		return kind.BadRequest("--auth %q: want password, key or certificate", a.Auth)
+	}
+	if !kind.LoginCheck(ctx) {
+		return nil
+	}
+	if err := k.login(ctx, res, a); err != nil {
+		return kind.BadRequest("account %s cannot log in to %s: %v (fix the credential, or add --no-login-check to store it unchecked)", a.Name, res.Name, err)
+	}
+	return nil
+}
+
+// login logs in to res's target as acct through its gateway, as a session
+// would (pinned host key, the credential; for certificate auth one made
+// now, valid for a minute).
+func (k *Kind) login(ctx context.Context, res *store.Resource, acct *store.Account) error {
+	d := tunnel.Descriptor{Protocol: tunnel.ProtocolSSH, Resource: res.Name, Account: acct.Name, ConnectionID: "login-check",
+		Target: net.JoinHostPort(res.Host, strconv.Itoa(res.Port))}
+	check := &store.Session{ID: "login-check", UserName: "pamd", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := k.Descriptor(&d, res, acct, check); err != nil {
+		return err
+	}
+	r, err := k.env.Probe(ctx, res.Gateway, d)
+	if err != nil {
+		return err
+	}
+	if r.Version == "" {
+		return fmt.Errorf("gateway %s is too old to log in for a check (upgrade it)", res.Gateway)
 	}
 	return nil
 }
@@ -224,7 +254,7 @@ func (k *Kind) Rotation(a *store.Account) (kind.Rotation, string) {
 	return kind.RotatePassword, ""
 }
 
-func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
+func (k *Kind) Test(ctx context.Context, res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error) {
 	key, err := k.probeHostKey(ctx, res.Gateway, res.Host, res.Port)
 	if err == nil {
 		if fp := k.Fingerprint(res); fp != ssh.FingerprintSHA256(key) {
@@ -235,7 +265,16 @@ func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account
 	if err != nil {
 		c.Detail = err.Error()
 	}
-	return []api.ResourceCheck{c}, nil
+	out := []api.ResourceCheck{c}
+	for _, a := range accts {
+		err := k.login(ctx, res, a)
+		c := api.ResourceCheck{Check: "log in as account " + a.Name, OK: err == nil, Detail: "logged in as " + a.Username + " (" + a.Auth + ")"}
+		if err != nil {
+			c.Detail = err.Error()
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func (k *Kind) Summary(r *tunnel.Record) string {
