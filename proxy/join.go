@@ -50,6 +50,14 @@ func (c *Counter) Load() int64 { return c.n.Load() }
 // send a request and then wait for the whole answer work. up counts a→b,
 // down counts b→a; either may be nil.
 func Join(ctx context.Context, a, b io.ReadWriteCloser, up, down *Counter) error {
+	return JoinAnswered(ctx, a, b, up, down, nil)
+}
+
+// JoinAnswered is Join for a b that answers before its bytes: a's bytes
+// go on to b at once, while b→a first waits for answer (which reads b's
+// answer and tells a, say) and ends the relay if it fails. A nil answer
+// is Join.
+func JoinAnswered(ctx context.Context, a, b io.ReadWriteCloser, up, down *Counter, answer func() error) error {
 	if up == nil {
 		up = new(Counter)
 	}
@@ -65,7 +73,13 @@ func Join(ctx context.Context, a, b io.ReadWriteCloser, up, down *Counter) error
 		defer close(upDone)
 		r.fail(pipe(b, a, up))
 	}()
-	r.fail(pipe(a, b, down))
+	if answer == nil {
+		r.fail(pipe(a, b, down))
+	} else if err := answer(); err != nil {
+		r.fail(err)
+	} else {
+		r.fail(pipe(a, b, down))
+	}
 	<-upDone
 	a.Close()
 	b.Close()

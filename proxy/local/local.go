@@ -184,6 +184,19 @@ func (c *conn) connect(ctx context.Context) error {
 // open starts a stream of the given kind for this session and waits for
 // the server's answer; a refusal comes back as *tunnel.Refusal.
 func (c *conn) open(sess *yamux.Session, kind tunnel.Kind) (*yamux.Stream, error) {
+	st, err := c.openStream(sess, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := readReply(st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// openStream opens a stream of kind with the session's access header
+// written, its reply not read yet.
+func (c *conn) openStream(sess *yamux.Session, kind tunnel.Kind) (*yamux.Stream, error) {
 	st, err := sess.OpenStream()
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
@@ -192,20 +205,26 @@ func (c *conn) open(sess *yamux.Session, kind tunnel.Kind) (*yamux.Stream, error
 	if err == nil {
 		_, err = h.WriteTo(st)
 	}
-	var r *tunnel.Reply
-	if err == nil {
-		st.SetReadDeadline(time.Now().Add(30 * time.Second))
-		r, err = tunnel.ReadReply(st)
-		st.SetReadDeadline(time.Time{})
-	}
-	if err == nil {
-		err = r.Err()
-	}
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	return st, nil
+}
+
+// readReply reads the server's reply on st; a refusal is a
+// *tunnel.Refusal. It closes st when the reply is no yes.
+func readReply(st *yamux.Stream) error {
+	st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r, err := tunnel.ReadReply(st)
+	st.SetReadDeadline(time.Time{})
+	if err == nil {
+		err = r.Err()
+	}
+	if err != nil {
+		st.Close()
+	}
+	return err
 }
 
 func (c *conn) current() (*yamux.Session, *yamux.Stream) {
@@ -226,28 +245,55 @@ func (c *conn) close() {
 }
 
 // relay carries one local connection through its own stream.
+//
+// Without a Refuse, the client's bytes go on as soon as the access header
+// is written, and only what comes back waits for the server's reply: a
+// new connection whose client speaks first costs one round trip through
+// the chain instead of two. A Refuse answers the client in its protocol
+// and must read its first bytes itself, so with one the relay waits.
 func (c *conn) relay(ctx context.Context, lc net.Conn) {
 	defer lc.Close()
 	sess, _ := c.current()
+	if c.cfg.Refuse == nil {
+		st, err := c.openStream(sess, tunnel.KindAccess)
+		if err != nil {
+			c.refused(lc, err)
+			return
+		}
+		proxy.JoinAnswered(ctx, lc, st, nil, nil, func() error {
+			err := readReply(st)
+			if err != nil {
+				c.refused(lc, err)
+			}
+			return err
+		})
+		return
+	}
 	st, err := c.open(sess, tunnel.KindAccess)
 	if err != nil {
-		var ref *tunnel.Refusal
-		msg := fmt.Sprintf("the tunnel to the server is down (%v)", err)
-		if errors.As(err, &ref) {
-			msg = ref.Message
-			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s refused: %s\n", lc.RemoteAddr(), ref.Message)
-		} else {
-			fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s failed: %s\n", lc.RemoteAddr(), msg)
-		}
-		if c.cfg.Refuse != nil {
-			if !strings.HasPrefix(msg, "pamd:") {
-				msg = "pamd: " + msg
-			}
-			c.cfg.Refuse(lc, msg)
-		}
+		c.refused(lc, err)
 		return
 	}
 	proxy.Join(ctx, lc, st, nil, nil)
+}
+
+// refused says why a local connection is not served, on the terminal and,
+// with a Refuse, to the client.
+func (c *conn) refused(lc net.Conn, err error) {
+	var ref *tunnel.Refusal
+	msg := fmt.Sprintf("the tunnel to the server is down (%v)", err)
+	if errors.As(err, &ref) {
+		msg = ref.Message
+		fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s refused: %s\n", lc.RemoteAddr(), ref.Message)
+	} else {
+		fmt.Fprintf(c.cfg.Errors, "pamd: connection from %s failed: %s\n", lc.RemoteAddr(), msg)
+	}
+	if c.cfg.Refuse != nil {
+		if !strings.HasPrefix(msg, "pamd:") {
+			msg = "pamd: " + msg
+		}
+		c.cfg.Refuse(lc, msg)
+	}
 }
 
 // watch reads the control stream; when the connection drops it reconnects.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/server/audit"
+	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/server/sessions"
 	"github.com/pamd/pamd/store"
 )
@@ -40,9 +41,13 @@ type Conn struct {
 	Resource *store.Resource
 	Account  *store.Account
 
-	relay *Relay
-	rec   store.Connection
-	done  func(up, down int64)
+	relay  *Relay
+	sess   *store.Session
+	remote string
+	start  time.Time
+	kind   kind.Kind
+	rec    store.Connection
+	done   func(up, down int64)
 }
 
 // Dial opens a connection of sess to its resource's gateway, as pamd
@@ -51,8 +56,22 @@ type Conn struct {
 // address, for the connection's record. An error's text is for the user
 // (the gateway's refusal, or why the gateway cannot be reached).
 func (s *Relay) Dial(sess *store.Session, remote string) (*Conn, error) {
-	start := time.Now()
-	c := &Conn{relay: s}
+	c, err := s.open(sess, remote)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.answer(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// open is Dial's first half: the dial stream with the descriptor written.
+// Bytes written to c.Stream from here on wait at the gateway until its
+// handler has answered (answer reads that), so an access stream can pass
+// the client's first bytes on without waiting a round trip.
+func (s *Relay) open(sess *store.Session, remote string) (*Conn, error) {
+	c := &Conn{relay: s, sess: sess, remote: remote, start: time.Now()}
 	err := s.st.View(func(tx *store.Tx) (err error) {
 		if c.Resource, err = tx.Resource(sess.ResourceID); err != nil {
 			return err
@@ -75,10 +94,14 @@ func (s *Relay) Dial(sess *store.Session, remote string) (*Conn, error) {
 		SessionID: sess.ID, ConnectionID: c.rec.ID, User: sess.UserName, ExpiresAt: sess.ExpiresAt,
 		ClientAddr: sess.ClientAddr,
 	}
-	k, err := s.cfg.Kinds.Must(res)
+	c.kind, err = s.cfg.Kinds.Must(res)
 	if err == nil {
-		desc.Record = k.Records()
+		desc.Record = c.kind.Records()
 		err = s.cfg.Kinds.Descriptor(&desc, res, acct, sess)
+	}
+	var hdr *tunnel.Header
+	if err == nil {
+		hdr, err = tunnel.NewHeader(tunnel.KindDial, desc)
 	}
 	if err != nil {
 		gw.Close()
@@ -87,53 +110,54 @@ func (s *Relay) Dial(sess *store.Session, remote string) (*Conn, error) {
 		s.log.Error("descriptor", "session", sess.ID, "err", err)
 		return nil, errors.New("pamd: preparing the connection failed (see the server log)")
 	}
-	reply, err := ask(gw, desc)
-	if err != nil {
-		gw.Close()
-		s.recordConnection(&c.rec, 0, 0, err)
-		var refusal *tunnel.Refusal
-		if errors.As(err, &refusal) {
-			s.cfg.Metrics.ConnectionRefused(res.Type, "refused")
-			return nil, errors.New(refusal.Message)
-		}
-		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
-		return nil, fmt.Errorf("pamd: gateway %s did not answer: %v", res.Gateway, err)
+	if _, err := hdr.WriteTo(gw); err != nil {
+		return nil, c.failed(gw, err)
 	}
-	if reply.Status == tunnel.StatusTargetFailed {
-		// Served: the handler tells the client; the server keeps the record.
-		c.rec.Error = reply.Message
-		action := k.FailureAction(reply.Reason)
-		if action == "" {
-			action = "connection.target_failed"
-		}
-		s.trail.Event(sess.UserName, action, res.Name+"/"+acct.Name, "failure", audit.Host(remote), reply.Message)
-	}
-	s.recordConnection(&c.rec, 0, 0, nil)
 	c.Stream = gw
-	c.done = s.cfg.Metrics.ConnectionStarted(res.Type, time.Since(start))
 	return c, nil
 }
 
-// ask writes the dial stream's header and reads the gateway's answer; a
-// refusal is a *tunnel.Refusal.
-func ask(gw *yamux.Stream, desc tunnel.Descriptor) (*tunnel.Reply, error) {
-	hdr, err := tunnel.NewHeader(tunnel.KindDial, desc)
+// answer is Dial's second half: the gateway's answer to the descriptor,
+// recorded (a target failure is served: the handler tells the client, the
+// server keeps the record and audits it).
+func (c *Conn) answer() error {
+	s, res, acct := c.relay, c.Resource, c.Account
+	c.Stream.SetReadDeadline(time.Now().Add(20 * time.Second))
+	reply, err := tunnel.ReadReply(c.Stream)
+	c.Stream.SetReadDeadline(time.Time{})
+	if err == nil {
+		err = reply.Err()
+	}
 	if err != nil {
-		return nil, err
+		return c.failed(c.Stream, err)
 	}
-	if _, err := hdr.WriteTo(gw); err != nil {
-		return nil, err
+	if reply.Status == tunnel.StatusTargetFailed {
+		c.rec.Error = reply.Message
+		action := c.kind.FailureAction(reply.Reason)
+		if action == "" {
+			action = "connection.target_failed"
+		}
+		s.trail.Event(c.sess.UserName, action, res.Name+"/"+acct.Name, "failure", audit.Host(c.remote), reply.Message)
 	}
-	gw.SetReadDeadline(time.Now().Add(20 * time.Second))
-	reply, err := tunnel.ReadReply(gw)
-	gw.SetReadDeadline(time.Time{})
-	if err != nil {
-		return nil, err
+	s.recordConnection(&c.rec, 0, 0, nil)
+	c.done = s.cfg.Metrics.ConnectionStarted(res.Type, time.Since(c.start))
+	return nil
+}
+
+// failed closes a dial stream the gateway did not serve, records why, and
+// returns the error for the user: the gateway's refusal, or that it did
+// not answer.
+func (c *Conn) failed(gw *yamux.Stream, err error) error {
+	s, res := c.relay, c.Resource
+	gw.Close()
+	s.recordConnection(&c.rec, 0, 0, err)
+	var refusal *tunnel.Refusal
+	if errors.As(err, &refusal) {
+		s.cfg.Metrics.ConnectionRefused(res.Type, "refused")
+		return errors.New(refusal.Message)
 	}
-	if err := reply.Err(); err != nil {
-		return nil, err
-	}
-	return reply, nil
+	s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
+	return fmt.Errorf("pamd: gateway %s did not answer: %v", res.Gateway, err)
 }
 
 // End closes the stream and records the connection's end: the bytes

@@ -222,18 +222,34 @@ func (s *Relay) control(ctx context.Context, st *yamux.Stream, sess *store.Sessi
 }
 
 // access relays one connection of a session to its resource's gateway.
+//
+// The client's bytes go on to the gateway as soon as the descriptor is
+// written, not after the gateway answered: a new connection whose client
+// speaks first costs one round trip through the chain instead of two. The
+// gateway's handler reads them only once it has answered. What goes back
+// to pamd connect starts with this server's reply, made from the
+// gateway's.
 func (s *Relay) access(st *yamux.Stream, sess *store.Session, ls *sessions.Active, remote string) {
-	gw, err := s.Dial(sess, remote)
+	gw, err := s.open(sess, remote)
 	if err != nil {
 		tunnel.Refuse("%s", err.Error()).WriteTo(st)
 		return
 	}
-	if _, err := tunnel.OK().WriteTo(st); err != nil {
-		gw.End(0, 0, err)
-		return
+	served := false
+	answer := func() error {
+		if err := gw.answer(); err != nil {
+			tunnel.Refuse("%s", err.Error()).WriteTo(st)
+			return err
+		}
+		served = true
+		_, err := tunnel.OK().WriteTo(st)
+		return err
 	}
 	var up, down proxy.Counter
-	err = proxy.Join(ls.Context(), st, gw.Stream, &up, &down)
+	err = proxy.JoinAnswered(ls.Context(), st, gw.Stream, &up, &down, answer)
+	if !served {
+		return // answer recorded why
+	}
 	if ls.Context().Err() != nil {
 		err = errors.New(sessions.ReasonOf(ls.Context()))
 	}
