@@ -275,6 +275,14 @@ func TestLifecycleRoleSet(t *testing.T) {
 	if list := e.ok("", "roles", "list"); !regexp.MustCompile(`ops\s+echo/\*\s+30m0s\s+yes`).MatchString(list) {
 		t.Fatalf("roles list:\n%s", list)
 	}
+
+	// Removing a role ends only the sessions no other role of theirs grants.
+	e.ok("", "roles", "add", "echoers", "--allow", "echo/*")
+	e.ok("", "users", "set", "erin", "--add-role", "echoers")
+	e.ok("", "roles", "rm", "ops")
+	echoOnce(t, c.addr()) // echoers grants it still
+	e.ok("", "roles", "rm", "echoers")
+	e.waitEnded(c, "role echoers removed by admin")
 }
 
 // listsGateway reports whether pamd gateways list shows name.

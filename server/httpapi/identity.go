@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -476,7 +475,7 @@ func (s *API) handleCreateRole(w http.ResponseWriter, r *http.Request) error {
 func (s *API) handleDeleteRole(w http.ResponseWriter, r *http.Request) error {
 	c := auth.CallerOf(r)
 	name := r.PathValue("name")
-	var holders []string
+	var ended []string
 	err := s.st.Update(func(tx *store.Tx) error {
 		role, err := tx.RoleByName(name)
 		if err != nil {
@@ -485,32 +484,31 @@ func (s *API) handleDeleteRole(w http.ResponseWriter, r *http.Request) error {
 		if role.Builtin {
 			return api.Errorf(http.StatusBadRequest, "role %s is built in and cannot be removed", name)
 		}
-		if err := tx.DeleteRole(role); err != nil {
-			return err
-		}
-		// Its holders' sessions were granted by it: they end, and their
-		// tokens with them.
-		users, err := tx.Users()
+		holders, err := holdersOf(tx, name)
 		if err != nil {
 			return err
 		}
-		for _, u := range users {
-			if slices.Contains(u.Roles, name) {
-				holders = append(holders, u.ID)
-				if _, err := auth.RevokeTokens(tx, u.ID, c.TokenHash); err != nil {
-					return err
-				}
+		if err := tx.DeleteRole(role); err != nil {
+			return err
+		}
+		// Its holders are logged out, as when a role is taken from a user;
+		// the sessions it granted end, unless another role of their user
+		// grants them too.
+		for _, id := range holders {
+			if _, err := auth.RevokeTokens(tx, id, c.TokenHash); err != nil {
+				return err
 			}
 		}
-		return audit.Append(tx, c.User.Name, "role.delete", name, "success", c.Source, fmt.Sprintf("%d holders' tokens revoked", len(holders)))
+		if ended, err = ungranted(tx, holders...); err != nil {
+			return err
+		}
+		return audit.Append(tx, c.User.Name, "role.delete", name, "success", c.Source, fmt.Sprintf("%d holders' tokens revoked, %d of their sessions no longer granted", len(holders), len(ended)))
 	})
 	if err != nil {
 		return err
 	}
-	for _, id := range holders {
-		s.live.EndUser(r.Context(), id, "role "+name+" removed by "+c.User.Name)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted"})
+	n := s.endSessions(r.Context(), ended, "role "+name+" removed by "+c.User.Name, c.User.Name)
+	writeJSON(w, http.StatusOK, map[string]any{"status": "deleted", "sessions_ended": n})
 	return nil
 }
 
