@@ -79,6 +79,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// closes, however loop ends.
 	sweepCtx, stopSweeps := context.WithCancel(ctx)
 	var sweeps sync.WaitGroup
+	defer g.closeHandlers()
 	defer sweeps.Wait()
 	defer stopSweeps()
 	sweeps.Add(1)
@@ -409,6 +410,16 @@ func (g *gateway) endSession(session, reason string) {
 		case <-lc.done:
 		case <-deadline:
 			return
+		}
+	}
+}
+
+// closeHandlers drops the state handlers hold across connections, once
+// the last stream ended and the sweeps stopped.
+func (g *gateway) closeHandlers() {
+	for _, h := range g.handlers {
+		if c, ok := h.(proxy.Closer); ok {
+			c.Close()
 		}
 	}
 }

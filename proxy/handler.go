@@ -56,6 +56,13 @@ type Sweeper interface {
 	Sweep(now time.Time)
 }
 
+// Closer is a Handler that holds state across connections (MongoDB
+// topologies): Close drops all of it and returns once it is gone. The
+// gateway calls it after its last stream ended.
+type Closer interface {
+	Close()
+}
+
 // TargetOps are what rotating needs from a protocol: log in with a
 // credential, make the change, and (SSH keys) retire the old credential.
 type TargetOps struct {

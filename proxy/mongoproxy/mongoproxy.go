@@ -41,6 +41,9 @@ func (h *Handler) EndSession(sessionID string) { h.pool.Release(sessionID) }
 // notice came.
 func (h *Handler) Sweep(now time.Time) { h.pool.Sweep(now) }
 
+// Close closes every topology and waits until they are closed.
+func (h *Handler) Close() { h.pool.Close() }
+
 // Probe checks that the server is reachable (and, with credentials in d,
 // that they work) and says its version.
 func (h *Handler) Probe(ctx context.Context, d *tunnel.Descriptor) (*tunnel.ProbeResult, error) {

@@ -32,6 +32,8 @@ import (
 type Pool struct {
 	mu   sync.Mutex
 	tops map[string]*entry
+	// closing counts the disconnects Release started; Close waits for them.
+	closing sync.WaitGroup
 }
 
 type entry struct {
@@ -42,7 +44,8 @@ type entry struct {
 	err     error
 }
 
-// NewPool returns an empty pool; Close what it holds with Release or Sweep.
+// NewPool returns an empty pool; close what it holds with Release, Sweep
+// or, when the gateway stops, Close.
 func NewPool() *Pool { return &Pool{tops: map[string]*entry{}} }
 
 // topology returns the session's topology, connecting (and checking the
@@ -92,13 +95,31 @@ func (p *Pool) Release(sessionID string) {
 	}
 	p.mu.Unlock()
 	for _, e := range gone {
+		// Not waited for here: a topology still connecting (e.ready) is
+		// closed once it is up, and the gateway's notice must not wait.
+		p.closing.Add(1)
 		go func() {
+			defer p.closing.Done()
 			<-e.ready
 			if e.top != nil {
 				e.top.Disconnect(context.Background())
 			}
 		}()
 	}
+}
+
+// Close closes every topology and waits until they are closed.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	sessions := map[string]bool{}
+	for _, e := range p.tops {
+		sessions[e.session] = true
+	}
+	p.mu.Unlock()
+	for id := range sessions {
+		p.Release(id)
+	}
+	p.closing.Wait()
 }
 
 // Sweep closes the topologies of sessions that have expired.
