@@ -17,7 +17,8 @@
 //   - log.go: --log-level and --log-format for the roles
 //   - server.go, gateway.go, dev.go: the roles (pamd server, gateway, dev);
 //     server.go also holds pamd server rotate-master-key
-//   - connect.go, ssh.go: the laptop side (pamd connect, pamd ssh)
+//   - connect.go, connect_exec.go, ssh.go: the laptop side (pamd connect,
+//     connect --exec running the native client, pamd ssh)
 //   - login.go, mfa.go: login, logout, whoami, passwd; mfa enroll
 //   - users.go, roles.go, gateways.go, resources.go, accounts.go,
 //     rotation.go, catalog.go (ls), sessions.go, logs.go (sessions logs,

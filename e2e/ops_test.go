@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -435,4 +436,36 @@ func TestOpsSIGHUPReloadsTLS(t *testing.T) {
 		t.Fatal("a pair that does not load replaced the served certificate")
 	}
 	echo()
+}
+
+// --audit-anchor writes the audit head to a file as it moves and when the
+// server stops; the last head written is the store's, and verifies.
+func TestOpsAuditAnchorFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anchor := filepath.Join(e.dir, "anchor.jsonl")
+	e.stopServer()
+	e.startServer("PAMD_AUDIT_ANCHOR="+anchor, "PAMD_AUDIT_ANCHOR_EVERY=100ms")
+	e.login("admin", adminPassword)
+	last := func() string {
+		b, _ := os.ReadFile(anchor)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var l struct{ Head string }
+		json.Unmarshal([]byte(lines[len(lines)-1]), &l)
+		return l.Head
+	}
+	e.ok("", "roles", "add", "anchored", "--allow", "x/*")
+	head := strings.TrimSpace(e.ok("", "audit", "head"))
+	e.waitFor("the anchor to reach the head "+head, 10*time.Second, func() bool { return last() == head })
+	e.ok("", "audit", "verify", "--expect", last())
+	if fi, err := os.Stat(anchor); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("anchor file: %v, %v", fi, err)
+	}
+	// An anchor that cannot be written stops the start with a reason.
+	e.stopServer()
+	p := e.start(e.serverEnv(), "server", "--data-dir", filepath.Join(e.dir, "server"), "--listen", e.addr, "--audit-anchor", filepath.Join(e.dir, "no", "dir", "a"))
+	<-p.done
+	if p.err == nil || !strings.Contains(p.stderr.String(), "--audit-anchor") {
+		t.Fatalf("a server with an unwritable anchor: %v\n%s", p.err, p.stderr.String())
+	}
 }

@@ -4,7 +4,8 @@
 // proxy behind pamd connect.
 //
 // Handler (handler.go) is the seam every protocol's gateway handler
-// implements, with the optional Prober, Rotator, SessionEnder and Sweeper;
+// implements, with the optional Prober, Rotator, SessionEnder, Sweeper and
+// Closer;
 // Recorder is what they record to; Answer writes every dial reply (ok,
 // refused, or target failed with a tunnel.Reason from a TargetError). A
 // handler reads only its protocol's part of the descriptor.
@@ -29,5 +30,6 @@
 // pause.go and pause_failpoints.go (PauseForTest, the hook rotation's kill
 // tests stop at: a no-op unless built with -tags failpoints), clip.go (Clip
 // and Clipper: the command logs' bounds, keeping a long text's head, tail,
-// length and SHA-256).
+// length and SHA-256), notices.go (Notices: messages for the person at a
+// connection's client, such as who watches the session).
 package proxy

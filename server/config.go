@@ -37,6 +37,11 @@ type Config struct {
 	// /healthz and /readyz with no login (keep it off the internet);
 	// /metrics on the main port needs an admin's or auditor's token.
 	MetricsListen string
+	// AuditAnchor, when set, is where the audit log's head is written as
+	// it moves (audit.Anchor): a file, or "syslog"; AuditAnchorEvery is
+	// how often it looks (default 1m).
+	AuditAnchor      string
+	AuditAnchorEvery time.Duration
 	Logger        *slog.Logger
 	// Out receives the one-time first-start banner (the admin password).
 	Out io.Writer

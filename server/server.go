@@ -16,6 +16,7 @@ import (
 
 	"github.com/pamd/pamd/protocol/pki"
 	"github.com/pamd/pamd/proxy"
+	"github.com/pamd/pamd/server/audit"
 	"github.com/pamd/pamd/server/auth"
 	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/server/httpapi"
@@ -195,6 +196,15 @@ func (s *Server) tlsConfig() *tls.Config {
 
 // Serve accepts on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var anchor *audit.Anchor
+	var writeAnchor func(string) error
+	if s.cfg.AuditAnchor != "" {
+		anchor = &audit.Anchor{St: s.st, Log: s.log, Dest: s.cfg.AuditAnchor, Every: s.cfg.AuditAnchorEvery}
+		var err error
+		if writeAnchor, err = anchor.Open(); err != nil {
+			return fmt.Errorf("--audit-anchor %s: %w", s.cfg.AuditAnchor, err)
+		}
+	}
 	tlsLn := &batchListener{Listener: ln, cfg: s.tlsConfig()}
 	s.conns = make(chan net.Conn)
 	hl := &chanListener{conns: s.conns, addr: ln.Addr(), done: make(chan struct{})}
@@ -218,6 +228,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.goTracked(func() { s.http.Serve(hl) })
 	s.goTracked(func() { s.live.Run(ctx) })
 	s.goTracked(func() { s.rot.Run(ctx, reqCtx) })
+	if anchor != nil {
+		s.goTracked(func() { anchor.Run(ctx, writeAnchor) })
+	}
 
 	acceptDone := make(chan struct{})
 	s.listening.Store(true)
