@@ -32,6 +32,7 @@ func TestDependencyDirection(t *testing.T) {
 		{"./server/relay/...", []string{"server/hub", "server/rotation", "server/httpapi", "server/ca"}},
 		{"./server/webterm/...", []string{"server/hub", "server/rotation", "server/httpapi", "server/ca"}},
 		{"./server/kind/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/auth", "server/ca"}},
+		{"./server/sso/...", []string{"server/hub", "server/sessions", "server/relay", "server/rotation", "server/httpapi", "server/ca"}},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
 	if err != nil {

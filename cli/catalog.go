@@ -23,7 +23,14 @@ func (a *app) ls(c *cli.Context) error {
 		if !e.GatewayOnline {
 			gw += " (offline)"
 		}
-		rows = append(rows, []string{e.Resource + "/" + e.Account, e.Type, dash(e.Username), gw, e.MaxDuration, yesNo(e.RequireMFA), yesNo(e.RequireReason)})
+		longest := e.MaxDuration
+		switch {
+		case !e.GrantEnds.IsZero():
+			longest = "approved until " + ts(e.GrantEnds)
+		case e.OnRequest:
+			longest += " on request"
+		}
+		rows = append(rows, []string{e.Resource + "/" + e.Account, e.Type, dash(e.Username), gw, longest, yesNo(e.RequireMFA), yesNo(e.RequireReason)})
 	}
 	return printList(c, out, []string{"TARGET", "TYPE", "USERNAME", "GATEWAY", "MAX", "MFA", "REASON"}, rows)
 }

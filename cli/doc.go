@@ -20,9 +20,13 @@
 //   - connect.go, connect_exec.go, ssh.go: the laptop side (pamd connect,
 //     connect --exec running the native client, pamd ssh)
 //   - login.go, mfa.go: login, logout, whoami, passwd; mfa enroll
+//   - sso.go: pamd sso set|show|disable, users sync, and login --sso's
+//     loopback redirect
 //   - users.go, roles.go, gateways.go, resources.go, accounts.go,
 //     rotation.go, catalog.go (ls), sessions.go, logs.go (sessions logs,
-//     play, export), audit.go (list, verify, head): the nouns of the API
+//     play, export), audit.go (list, verify, head), requests.go (access
+//     requests: create, list, show, approve, deny, cancel, revoke): the
+//     nouns of the API
 //   - backup.go: pamd backup, through the API or from a stopped data dir
 //   - completion.go: pamd completion bash|zsh|fish, and the completions
 //     the scripts ask for: commands, flags, and targets from the catalog

@@ -18,12 +18,26 @@ func (a *app) loginCommand() *cli.Command {
 		Usage: "log in to a pamd server and keep a token (12 h) in the config dir",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Usage: "https://HOST:PORT (required)", EnvVars: []string{"PAMD_SERVER"}},
-			&cli.StringFlag{Name: "user", Usage: "(required)"},
+			&cli.StringFlag{Name: "user", Usage: "(required without --sso)"},
+			&cli.BoolFlag{Name: "sso", Usage: "log in through the server's SSO provider in a browser (the URL is printed too)"},
+			&cli.BoolFlag{Name: "no-browser", Usage: "with --sso: only print the URL, do not start a browser"},
+			&cli.BoolFlag{Name: "device", Usage: "with --sso: the device grant, for a machine without a browser (enter the printed code on any device)"},
 			passwordStdinFlag("read the password from standard input"),
 			&cli.StringFlag{Name: "totp", Usage: "MFA code"},
 			&cli.StringFlag{Name: "ca-fingerprint", Usage: "SHA256:... of the server's CA, as pamd server printed it"},
 		},
-		Before: before(noArgs, requireFlags("server", "user")),
+		Before: before(noArgs, requireFlags("server"), func(c *cli.Context) error {
+			if c.Bool("device") && !c.Bool("sso") {
+				return usageError("--device goes with --sso")
+			}
+			if c.Bool("sso") {
+				if c.IsSet("user") || c.Bool("password-stdin") || c.IsSet("totp") {
+					return usageError("--sso takes no --user, --password-stdin or --totp: the SSO provider checks who you are")
+				}
+				return nil
+			}
+			return requireFlags("user")(c)
+		}),
 		Action: a.login,
 	}
 }
@@ -40,6 +54,17 @@ func (a *app) login(c *cli.Context) error {
 	client, err := apiclient.New(server, fp, "")
 	if err != nil {
 		return err
+	}
+	if c.Bool("sso") {
+		login := func() (api.LoginResponse, error) { return a.ssoLogin(c.Context, client, !c.Bool("no-browser")) }
+		if c.Bool("device") {
+			login = func() (api.LoginResponse, error) { return a.ssoDeviceLogin(c.Context, client) }
+		}
+		resp, err := login()
+		if err != nil {
+			return err
+		}
+		return a.saveLogin(c, server, fp, resp)
 	}
 	var password string
 	if c.Bool("password-stdin") {
@@ -62,6 +87,11 @@ func (a *app) login(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	return a.saveLogin(c, server, fp, resp)
+}
+
+// saveLogin keeps a login's token in the config dir (0600) and says so.
+func (a *app) saveLogin(c *cli.Context, server, fp string, resp api.LoginResponse) error {
 	dir, err := configDir(c)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ func (a *app) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "tls-key", Usage: "the private key (PEM) of --tls-cert", EnvVars: []string{"PAMD_TLS_KEY"}},
 			&cli.DurationFlag{Name: "gateway-cert-lifetime", Value: 24 * time.Hour, Usage: "how long a gateway's certificate is valid; gateways renew it at half of that", EnvVars: []string{"PAMD_GATEWAY_CERT_LIFETIME"}},
 			rotationCheckFlag(),
+			envOnlyFlag("request-webhook", "PAMD_REQUEST_WEBHOOK", "URL told of new access requests: a JSON POST with a Slack-compatible text field, retried"),
 			&cli.StringFlag{Name: "metrics-listen", Usage: "plain-HTTP ADDR serving /metrics, /healthz and /readyz with no login (keep it private; /metrics on the main port needs an admin or auditor token)", EnvVars: []string{"PAMD_METRICS_LISTEN"}},
 			&cli.StringFlag{Name: "audit-anchor", Usage: "FILE or syslog: write the audit log's head (SEQ:HASH) there as it moves, outside the store, for pamd audit verify --expect", EnvVars: []string{"PAMD_AUDIT_ANCHOR"}},
 			&cli.DurationFlag{Name: "audit-anchor-every", Value: time.Minute, Usage: "how often --audit-anchor looks for a new head", EnvVars: []string{"PAMD_AUDIT_ANCHOR_EVERY"}},
@@ -75,6 +76,7 @@ func (a *app) runServer(c *cli.Context) error {
 		Version: a.version, Logger: log, Out: a.stdout, RotationCheck: c.Duration("rotation-check"),
 		GatewayCertLifetime: c.Duration("gateway-cert-lifetime"), MetricsListen: c.String("metrics-listen"),
 		AuditAnchor: c.String("audit-anchor"), AuditAnchorEvery: c.Duration("audit-anchor-every"),
+		RequestWebhook: c.String("request-webhook"),
 	}
 	return serve(c.Context, cfg, nil)
 }

@@ -59,8 +59,12 @@ func (a *app) sessionsShow(c *cli.Context) error {
 		return printJSON(a.stdout, s)
 	}
 	w := a.stdout
-	printEscaped(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nrecorded:  %s\nconnections:\n",
+	printEscaped(w, "id:        %s\nuser:      %s\ntarget:    %s/%s\nreason:    %s\ncreated:   %s\nexpires:   %s\nended:     %s %s\nactive:    %s\nrecorded:  %s\n",
 		s.ID, s.User, s.Resource, s.Account, dash(s.Reason), ts(s.CreatedAt), ts(s.ExpiresAt), ts(s.EndedAt), s.Ended, yesNo(s.Active), yesNo(s.Recorded))
+	if s.RequestID != "" {
+		printEscaped(w, "request:   %s (%s)\n", s.RequestID, dash(s.RequestReason))
+	}
+	fmt.Fprintln(w, "connections:")
 	for _, cn := range s.Connections {
 		printEscaped(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
 	}

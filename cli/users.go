@@ -29,6 +29,8 @@ func (a *app) usersCommand() *cli.Command {
 			Flags: []cli.Flag{outputFlag()}, Action: a.usersResetPassword},
 		{Name: "delete", Aliases: []string{"rm"}, ArgsUsage: "NAME", Usage: "delete a user, their tokens and live sessions (their sessions and audit events keep the name)",
 			Flags: []cli.Flag{outputFlag()}, Action: a.usersDelete},
+		{Name: "sync", ArgsUsage: "NAME", Usage: "re-apply the SSO group mapping to an SSO user and end their tokens and sessions (their next login asks the provider again)",
+			Flags: []cli.Flag{outputFlag()}, Action: a.usersSync},
 		{Name: "tokens", ArgsUsage: "NAME", Usage: "list a user's API tokens (logins), or end them all with --revoke", Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "revoke", Usage: "end every token of the user and their live sessions (your own current token stays)"}, outputFlag(),
 		}, Action: a.userTokens},

@@ -28,6 +28,11 @@
 //     -tags failpoints, as scripts/test runs them (nofailpoints_test.go says so
 //     otherwise). The binary under test is always built with the tag.
 //   - records_test.go: session records through the gateway's spool (escaped output, the backlog).
+//   - sso_test.go: SSO against real OpenID providers started by the tests (Ory Hydra,
+//     whose login and consent the test answers through its admin API; the zitadel/oidc
+//     example server for the device grant): the CLI's loopback flow, the console in
+//     Chromium, groups to roles at each login, MFA from amr, tokens of another client
+//     or expired refused, the provider down.
 //   - bench_test.go, bench_tcp_test.go, bench_ssh_test.go, bench_mongo_test.go,
 //     bench_mssql_test.go: benchmarks that run each workload direct, through the
 //     tool a user would use instead (three plain relays, ssh -L, ssh -J) and

@@ -184,7 +184,7 @@ func TestEnvExamples(t *testing.T) {
 // from the environment only (the enrollment token is spent at once, and
 // the example's is a placeholder).
 func secretVar(name string) bool {
-	return slices.Contains([]string{"PAMD_MASTER_KEY", "PAMD_ADMIN_PASSWORD"}, name)
+	return slices.Contains([]string{"PAMD_MASTER_KEY", "PAMD_ADMIN_PASSWORD", "PAMD_REQUEST_WEBHOOK"}, name)
 }
 
 // roleEnvVars returns the variables of the role's flags, and those of the

@@ -42,7 +42,10 @@ type Config struct {
 	// how often it looks (default 1m).
 	AuditAnchor      string
 	AuditAnchorEvery time.Duration
-	Logger        *slog.Logger
+	// RequestWebhook is the URL approvers are told of new access requests
+	// at (PAMD_REQUEST_WEBHOOK; empty: none).
+	RequestWebhook string
+	Logger         *slog.Logger
 	// Out receives the one-time first-start banner (the admin password).
 	Out io.Writer
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/pamd/pamd/server/hub"
 	"github.com/pamd/pamd/server/metrics"
 	"github.com/pamd/pamd/server/relay"
+	accessrequests "github.com/pamd/pamd/server/requests"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/server/sso"
 	"github.com/pamd/pamd/server/webterm"
 	"github.com/pamd/pamd/store"
 	"github.com/pamd/pamd/ui"
@@ -47,6 +49,7 @@ type Server struct {
 	hub     *hub.Hub
 	live    *sessions.Live
 	rot     *rotation.Rotator
+	access  *accessrequests.Service // just-in-time access requests
 	relay   *relay.Relay
 	api     *httpapi.API
 	metrics *metrics.M
@@ -124,12 +127,14 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 	if err := s.live.Restore(); err != nil {
 		return nil, err
 	}
+	s.access = accessrequests.New(accessrequests.Config{Store: st, Log: s.log, Sessions: s.live, Webhook: cfg.RequestWebhook})
 	s.rot = rotation.New(rotation.Config{Store: st, Log: s.log, Kinds: kinds, Gateways: s.hub, LiveOn: s.live.OnAccount, Check: cfg.RotationCheck, Metrics: s.metrics})
 	s.relay = relay.New(relay.Config{Store: st, Log: s.log, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
 		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams, Metrics: s.metrics})
 	s.api = httpapi.New(httpapi.Config{Store: st, Log: s.log, Auth: s.auth, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
-		Rotations: s.rot, CA: s.ca, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
+		Rotations: s.rot, CA: s.ca, Requests: s.access, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
 		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics,
+		SSO:      sso.New(sso.Config{Store: st, Log: s.log}),
 		Terminal: webterm.New(webterm.Config{Store: st, Log: s.log, Relay: s.relay, Kinds: kinds, PublicURL: cfg.PublicURL})})
 	return s, nil
 }
@@ -228,6 +233,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.goTracked(func() { s.http.Serve(hl) })
 	s.goTracked(func() { s.live.Run(ctx) })
 	s.goTracked(func() { s.rot.Run(ctx, reqCtx) })
+	s.goTracked(func() { s.access.Run(ctx) })
 	if anchor != nil {
 		s.goTracked(func() { anchor.Run(ctx, writeAnchor) })
 	}

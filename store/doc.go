@@ -31,10 +31,10 @@
 //
 // Files: store.go (Open, master key, transactions), seal.go (AEAD and index
 // HMAC), records.go (entity types, an account's Rotation with its pending
-// credential), tx.go (typed methods), audit.go (the hash
-// chain), check.go (Check: every value opens, for tests and
-// storetest), audit_failpoints.go (RewriteAuditEvent, for tests that edit
-// history; only in builds with -tags failpoints), migrate.go (schema
+// credential), requests.go (access requests and their reviews), tx.go
+// (typed methods), sso.go (the SSO settings, users by provider subject), audit.go (the hash chain), check.go (Check: every value
+// opens, for tests and storetest), audit_failpoints.go (RewriteAuditEvent,
+// for tests that edit history; only in builds with -tags failpoints), migrate.go (schema
 // version and migrations), ops.go (what operators do to the file: backups,
 // re-keying, the audit head; a commit the disk refuses, ErrCannotWrite),
 // free_unix.go and free_other.go (the space left on the data file's disk).

@@ -46,7 +46,17 @@ type User struct {
 	FailedLogins int       `json:"failed_logins,omitempty"`
 	LockedUntil  time.Time `json:"locked_until,omitzero"`
 	CreatedAt    time.Time `json:"created_at"`
+	// An SSO user was created by a login through the OpenID provider
+	// SSOIssuer as its subject SSOSubject; it has no password. SSOGroups
+	// are the groups its last login brought.
+	SSOIssuer  string    `json:"sso_issuer,omitempty"`
+	SSOSubject string    `json:"sso_subject,omitempty"`
+	SSOGroups  []string  `json:"sso_groups,omitempty"`
+	SSOLoginAt time.Time `json:"sso_login_at,omitzero"`
 }
+
+// IsSSO says whether the user signs in through the OpenID provider only.
+func (u *User) IsSSO() bool { return u.SSOSubject != "" }
 
 // Role grants access to resource/account patterns.
 type Role struct {
@@ -58,6 +68,14 @@ type Role struct {
 	RequireReason bool          `json:"require_reason,omitempty"`
 	Builtin       bool          `json:"builtin,omitempty"`
 	CreatedAt     time.Time     `json:"created_at"`
+	// Request is patterns granted only through an approved access request
+	// (see Request): Approvers are the roles whose holders approve (none:
+	// admin), Approvals how many distinct ones must (0: one), RequestTTL
+	// how long a request waits (0: 24h). MaxDuration caps the grant.
+	Request    []string      `json:"request,omitempty"`
+	Approvers  []string      `json:"approvers,omitempty"`
+	Approvals  int           `json:"approvals,omitempty"`
+	RequestTTL time.Duration `json:"request_ttl,omitempty"`
 }
 
 // Token is an API token, keyed by the SHA-256 of its secret.
@@ -67,6 +85,10 @@ type Token struct {
 	Source    string    `json:"source,omitempty"` // the address that logged in
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// MFAAt is when the provider last checked a second factor of the SSO
+	// login that made the token (its ID token's auth_time, when amr shows
+	// MFA); zero otherwise.
+	MFAAt time.Time `json:"mfa_at,omitzero"`
 }
 
 // Gateway is an enrolled gateway.
@@ -181,6 +203,10 @@ type Session struct {
 	ExpiresAt      time.Time `json:"expires_at"`
 	EndedAt        time.Time `json:"ended_at,omitzero"`
 	EndReason      string    `json:"end_reason,omitempty"`
+	// RequestID is the access request whose grant opened the session, and
+	// RequestReason the reason given there.
+	RequestID     string `json:"request_id,omitempty"`
+	RequestReason string `json:"request_reason,omitempty"`
 }
 
 // Active reports whether the session may still carry connections at now.

@@ -30,6 +30,8 @@ var allBuckets = []string{
 	bucketMeta, bucketIndex, bucketUsers, bucketRoles, bucketTokens, bucketGateways,
 	bucketEnroll, bucketResources, bucketAccounts, bucketSessions, bucketConnections,
 	bucketAudit, bucketSecrets, bucketRecordings,
+	bucketSSO,
+	bucketRequests,
 }
 
 // Store is the sealed bbolt file. It is safe for concurrent use.

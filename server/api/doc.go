@@ -4,5 +4,6 @@
 //
 // Files: errors.go (Errorf, ValidName), kinds.go (the kinds' form schema
 // for the console, session records with their summaries, resource checks),
-// types.go.
+// types.go, sso.go (SSO settings, logins, users sync), requests.go (access
+// requests and their reviews).
 package api

@@ -43,6 +43,7 @@ type User struct {
 	LockedUntil        time.Time `json:"locked_until,omitzero"`
 	MustChangePassword bool      `json:"must_change_password,omitempty"`
 	CreatedAt          time.Time `json:"created_at"`
+	SSO                bool      `json:"sso,omitempty"` // signs in through the SSO provider, no password
 }
 
 type CreateUserRequest struct {
@@ -112,6 +113,14 @@ type RoleUpdate struct {
 	MaxDuration   *string   `json:"max_duration,omitempty"`
 	RequireReason *bool     `json:"require_reason,omitempty"`
 	Description   *string   `json:"description,omitempty"`
+	// Request replaces the patterns granted through access requests;
+	// AddRequest and RemoveRequest edit them instead.
+	Request       *[]string `json:"request,omitempty"`
+	AddRequest    []string  `json:"add_request,omitempty"`
+	RemoveRequest []string  `json:"remove_request,omitempty"`
+	Approvers     *[]string `json:"approvers,omitempty"`
+	Approvals     *int      `json:"approvals,omitempty"`
+	RequestTTL    *string   `json:"request_ttl,omitempty"`
 }
 
 // RoleChange is an edited role and the live sessions that ended because
@@ -147,6 +156,13 @@ type Role struct {
 	MaxDuration   string   `json:"max_duration,omitempty"`
 	RequireReason bool     `json:"require_reason"`
 	Builtin       bool     `json:"builtin"`
+	// Request is patterns granted through an approved access request:
+	// approved by holders of Approvers (none: admin), Approvals of them
+	// (0: one); a request waits RequestTTL (empty: 24h).
+	Request    []string `json:"request"`
+	Approvers  []string `json:"approvers,omitempty"`
+	Approvals  int      `json:"approvals,omitempty"`
+	RequestTTL string   `json:"request_ttl,omitempty"`
 }
 
 type Gateway struct {
@@ -293,6 +309,11 @@ type CatalogEntry struct {
 	RequireMFA    bool   `json:"require_mfa"`
 	RequireReason bool   `json:"require_reason"`
 	MaxDuration   string `json:"max_duration"`
+	// OnRequest marks a target the caller reaches only through an approved
+	// access request (pamd requests create); GrantEnds is the end of the
+	// caller's approved one, if they hold one now.
+	OnRequest bool      `json:"on_request,omitempty"`
+	GrantEnds time.Time `json:"grant_ends,omitzero"`
 }
 
 type CreateSessionRequest struct {
@@ -363,6 +384,10 @@ type Session struct {
 	Ended string `json:"ended,omitempty"`
 	// Recorded says whether the session has records (a log, a replay).
 	Recorded bool `json:"recorded"`
+	// RequestID and RequestReason are those of the access request whose
+	// grant opened the session, if one did.
+	RequestID     string `json:"request_id,omitempty"`
+	RequestReason string `json:"request_reason,omitempty"`
 }
 
 type Connection struct {

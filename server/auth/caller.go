@@ -26,6 +26,9 @@ type Caller struct {
 	// ViaCookie is set for the console's cookie: a page's scripts must not
 	// be handed what the cookie's HttpOnly keeps from them.
 	ViaCookie bool
+	// MFAAt is when the SSO provider checked a second factor of the login
+	// that made the token (zero: none).
+	MFAAt time.Time
 }
 
 // Has says whether the caller holds the named role.
@@ -100,7 +103,7 @@ func (s *Service) Authorize(r *http.Request, level Level) (*Caller, error) {
 		if err != nil || u.Disabled {
 			return api.Errorf(http.StatusUnauthorized, "user is disabled or removed")
 		}
-		c.User = u
+		c.User, c.MFAAt = u, t.MFAAt
 		for _, name := range u.Roles {
 			if role, err := tx.RoleByName(name); err == nil {
 				c.Roles = append(c.Roles, role)

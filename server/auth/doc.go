@@ -11,7 +11,8 @@
 //     password waits in a one-time file.
 //   - caller.go: Caller, route levels, Authorize (bearer token or cookie
 //     with CSRF), the console cookie's name and CSRF tokens.
-//   - login.go: Login and IssueToken.
+//   - login.go: Login, IssueToken and IssueSSOToken (whose token carries
+//     the SSO provider's MFA time); an SSO user has no password login.
 //   - service.go: Service (what authentication holds), re-asking a
 //     caller's password, MFA code throttling at access time, SetPassword.
 //   - throttle.go: backoff of failures per key and the cap on hashes.

@@ -95,6 +95,8 @@ func (s *Service) login(ctx context.Context, name, password, code, source string
 		switch {
 		case u.Disabled:
 			outcome, why = ErrLoginFailed, "user disabled"
+		case u.IsSSO():
+			outcome, why = ErrLoginFailed, "SSO user: signs in through the SSO provider only"
 		case !pwOK:
 			outcome, why = ErrLoginFailed, "wrong password"
 		case u.MFASecret != "" && code == "":
@@ -139,9 +141,15 @@ func (*MFARequired) Error() string {
 
 // IssueToken makes an API token for u, valid for TokenTTL.
 func (s *Service) IssueToken(u *store.User, source string) (string, time.Time, error) {
+	return s.IssueSSOToken(u, source, time.Time{})
+}
+
+// IssueSSOToken is IssueToken for an SSO login, whose provider checked a
+// second factor at mfaAt (zero: it did not, or it does not count).
+func (s *Service) IssueSSOToken(u *store.User, source string, mfaAt time.Time) (string, time.Time, error) {
 	secret := "pamd_" + RandomSecret(32)
 	now := time.Now().UTC()
-	t := &store.Token{Hash: HashToken(secret), UserID: u.ID, Source: source, CreatedAt: now, ExpiresAt: now.Add(TokenTTL)}
+	t := &store.Token{Hash: HashToken(secret), UserID: u.ID, Source: source, CreatedAt: now, ExpiresAt: now.Add(TokenTTL), MFAAt: mfaAt}
 	err := s.st.Update(func(tx *store.Tx) error {
 		// Drop this user's expired tokens while here, so the bucket stays small.
 		all, err := tx.Tokens()

@@ -17,8 +17,10 @@ import (
 	"github.com/pamd/pamd/server/hub"
 	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/server/metrics"
+	"github.com/pamd/pamd/server/requests"
 	"github.com/pamd/pamd/server/rotation"
 	"github.com/pamd/pamd/server/sessions"
+	"github.com/pamd/pamd/server/sso"
 	"github.com/pamd/pamd/server/webterm"
 	"github.com/pamd/pamd/store"
 )
@@ -35,6 +37,7 @@ type API struct {
 	kinds *kind.Set
 	rot   *rotation.Rotator
 	ca    *ca.Authority
+	reqs  *requests.Service
 	// serving ends when the server's shutdown stops the handlers (see
 	// untilShutdown); nil: never.
 	serving context.Context
@@ -55,6 +58,8 @@ type Config struct {
 	Kinds     *kind.Set
 	Rotations *rotation.Rotator
 	CA        *ca.Authority
+	Requests  *requests.Service
+	SSO       *sso.Service // nil: no SSO
 
 	Version             string
 	PublicURL           string // the URL users reach the server by, if set
@@ -70,7 +75,8 @@ type Config struct {
 // New is the API.
 func New(cfg Config) *API {
 	return &API{cfg: cfg, st: cfg.Store, log: cfg.Log, trail: audit.Trail{St: cfg.Store, Log: cfg.Log}, auth: cfg.Auth,
-		live: cfg.Sessions, hub: cfg.Gateways, kinds: cfg.Kinds, rot: cfg.Rotations, ca: cfg.CA}
+		live: cfg.Sessions, hub: cfg.Gateways, kinds: cfg.Kinds, rot: cfg.Rotations, ca: cfg.CA,
+		reqs: cfg.Requests}
 }
 
 // SetServing gives the context the server's shutdown cancels once its
@@ -106,6 +112,16 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("POST /api/v1/ui/login", auth.Public, s.handleUILogin)
 	h("GET /api/v1/ui/session", auth.Authed, s.handleUISession)
 	h("POST /api/v1/ui/logout", auth.Authed, s.handleUILogout)
+	h("GET /api/v1/sso/status", auth.Public, s.handleSSOStatus)
+	h("GET /api/v1/sso/login", auth.Public, s.handleSSOLogin)
+	h("GET "+sso.ConsolePath, auth.Public, s.handleSSOCallback)
+	h("POST /api/v1/sso/cli/begin", auth.Public, s.handleSSOCLIBegin)
+	h("POST /api/v1/sso/cli/finish", auth.Public, s.handleSSOCLIFinish)
+	h("POST /api/v1/sso/cli/device", auth.Public, s.handleSSODevice)
+	h("POST /api/v1/sso/cli/device/poll", auth.Public, s.handleSSODevicePoll)
+	h("GET /api/v1/sso", auth.Admin, s.handleGetSSO)
+	h("PUT /api/v1/sso", auth.Admin, s.handleSetSSO)
+	h("DELETE /api/v1/sso", auth.Admin, s.handleDisableSSO)
 
 	h("POST /api/v1/auth/logout", auth.Authed, s.handleLogout)
 	h("GET /api/v1/auth/whoami", auth.Authed, s.handleWhoami)
@@ -121,6 +137,7 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("PATCH /api/v1/users/{name}", auth.Admin, s.handleUpdateUser)
 	h("DELETE /api/v1/users/{name}", auth.Admin, s.handleDeleteUser)
 	h("POST /api/v1/users/{name}/reset-password", auth.Admin, s.handleResetPassword)
+	h("POST /api/v1/users/{name}/sync", auth.Admin, s.handleSyncUser)
 	h("GET /api/v1/users/{name}/tokens", auth.Authed, s.handleListTokens)
 	h("DELETE /api/v1/users/{name}/tokens", auth.Authed, s.handleRevokeTokens)
 
@@ -159,6 +176,14 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/sessions/{id}/asciicast", auth.Authed, s.handleAsciicast)
 	h("GET /api/v1/sessions/{id}/terminal", auth.Authed, s.handleTerminal)
 	h("GET /api/v1/sessions/{id}/watch", auth.Reader, s.handleWatch)
+
+	h("POST /api/v1/requests", auth.Authed, s.handleCreateRequest)
+	h("GET /api/v1/requests", auth.Authed, s.handleListRequests)
+	h("GET /api/v1/requests/{id}", auth.Authed, s.handleGetRequest)
+	h("POST /api/v1/requests/{id}/approve", auth.Authed, s.handleApproveRequest)
+	h("POST /api/v1/requests/{id}/deny", auth.Authed, s.handleDenyRequest)
+	h("POST /api/v1/requests/{id}/cancel", auth.Authed, s.handleCancelRequest)
+	h("POST /api/v1/requests/{id}/revoke", auth.Admin, s.handleRevokeRequest)
 
 	h("GET /api/v1/audit", auth.Reader, s.handleListAudit)
 	h("GET /api/v1/audit/export", auth.Reader, s.handleExportAudit)

@@ -21,4 +21,8 @@
 //   - targets.go: pinning SSH host keys and the SSH user CA endpoints.
 //   - ui.go: the console's cookie login and session, TOTP QR codes.
 //   - webterm.go: a session's web terminal, for its own user (webterm serves it).
+//   - requests.go: just-in-time access requests (/api/v1/requests), the
+//     grant a session takes from an approved one, roles' request fields.
+//   - sso.go: the SSO settings, the console's and the CLI's SSO logins, users
+//     sync, a provider's MFA in place of a TOTP code.
 package httpapi

@@ -217,7 +217,7 @@ func (s *API) handleMFAConfirm(w http.ResponseWriter, r *http.Request) error {
 
 func userView(u *store.User) api.User {
 	v := api.User{Name: u.Name, Roles: u.Roles, MFAEnabled: u.MFASecret != "", Disabled: u.Disabled,
-		MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt}
+		MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt, SSO: u.IsSSO()}
 	if time.Now().Before(u.LockedUntil) {
 		v.LockedUntil = u.LockedUntil
 	}
@@ -418,6 +418,13 @@ func roleView(r *store.Role) api.Role {
 	if r.MaxDuration > 0 {
 		v.MaxDuration = r.MaxDuration.String()
 	}
+	v.Request, v.Approvers, v.Approvals = r.Request, r.Approvers, r.Approvals
+	if v.Request == nil {
+		v.Request = []string{}
+	}
+	if r.RequestTTL > 0 {
+		v.RequestTTL = r.RequestTTL.String()
+	}
 	return v
 }
 
@@ -458,12 +465,18 @@ func (s *API) handleCreateRole(w http.ResponseWriter, r *http.Request) error {
 		}
 		role.MaxDuration = d
 	}
+	if err := setRoleRequests(role, req); err != nil {
+		return err
+	}
 	c := auth.CallerOf(r)
 	err := s.st.Update(func(tx *store.Tx) error {
+		if err := checkApprovers(tx, role.Approvers); err != nil {
+			return err
+		}
 		if err := tx.CreateRole(role); err != nil {
 			return err
 		}
-		return audit.Append(tx, c.User.Name, "role.create", role.Name, "success", c.Source, "allow: "+strings.Join(role.Allow, ","))
+		return audit.Append(tx, c.User.Name, "role.create", role.Name, "success", c.Source, "allow: "+strings.Join(role.Allow, ",")+roleRequestsDetail(role))
 	})
 	if err != nil {
 		return err

@@ -262,6 +262,9 @@ func (s *API) handleUpdateRole(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if err := checkApprovers(tx, role.Approvers); err != nil {
+			return err
+		}
 		if role.Builtin && role.Name == "admin" && !slices.Contains(role.Allow, "*/*") {
 			return api.Errorf(http.StatusBadRequest, "the built-in admin role's grants cannot be reduced: it keeps */* (grant narrower access through roles of your own)")
 		}
@@ -321,6 +324,11 @@ func editRole(role *store.Role, req api.RoleUpdate, maxDuration time.Duration) (
 		role.Description = *req.Description
 		changed = append(changed, "description "+strconv.Quote(role.Description))
 	}
+	more, err := editRoleRequests(role, req)
+	if err != nil {
+		return nil, err
+	}
+	changed = append(changed, more...)
 	if len(changed) == 0 {
 		return nil, api.Errorf(http.StatusBadRequest, "nothing to change")
 	}
@@ -387,7 +395,7 @@ func ungranted(tx *store.Tx, userIDs ...string) ([]string, error) {
 		if !ok || !sess.Active(now) {
 			continue
 		}
-		if _, granted := sessions.GrantFor(roles, sess.ResourceName, sess.AccountName); !granted {
+		if !sessions.StillGranted(roles, sess) {
 			ids = append(ids, sess.ID)
 		}
 	}

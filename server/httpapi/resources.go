@@ -270,7 +270,11 @@ func (s *API) handleDeleteAccount(w http.ResponseWriter, r *http.Request) error 
 func (s *API) handleCatalog(w http.ResponseWriter, r *http.Request) error {
 	c := auth.CallerOf(r)
 	out := []api.CatalogEntry{}
-	err := s.st.View(func(tx *store.Tx) error {
+	grants, err := s.reqs.LiveGrants(c.User.ID)
+	if err != nil {
+		return err
+	}
+	err = s.st.View(func(tx *store.Tx) error {
 		all, err := tx.Resources()
 		if err != nil {
 			return err
@@ -282,12 +286,16 @@ func (s *API) handleCatalog(w http.ResponseWriter, r *http.Request) error {
 			}
 			for _, a := range accts {
 				g, ok := sessions.GrantFor(c.Roles, res.Name, a.Name)
-				if !ok {
+				e, onRequest := requestCatalogEntry(c.Roles, res.Name, a.Name, grants)
+				if !ok && !onRequest {
 					continue
+				}
+				if !ok {
+					g = sessions.Grant{RequireReason: e.requireReason, MaxDuration: e.max}
 				}
 				out = append(out, api.CatalogEntry{Resource: res.Name, Type: res.Type, Account: a.Name, Username: a.Username,
 					Gateway: res.Gateway, GatewayOnline: s.hub.Online(res.Gateway), RequireMFA: a.RequireMFA,
-					RequireReason: g.RequireReason, MaxDuration: g.MaxDuration.String()})
+					RequireReason: g.RequireReason, MaxDuration: g.MaxDuration.String(), OnRequest: !ok, GrantEnds: e.grantEnds})
 			}
 		}
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/audit"
 	"github.com/pamd/pamd/server/auth"
+	"github.com/pamd/pamd/server/requests"
 	"github.com/pamd/pamd/server/sessions"
 	"github.com/pamd/pamd/store"
 )
@@ -59,6 +60,12 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 	// A target that does not exist gets the answer of one not granted, so
 	// the API does not tell a user which names exist.
 	g, ok := sessions.GrantFor(c.Roles, req.Resource, req.Account)
+	if err == nil && !ok { // perhaps an approved access request grants it
+		var refusal *api.Error
+		if g, ok, refusal = s.requestGrant(c, req.Resource, req.Account); refusal != nil {
+			return deny(refusal.Status, "%s", refusal.Message)
+		}
+	}
 	if err != nil || !ok {
 		e := deny(http.StatusForbidden, "access to %s denied: it does not exist or none of your roles (%s) allows it", target, strings.Join(c.User.Roles, ", "))
 		e.Code = api.CodeNotGranted
@@ -70,7 +77,14 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 	if len(req.Reason) > 1024 {
 		return api.Errorf(http.StatusBadRequest, "reason: at most 1024 characters")
 	}
-	if acct.RequireMFA {
+	// A fresh MFA at the SSO provider stands for a TOTP code (pamd sso set
+	// --require-mfa-claim).
+	providerMFA := acct.RequireMFA && s.providerMFA(c, req.TOTP)
+	totpNeeded := acct.RequireMFA && !providerMFA
+	if totpNeeded {
+		if c.User.MFASecret == "" && c.User.IsSSO() {
+			return deny(http.StatusForbidden, "%s", s.ssoMFAMissing(target))
+		}
 		if c.User.MFASecret == "" {
 			return deny(http.StatusForbidden, "account %s requires MFA and you have none enrolled: run pamd mfa enroll", target)
 		}
@@ -92,9 +106,12 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 		AccountID: acct.ID, AccountName: acct.Name, Reason: strings.TrimSpace(req.Reason), ClientAddr: c.Source,
 		CredentialHash: auth.HashToken(credential), CreatedAt: now, ExpiresAt: now.Add(dur),
 	}
+	if g.Request != nil {
+		sess.RequestID, sess.RequestReason = g.Request.ID, g.Request.Reason
+	}
 	var mfaFailed bool
 	err = s.st.Update(func(tx *store.Tx) error {
-		if acct.RequireMFA {
+		if totpNeeded {
 			u, err := tx.User(c.User.ID)
 			if err != nil {
 				return err
@@ -110,12 +127,23 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 		if err := tx.PutSession(sess); err != nil {
 			return err
 		}
+		if g.Request != nil {
+			if err := requests.NoteUse(tx, g.Request.ID, sess, c.Source); err != nil {
+				return requestError(err)
+			}
+		}
 		detail := "session " + sess.ID + " until " + sess.ExpiresAt.Format(time.RFC3339)
 		if dur < want {
 			detail += " (capped from " + want.String() + ")"
 		}
 		if sess.Reason != "" {
 			detail += "; reason: " + sess.Reason
+		}
+		if sess.RequestID != "" {
+			detail += "; under access request " + sess.RequestID
+		}
+		if providerMFA {
+			detail += "; MFA by the SSO provider at " + c.MFAAt.Format(time.RFC3339)
 		}
 		if err := audit.Append(tx, c.User.Name, "access.grant", target, "success", c.Source, detail); err != nil {
 			return err
@@ -129,7 +157,7 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 		s.auth.MFAFailed(c)
 		return api.Errorf(http.StatusUnauthorized, "%s", auth.ErrBadCode.Error())
 	}
-	if acct.RequireMFA {
+	if totpNeeded {
 		s.auth.MFASucceeded(c)
 	}
 	s.live.Add(sess)
@@ -155,7 +183,8 @@ func sessionView(s *store.Session, resType string, conns []*store.Connection) ap
 	now := time.Now()
 	v := api.Session{ID: s.ID, User: s.UserName, Resource: s.ResourceName, ResourceType: resType, Account: s.AccountName,
 		Reason: s.Reason, ClientAddr: s.ClientAddr, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
-		EndedAt: s.EndedAt, EndReason: s.EndReason, Active: s.Active(now), Ended: endedText(s, now)}
+		EndedAt: s.EndedAt, EndReason: s.EndReason, Active: s.Active(now), Ended: endedText(s, now),
+		RequestID: s.RequestID, RequestReason: s.RequestReason}
 	for _, c := range conns {
 		v.Connections = append(v.Connections, api.Connection{ID: c.ID, ClientAddr: c.ClientAddr, StartedAt: c.StartedAt,
 			EndedAt: c.EndedAt, BytesUp: c.BytesUp, BytesDown: c.BytesDown, Error: c.Error})

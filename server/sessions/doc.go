@@ -6,5 +6,5 @@
 //
 // Files: live.go (Live, Active, ending and expiry, restoring at start),
 // policy.go (role grants: RESOURCE_GLOB/ACCOUNT_GLOB, maximum duration,
-// reason).
+// reason; what roles' request patterns let a user ask for).
 package sessions

@@ -38,3 +38,38 @@ func TestGrantFor(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestableFor(t *testing.T) {
+	oncall := &store.Role{Name: "oncall", Request: []string{"prod-*/*"}, Approvers: []string{"leads"}, Approvals: 2, MaxDuration: time.Hour}
+	quick := &store.Role{Name: "quick", Request: []string{"prod-db/readonly"}, MaxDuration: 30 * time.Minute, RequestTTL: time.Minute, RequireReason: true}
+	standing := &store.Role{Name: "standing", Allow: []string{"prod-*/*"}}
+	if _, ok := RequestableFor([]*store.Role{standing}, "prod-db", "readonly"); ok {
+		t.Fatal("a standing pattern made a request pattern")
+	}
+	if _, ok := GrantFor([]*store.Role{oncall}, "prod-db", "readonly"); ok {
+		t.Fatal("a request pattern granted standing access")
+	}
+	q, ok := RequestableFor([]*store.Role{oncall}, "prod-web", "root")
+	if !ok || q.Role != "oncall" || q.Approvals != 2 || q.MaxDuration != time.Hour || q.TTL != DefaultRequestTTL || len(q.Approvers) != 1 || q.Approvers[0] != "leads" {
+		t.Fatalf("oncall: %+v %v", q, ok)
+	}
+	// Two roles match: the one asking fewer approvals wins, with its
+	// defaults (admin approves, one approval).
+	q, ok = RequestableFor([]*store.Role{oncall, quick}, "prod-db", "readonly")
+	if !ok || q.Role != "quick" || q.Approvals != 1 || q.Approvers[0] != DefaultApprover || q.TTL != time.Minute || !q.RequireReason {
+		t.Fatalf("oncall+quick: %+v %v", q, ok)
+	}
+	if _, ok := RequestableFor([]*store.Role{oncall, quick}, "dev-db", "readonly"); ok {
+		t.Fatal("dev-db matched prod-*")
+	}
+	// A session under a request stays granted while the user may still
+	// request it; a standing one while a standing pattern allows it.
+	viaRequest := &store.Session{ResourceName: "prod-db", AccountName: "root", RequestID: "r1"}
+	if !StillGranted([]*store.Role{oncall}, viaRequest) || StillGranted([]*store.Role{standing}, viaRequest) {
+		t.Fatal("StillGranted of a session under a request")
+	}
+	plain := &store.Session{ResourceName: "prod-db", AccountName: "root"}
+	if StillGranted([]*store.Role{oncall}, plain) || !StillGranted([]*store.Role{standing}, plain) {
+		t.Fatal("StillGranted of a standing session")
+	}
+}

@@ -131,12 +131,14 @@ const quote = (s) => /^[\w@%+=:,./-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\
 const pages = [
   ["catalog", "Access", () => true],
   ["sessions", "Sessions", () => true],
+  ["requests", "Requests", () => true],
   ["resources", "Resources", canRead],
   ["gateways", "Gateways", canRead],
   ["audit", "Audit", canRead],
   ["users", "Users", canRead],
   ["roles", "Roles", canRead],
   ["account", "My account", () => true],
+  ["sso", "SSO", isAdmin],
 ];
 
 function renderShell(route) {
@@ -203,6 +205,56 @@ views.login = async (m) => {
     }
   })));
   document.getElementById("f-username").focus();
+  // SSO: the provider's login is a plain navigation; a failed one comes
+  // back with its reason in a cookie only the server sets, shown once.
+  const ck = document.cookie.split("; ").find((c) => c.startsWith("__Host-pamd_sso_error="));
+  if (ck) {
+    document.cookie = "__Host-pamd_sso_error=; Max-Age=0; Path=/; Secure; SameSite=Lax";
+    let msg = ck.slice(ck.indexOf("=") + 1);
+    try { msg = decodeURIComponent(msg.replace(/\+/g, " ")); } catch (e) { /* shown as it is */ }
+    m.querySelector(".login").append(h("div", { class: "error", role: "alert", id: "sso-error" }, msg));
+  }
+  try {
+    const st = await api("GET", "/api/v1/sso/status");
+    if (st.enabled) m.querySelector(".login").append(h("p", {}, h("a", { class: "button", id: "sso-login", href: "/api/v1/sso/login" }, "Sign in with SSO")));
+  } catch (e) { /* no SSO */ }
+};
+
+// views.sso is the admin's SSO settings form: the client secret is
+// write-only (left empty, the stored one stays).
+views.sso = async (m) => {
+  const v = await api("GET", "/api/v1/sso");
+  const maps = (v.map || []).map((x) => x.group + "=" + x.role).join("\n");
+  const disable = v.enabled ? h("button", { class: "danger", type: "button", id: "sso-disable", onclick: async () => {
+    if (!confirm("Turn SSO off? SSO users cannot log in until it is set again.")) return;
+    try { await api("DELETE", "/api/v1/sso"); route(); } catch (err) { alert(err.message); }
+  } }, "Disable SSO") : null;
+  fill(m, h("h1", {}, "Single sign-on (OpenID Connect)"),
+    h("p", {}, v.enabled ? "SSO is on." : "SSO is off."),
+    details("Console redirect URI", h("code", {}, v.console_redirect_uri), "CLI redirect URI (any port)", h("code", {}, v.cli_redirect_uri)),
+    form({ "aria-label": "SSO settings" }, [
+      field("Issuer URL", input("issuer", { required: true, value: v.issuer || "", placeholder: "https://idp.example.com" })),
+      field("Client ID", input("client_id", { required: true, value: v.client_id || "" })),
+      field("Client secret" + (v.has_client_secret ? " (set; leave empty to keep it)" : ""), input("client_secret", { type: "password", autocomplete: "off", required: !v.has_client_secret })),
+      field("Scopes", input("scopes", { value: (v.scopes || ["openid", "profile", "email", "groups"]).join(",") })),
+      field("Groups claim", input("groups_claim", { value: v.groups_claim || "groups" })),
+      field("Group mapping (GROUP=ROLE, one a line)", h("textarea", { name: "map", id: "f-map", rows: 4 }, maps)),
+      field("Default role", input("default_role", { value: v.enabled ? (v.default_role || "") : "user" })),
+      check("require_mfa_claim", "An MFA at the provider (amr) stands for a pamd TOTP code", !!v.require_mfa_claim),
+      field("MFA max age", input("mfa_max_age", { value: v.mfa_max_age || "10m0s" })),
+      h("p", {}, h("button", { type: "submit" }, "Save"), " ", disable),
+    ], async (d) => {
+      const map = d.map.split("\n").map((l) => l.trim()).filter((l) => l).map((l) => {
+        const i = l.indexOf("=");
+        if (i < 1) throw new Error("mapping line " + JSON.stringify(l) + ": want GROUP=ROLE");
+        return { group: l.slice(0, i), role: l.slice(i + 1) };
+      });
+      await api("PUT", "/api/v1/sso", { issuer: d.issuer, client_id: d.client_id, client_secret: d.client_secret || undefined,
+        keep_secret: !d.client_secret, scopes: d.scopes.split(",").map((x) => x.trim()).filter((x) => x), groups_claim: d.groups_claim,
+        map, default_role: d.default_role, require_mfa_claim: d.require_mfa_claim, mfa_max_age: d.mfa_max_age });
+      route();
+      return h("div", { class: "notice", role: "status" }, "Saved.");
+    }));
 };
 
 // --- resource kinds --------------------------------------------------------
@@ -330,8 +382,10 @@ function catalogTable(entries, detail, empty) {
   const t = table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
       e.resource + "/" + e.account, e.type, e.username || "–",
       h("span", {}, e.gateway, " ", h("span", { class: "badge " + (e.gateway_online ? "online" : "offline") }, e.gateway_online ? "online" : "offline")),
-      e.max_duration, [e.require_mfa ? "MFA " : "", e.require_reason ? "reason" : ""].join("") || "–",
-      [h("button", { type: "button", onclick: () => showAccess(detail, e) }, "Access"),
+      e.grant_ends ? "approved until " + fmt(e.grant_ends) : e.max_duration + (e.on_request ? " on request" : ""),
+      [e.require_mfa ? "MFA " : "", e.require_reason ? "reason" : ""].join("") || "–",
+      [e.on_request && !e.grant_ends ? h("button", { type: "button", onclick: () => go("requests/" + e.resource + "/" + e.account) }, "Request")
+        : h("button", { type: "button", onclick: () => showAccess(detail, e) }, "Access"),
         ...(opensInBrowser(e) ? [" ", h("button", { type: "button", class: "secondary", onclick: () => showOpenInBrowser(detail, e) }, "Open in browser")] : [])],
     ]), empty);
   t.classList.add("catalog");
@@ -673,7 +727,8 @@ views.session = async (m, [id]) => {
   const parts = [h("h1", {}, "Session " + s.id, " ", sessionState(s)),
     details("User", s.user, "Target", s.resource + "/" + s.account + " (" + (s.resource_type || "?") + ")", "Reason", s.reason || "–",
       "Started", fmt(s.created_at), "Expires", fmt(s.expires_at), "Ended", s.active ? "–" : fmt(s.ended_at || s.expires_at) + " — " + (s.ended || s.end_reason || "expired"),
-      "Duration", sessionDuration(s), "Recording", s.recorded ? "yes" : "none", "From", s.client_addr || "–")];
+      "Duration", sessionDuration(s), "Recording", s.recorded ? "yes" : "none", "From", s.client_addr || "–",
+      ...(s.request_id ? ["Access request", h("span", {}, h("a", { href: "#/requests" }, s.request_id), " — " + (s.request_reason || "no reason"))] : []))];
   const msg = h("div", { "aria-live": "polite" });
   if (s.active && isAdmin()) {
     parts.push(h("p", {}, h("button", { class: "danger", type: "button", onclick: async () => {
@@ -834,7 +889,7 @@ views.users = async (m) => {
   } }, "Delete");
   const editRoles = (u) => h("button", { class: "secondary", type: "button", onclick: () => showUserRoles(detail, u, roles) }, "Roles");
   fill(m, h("h1", {}, "Users"),
-    table(["Name", "Roles", "MFA", "State", "Created", ""], users.map((u) => [u.name, u.roles.join(", "), u.mfa_enabled ? "yes" : "no",
+    table(["Name", "Roles", "MFA", "State", "Created", ""], users.map((u) => [u.sso ? u.name + " (SSO)" : u.name, u.roles.join(", "), u.mfa_enabled ? "yes" : "no",
       u.disabled ? "disabled" : (u.locked_until ? "locked until " + fmt(u.locked_until) : "active"), fmt(u.created_at),
       isAdmin() ? h("div", { class: "actions" }, editRoles(u), u.disabled ? act(u, "enable", "Enable") : act(u, "disable", "Disable", "danger"),
         u.mfa_enabled ? act(u, "reset-mfa", "Reset MFA") : null, u.name !== state.user.name ? resetPassword(u) : null,
@@ -882,10 +937,11 @@ function showRoleEdit(detail, r) {
       field("Allow (RESOURCE/ACCOUNT globs, space-separated)", input("allow", { value: r.allow.join(" ") })),
       field("Max duration", input("max_duration", { value: r.max_duration || "", placeholder: "4h" })),
       field("Description", input("description", { value: r.description || "" })),
-      check("require_reason", "Require a reason", r.require_reason),
-      h("button", { type: "submit" }, "Save role")),
+      check("require_reason", "Require a reason", r.require_reason)),
+    roleRequestFields(r),
+    h("p", {}, h("button", { type: "submit" }, "Save role")),
   ], async (d) => {
-    const req = {};
+    const req = roleRequestChange(d, r);
     const allow = d.allow.split(/\s+/).filter(Boolean);
     if (allow.join(" ") !== r.allow.join(" ")) req.allow = allow;
     if (d.max_duration && d.max_duration !== r.max_duration) req.max_duration = d.max_duration;
@@ -910,7 +966,8 @@ views.roles = async (m) => {
   fill(m, h("h1", {}, "Roles"),
     isAdmin() ? h("p", { class: "muted" }, "A role grants access to the targets its patterns match. Add one below, then give it to people on ",
       h("a", { href: "#/users" }, "Users"), " (Roles button, or add a user with it).") : null,
-    table(["Name", "Allows", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–", r.max_duration || "–",
+    table(["Name", "Allows", "On request", "Max duration", "Reason", "Description", ""], roles.map((r) => [r.name, r.allow.join(" ") || "–",
+      (r.request || []).length ? r.request.join(" ") + " (" + approversText(r) + ")" : "–", r.max_duration || "–",
       r.require_reason ? "required" : "–", r.description || "",
       isAdmin() ? h("div", { class: "actions" }, h("button", { class: "secondary", type: "button", onclick: () => showRoleEdit(detail, r) }, "Edit"),
         r.builtin ? h("span", { class: "muted" }, "built in") : remove(r)) : (r.builtin ? "built in" : "")])),
@@ -918,13 +975,113 @@ views.roles = async (m) => {
     isAdmin() ? form({ "aria-label": "add role" }, [
       h("h2", {}, "Add a role"),
       h("div", { class: "row" }, field("Name", input("name", { required: true })),
-        field("Allow (RESOURCE/ACCOUNT globs, space-separated)", input("allow", { placeholder: "prod-*/readonly", required: true })),
-        field("Max duration", input("max_duration", { placeholder: "4h" })), check("require_reason", "Require a reason"),
-        h("button", { type: "submit" }, "Add role")),
+        field("Allow (RESOURCE/ACCOUNT globs, space-separated)", input("allow", { placeholder: "prod-*/readonly" })),
+        field("Max duration", input("max_duration", { placeholder: "4h" })), check("require_reason", "Require a reason")),
+      roleRequestFields(null),
+      h("p", {}, h("button", { type: "submit" }, "Add role")),
     ], async (d) => {
-      await api("POST", "/api/v1/roles", { name: d.name, allow: d.allow.split(/\s+/).filter(Boolean), max_duration: d.max_duration || undefined, require_reason: d.require_reason });
+      await api("POST", "/api/v1/roles", { name: d.name, allow: words(d.allow), max_duration: d.max_duration || undefined, require_reason: d.require_reason,
+        request: words(d.request), approvers: words(d.approvers), approvals: Number(d.approvals) || 0, request_ttl: d.request_ttl || undefined });
       route();
     }) : null);
+};
+
+// --- just-in-time access requests -------------------------------------------
+
+const words = (v) => (v || "").split(/[\s,]+/).filter(Boolean);
+const approversText = (r) => Math.max(r.approvals || 1, 1) + " of " + ((r.approvers || []).length ? r.approvers.join(" or ") : "admin");
+
+// roleRequestFields are a role's access-request settings, in the role
+// forms: what it grants only on request, and who approves.
+function roleRequestFields(r) {
+  return h("div", { class: "row" },
+    field("On request (RESOURCE/ACCOUNT globs, approved first)", input("request", { value: r ? (r.request || []).join(" ") : "", placeholder: "prod-*/*" })),
+    field("Approver roles (default admin)", input("approvers", { value: r ? (r.approvers || []).join(" ") : "", placeholder: "leads" })),
+    field("Approvals needed", input("approvals", { type: "number", min: 1, max: 10, value: r ? String(r.approvals || 1) : "1" })),
+    field("Request waits (TTL)", input("request_ttl", { value: r ? (r.request_ttl || "") : "", placeholder: "24h" })));
+}
+
+// roleRequestChange is the request settings the edit form changed.
+function roleRequestChange(d, r) {
+  const req = {};
+  const request = words(d.request), approvers = words(d.approvers);
+  if (request.join(" ") !== (r.request || []).join(" ")) req.request = request;
+  if (approvers.join(" ") !== (r.approvers || []).join(" ")) req.approvers = approvers;
+  if (Number(d.approvals) && Number(d.approvals) !== Math.max(r.approvals || 1, 1)) req.approvals = Number(d.approvals);
+  if (d.request_ttl && d.request_ttl !== r.request_ttl) req.request_ttl = d.request_ttl;
+  return req;
+}
+
+function requestState(q) {
+  if (q.state === "pending") return h("span", { class: "badge" }, "pending " + q.approvals + "/" + q.approvals_needed);
+  if (q.state === "approved") return h("span", {}, h("span", { class: "badge live" }, "approved"), " until " + fmt(q.grant_ends));
+  return h("span", { class: "badge" }, q.state + (q.close_reason ? ": " + q.close_reason : ""));
+}
+
+const reviewsText = (q) => q.reviews.length ? q.reviews.map((v) => v.user + " " + (v.verdict === "approve" ? "approved" : "denied") + (v.reason ? " (" + v.reason + ")" : "")).join("; ") : "–";
+
+// views.requests: ask for access, review what waits for you, and the
+// history of the requests you see (yours, those you approve, all for
+// admins and auditors).
+views.requests = async (m, target) => {
+  const all = await api("GET", "/api/v1/requests");
+  const msg = h("div", { "aria-live": "polite", id: "request-message" },
+    state.flash ? h("div", { class: "notice", role: "status" }, state.flash) : null);
+  state.flash = "";
+  const act = async (q, what, body) => {
+    try {
+      await api("POST", "/api/v1/requests/" + encodeURIComponent(q.id) + "/" + what, body);
+      await route();
+    } catch (err) { fill(msg, errorBox(err)); }
+  };
+  const toReview = all.filter((q) => q.can_review);
+  const reviewRow = (q) => {
+    const reason = input("reason-" + q.id, { placeholder: "reason (required to deny)", "aria-label": "reason for " + q.id });
+    return [q.id, q.user, q.resource + "/" + q.account, q.duration, h("div", { class: "detail" }, q.reason || "–"),
+      q.approvals + " of " + q.approvals_needed, fmt(q.expires_at),
+      h("div", { class: "actions" }, reason,
+        h("button", { type: "button", id: "approve-" + q.id, onclick: () => act(q, "approve", { reason: reason.value || undefined }) }, "Approve"),
+        h("button", { type: "button", class: "danger", id: "deny-" + q.id, onclick: () => {
+          if (!reason.value.trim()) { fill(msg, errorBox(new Error("A denial needs a reason."))); reason.focus(); return; }
+          act(q, "deny", { reason: reason.value });
+        } }, "Deny"))];
+  };
+  const historyRow = (q) => {
+    const mine = q.user === state.user.name;
+    const buttons = [];
+    if (mine && (q.state === "pending" || q.state === "approved")) {
+      buttons.push(h("button", { type: "button", class: "secondary", id: "cancel-" + q.id, onclick: () => {
+        if (confirm("Cancel request " + q.id + "?" + (q.state === "approved" ? " Its sessions end." : ""))) act(q, "cancel");
+      } }, "Cancel"));
+    }
+    if (isAdmin() && q.state === "approved") {
+      buttons.push(h("button", { type: "button", class: "danger", id: "revoke-" + q.id, onclick: () => {
+        if (confirm("Revoke request " + q.id + "? Its sessions end at once.")) act(q, "revoke", {});
+      } }, "Revoke"));
+    }
+    return [q.id, q.user, q.resource + "/" + q.account, q.duration, h("div", { class: "detail" }, q.reason || "–"), fmt(q.created_at),
+      requestState(q), h("div", { class: "detail" }, reviewsText(q)), h("div", { class: "actions" }, buttons)];
+  };
+  fill(m, h("h1", {}, "Access requests"),
+    h("p", { class: "muted" }, "Some roles grant access only on request: ask here, an approver approves, and pamd connect or pamd ssh works until the grant ends."),
+    form({ "aria-label": "request access" }, [
+      h("h2", {}, "Request access"),
+      h("div", { class: "row" },
+        field("Target (RESOURCE/ACCOUNT)", input("target", { required: true, placeholder: "prod-db/admin", value: target.join("/") || undefined })),
+        field("Duration", select("duration", ["15m", "30m", "1h", "2h", "4h", "8h"], "1h")),
+        field("Reason", input("reason", { placeholder: "ticket or purpose" })),
+        h("button", { type: "submit" }, "Request")),
+    ], async (d) => {
+      const [resource, ...rest] = d.target.split("/");
+      const q = await api("POST", "/api/v1/requests", { resource, account: rest.join("/"), duration: d.duration, reason: d.reason || undefined });
+      state.flash = "Request " + q.id + " waits for " + q.approvals_needed + " approval(s) from " + q.approvers.join(" or ") + ".";
+      await route();
+    }),
+    msg,
+    h("h2", {}, "Waiting for your approval"),
+    table(["Request", "User", "Target", "Duration", "Reason", "Approvals", "Expires", ""], toReview.map(reviewRow), "Nothing waits for you."),
+    h("h2", {}, "History"),
+    table(["Request", "User", "Target", "Duration", "Reason", "Created", "State", "Reviews", ""], all.map(historyRow), "No requests yet."));
 };
 
 views.account = async (m) => {
