@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 
@@ -13,11 +14,16 @@ func (a *app) accountsCommand() *cli.Command {
 	return &cli.Command{Name: "accounts", Usage: "manage the accounts (credentials) of resources", Subcommands: []*cli.Command{
 		{Name: "add", ArgsUsage: "RESOURCE/NAME", Usage: "add an account", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "username"},
-			&cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate; mssql: sql, ntlm or kerberos"},
+			&cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate; mssql: sql, ntlm, kerberos or pkinit"},
 			&cli.StringFlag{Name: "domain", Usage: "mssql ntlm: the account's Windows domain"},
 			&cli.StringFlag{Name: "realm", Usage: "mssql kerberos: the Kerberos realm (EXAMPLE.COM)"},
 			&cli.StringFlag{Name: "spn", Usage: "mssql kerberos: the server's SPN (MSSQLSvc/HOST:PORT)"},
 			&cli.StringFlag{Name: "kdc", Usage: "mssql kerberos: KDC HOST[:PORT]", DefaultText: "DNS SRV records of the realm"},
+			&cli.StringFlag{Name: "upn", Usage: "mssql pkinit: the user principal name in the certificate", DefaultText: "USERNAME@REALM"},
+			&cli.StringFlag{Name: "sid", Usage: "mssql pkinit: the account's SID (S-1-5-21-…), for Active Directory's strong certificate mapping"},
+			&cli.StringFlag{Name: "kdc-ca-file", Usage: "mssql pkinit: the CA (PEM) that signed the KDC's (domain controller's) certificate"},
+			&cli.StringFlag{Name: "kdc-hostname", Usage: "mssql pkinit: the KDC's DNS name in its certificate, when it names no krbtgt/REALM"},
+			&cli.StringFlag{Name: "keytab-file", Usage: "mssql kerberos: log in with this keytab instead of a password (stored sealed)"},
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from standard input"},
 			&cli.StringFlag{Name: "private-key-file", Usage: "ssh key auth: the private key (OpenSSH or PEM)"},
 			&cli.BoolFlag{Name: "passphrase-stdin", Usage: "read the private key's passphrase from standard input"},
@@ -50,7 +56,22 @@ func (a *app) accountsAdd(c *cli.Context) error {
 	}
 	req := api.CreateAccountRequest{Name: name, Username: c.String("username"), Auth: c.String("auth"), RequireMFA: c.Bool("require-mfa"), Description: c.String("description"),
 		Domain: c.String("domain"), Realm: c.String("realm"), SPN: c.String("spn"), KDC: c.String("kdc"),
+		UPN: c.String("upn"), SID: c.String("sid"), KDCHostname: c.String("kdc-hostname"),
 		SkipLoginCheck: c.Bool("no-login-check")}
+	if f := c.String("keytab-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		req.Keytab = base64.StdEncoding.EncodeToString(b)
+	}
+	if f := c.String("kdc-ca-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		req.KDCCA = string(b)
+	}
 	if c.Bool("password-stdin") {
 		if req.Password, err = a.readLine(); err != nil {
 			return err

@@ -93,7 +93,7 @@ func newApp(version string, s Streams) *app {
 			a.loginCommand(), a.logoutCommand(), a.whoamiCommand(), a.passwdCommand(), a.mfaCommand(),
 			a.usersCommand(), a.rolesCommand(), a.gatewaysCommand(), a.resourcesCommand(), a.accountsCommand(),
 			a.lsCommand(), a.sessionsCommand(), a.requestsCommand(), a.auditCommand(), a.backupCommand(), a.completionCommand(),
-			a.ssoCommand(),
+			a.ssoCommand(), a.caCommand(),
 		},
 		OnUsageError:    onUsageError,
 		CommandNotFound: a.commandNotFound,

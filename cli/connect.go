@@ -16,6 +16,7 @@ import (
 
 	"github.com/pamd/pamd/proxy/local"
 	"github.com/pamd/pamd/proxy/mssqlproxy"
+	"github.com/pamd/pamd/proxy/postgresproxy"
 	"github.com/pamd/pamd/server/api"
 	"github.com/pamd/pamd/server/apiclient"
 )
@@ -97,6 +98,10 @@ var refusals = map[string]func() func(net.Conn, string){
 	api.RefusalTDS: func() func(net.Conn, string) { // SQL Server clients: a login error
 		cert := mssqlproxy.SelfSignedCertificate()
 		return func(lc net.Conn, msg string) { mssqlproxy.AnswerWithError(lc, cert, msg) }
+	},
+	api.RefusalPostgres: func() func(net.Conn, string) { // PostgreSQL clients: a FATAL error
+		cert := mssqlproxy.SelfSignedCertificate()
+		return func(lc net.Conn, msg string) { postgresproxy.AnswerWithError(lc, cert, "08001", msg) }
 	},
 }
 

@@ -28,6 +28,7 @@
 //     requests: create, list, show, approve, deny, cancel, revoke): the
 //     nouns of the API
 //   - backup.go: pamd backup, through the API or from a stopped data dir
+//   - ca.go: pamd ca export|crl: the CAs' certificates, the db-client CRL
 //   - completion.go: pamd completion bash|zsh|fish, and the completions
 //     the scripts ask for: commands, flags, and targets from the catalog
 package cli

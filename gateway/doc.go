@@ -30,5 +30,7 @@
 // dial.go (reaching the server, straight or
 // through an HTTP proxy: internal/httpconnect), spool.go (the record spool), rotate.go
 // (credential rotation on targets: change, verify with the new credential,
-// retire the old one, with the operations the handler's proxy.Rotator gives).
+// retire the old one, with the operations the handler's proxy.Rotator gives),
+// dbcert.go (asking the server to sign db-client certificates for PKINIT
+// logins; the key stays on the gateway).
 package gateway

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -119,6 +120,9 @@ type gateway struct {
 	health *health
 	// handlers serve each protocol's streams, by descriptor Protocol.
 	handlers map[string]proxy.Handler
+	// current is the connection to the server while there is one
+	// (certifyDBClient opens streams on it).
+	current atomic.Pointer[yamux.Session]
 
 	mu       sync.Mutex
 	sessions map[string]map[*liveConn]bool // live connections by session
@@ -151,8 +155,9 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp, handlers: handlers(),
+	g := &gateway{id: id, cfg: cfg, log: cfg.Logger.With("gateway", id.Name), addr: addr, tls: tc, creds: creds, spool: sp,
 		sessions: map[string]map[*liveConn]bool{}}
+	g.handlers = handlers(g.certifyDBClient)
 	g.health = newHealth(g)
 	return g, nil
 }
@@ -207,6 +212,8 @@ func (g *gateway) session(ctx context.Context) error {
 	if err := g.hello(sess); err != nil {
 		return err
 	}
+	g.current.Store(sess)
+	defer g.current.CompareAndSwap(sess, nil)
 	g.log.Info("connected to server", "server", g.addr)
 	g.health.connected.Store(true)
 	defer g.health.connected.Store(false)

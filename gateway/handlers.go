@@ -5,6 +5,7 @@ import (
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/proxy/mongoproxy"
 	"github.com/pamd/pamd/proxy/mssqlproxy"
+	"github.com/pamd/pamd/proxy/postgresproxy"
 	"github.com/pamd/pamd/proxy/sshproxy"
 	"github.com/pamd/pamd/proxy/tcpproxy"
 )
@@ -13,11 +14,13 @@ import (
 // descriptor's Protocol names its handler. A handler may also probe
 // (proxy.Prober), rotate (proxy.Rotator) and keep per-session state
 // (proxy.SessionEnder, proxy.Sweeper).
-func handlers() map[string]proxy.Handler {
+// certify signs PKINIT certificates for SQL Server accounts (dbcert.go).
+func handlers(certify mssqlproxy.Certifier) map[string]proxy.Handler {
 	return map[string]proxy.Handler{
-		tunnel.ProtocolTCP:   tcpproxy.Handler{},
-		tunnel.ProtocolSSH:   sshproxy.Handler{},
-		tunnel.ProtocolMongo: mongoproxy.New(),
-		tunnel.ProtocolMSSQL: mssqlproxy.Handler{},
+		tunnel.ProtocolTCP:      tcpproxy.Handler{},
+		tunnel.ProtocolSSH:      sshproxy.Handler{},
+		tunnel.ProtocolMongo:    mongoproxy.New(),
+		tunnel.ProtocolMSSQL:    mssqlproxy.Handler{Certify: certify},
+		tunnel.ProtocolPostgres: postgresproxy.New(),
 	}
 }

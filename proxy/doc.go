@@ -15,9 +15,11 @@
 //   - sshproxy: the gateway's SSH handler (credential injection, recording).
 //   - mongoproxy: the gateway's MongoDB handler (SCRAM injection, command log).
 //   - mssqlproxy: the gateway's SQL Server handler (LOGIN7 injection, query log).
+//   - postgresproxy: the gateway's PostgreSQL handler (SCRAM, MD5 or password
+//     injection, cancel mapping, statement log).
 //
-// The ssh, mongodb and mssql handlers also change credentials on their
-// targets for rotation (rotate.go in each).
+// The ssh, mongodb, mssql and postgres handlers also change credentials on
+// their targets for rotation (rotate.go in each).
 //   - local: pamd connect's listener on 127.0.0.1, its tunnel to the server,
 //     and pamd ssh's client.
 //   - proxytest: for tests, a loopback server per connection and a TCP pair.

@@ -16,6 +16,7 @@
 //     server's limits.
 //   - kinds.go: the one place the resource types are wired (ssh, mongodb,
 //     mssql, tcp), and what the kinds use of the server.
+//   - dbclient.go: the CRL distribution point of db-client certificates.
 //
 // The parts, one package each, none importing the server:
 //   - auth: passwords, TOTP, logins and their throttling, tokens, CSRF,

@@ -11,6 +11,7 @@ import (
 	"github.com/pamd/pamd/server/kind"
 	"github.com/pamd/pamd/server/kind/mongokind"
 	"github.com/pamd/pamd/server/kind/mssqlkind"
+	"github.com/pamd/pamd/server/kind/postgreskind"
 	"github.com/pamd/pamd/server/kind/sshkind"
 	"github.com/pamd/pamd/server/kind/tcpkind"
 	"github.com/pamd/pamd/store"
@@ -21,7 +22,7 @@ import (
 // server learns them: everything a type does (its settings, descriptor,
 // grant, rotation, tests, record summaries, console fields) is in its kind.
 func newKinds(env kind.Env) *kind.Set {
-	return kind.NewSet(sshkind.New(env), mongokind.New(env), mssqlkind.New(env), tcpkind.New())
+	return kind.NewSet(sshkind.New(env), mongokind.New(env), mssqlkind.New(env), postgreskind.New(env), tcpkind.New())
 }
 
 // kindEnv is what the kinds use of the server (kind.Env): the CA's

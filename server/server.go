@@ -121,7 +121,7 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 		return nil, err
 	}
 	s.hub = hub.New(hub.Config{Store: st, Log: s.log, CA: s.ca, CertLifetime: cfg.GatewayCertLifetime, Streams: s.lim.gatewayStreams,
-		OnConnect: func() { s.rot.Poke() }, Metrics: s.metrics})
+		OnConnect: func() { s.rot.Poke() }, Metrics: s.metrics, DBClientCRLURL: dbClientCRLURL(cfg)})
 	kinds := newKinds(kindEnv{ca: s.ca, hub: s.hub})
 	s.live = sessions.New(st, s.log, s.hub)
 	if err := s.live.Restore(); err != nil {

@@ -150,6 +150,11 @@ type Account struct {
 	Realm       string    `json:"realm,omitempty"`
 	SPN         string    `json:"spn,omitempty"`
 	KDC         string    `json:"kdc,omitempty"`
+	UPN         string    `json:"upn,omitempty"`          // mssql pkinit: the UPN and SID its db-client certificate carries,
+	SID         string    `json:"sid,omitempty"`          // (empty: none),
+	KDCCA       string    `json:"kdc_ca,omitempty"`       // the CA (PEM) that signs the KDC's certificate
+	KDCHostname string    `json:"kdc_hostname,omitempty"` // and the KDC's DNS name accepted in it
+	Keytab      string    `json:"keytab,omitempty"`       // mssql kerberos: a keytab (base64) instead of the password
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`

@@ -21,11 +21,21 @@
 //   - 2.2.7 token stream: types.go reads every TYPE_INFO framing
 //     (2.2.5.4) so scan.go can step over rows; ReplyScanner follows a
 //     reply packet by packet, ReadReply reads a whole (login) reply.
+//
 //   - 2.2.6.6 RPC requests: rpc.go (ParseRPC).
+//
+//   - Versions (version.go): tokens are laid out by the TDS version the
+//     login was accepted at. 7.0 and 7.1 have a 4-byte row count in DONE,
+//     DONEPROC and DONEINPROC, a 2-byte UserType in COLMETADATA and
+//     RETURNVALUE, a 2-byte line number in ERROR and INFO and a text
+//     column's table name as one US_VARCHAR; 7.2 and later (8.0 too) have
+//     8, 4 and 4 bytes and NumParts. Readers take the version (a LOGINACK
+//     switches to the one it names); writers take it and refuse a value
+//     the version's field cannot hold. LOGIN7's fExtension exists from 7.4.
 //
 // Files: packet.go (Header, ReadPacket, ReadMessage, WriteMessage),
 // prelogin.go (Prelogin), login7.go (Login7, WithoutFeatures,
-// SecretForms), tlsconn.go
-// (TLS inside PRELOGIN), tokens.go (token writers, BatchText), types.go,
+// SecretForms), version.go (Version), tlsconn.go
+// (TLS inside PRELOGIN), tokens.go (token writers, Tokens, BatchText), types.go,
 // scan.go, rpc.go, fuzz_test.go.
 package tds

@@ -125,8 +125,14 @@ func ParseLogin7(b []byte) (*Login7, error) {
 		{"AtchDBFile", 82, MaxLogin7AtchDBFile, false, &l.AtchDBFile, login7Fixed70},
 		{"ChangePassword", 86, MaxLogin7Chars, true, &l.ChangePassword, login7Fixed},
 	}
+	// Before 7.2 there is no ChangePassword or cbSSPILong, whatever the
+	// client's fixed part holds past them.
+	has := fixed
+	if Version(l.TDSVersion).Before72() {
+		has = login7Fixed70
+	}
 	for _, f := range strs {
-		if fixed < f.version {
+		if has < f.version {
 			continue
 		}
 		v, err := str(f.what, f.at, f.max)
@@ -140,7 +146,7 @@ func ParseLogin7(b []byte) (*Login7, error) {
 	}
 	copy(l.ClientID[:], b[72:78])
 	sspiOff, sspiLen := int(le.Uint16(b[78:])), int(le.Uint16(b[80:]))
-	if fixed >= login7Fixed && sspiLen == 0xFFFF {
+	if has >= login7Fixed && sspiLen == 0xFFFF {
 		sspiLen = int(le.Uint32(b[90:]))
 	}
 	if err := claim("SSPI", sspiOff, sspiLen); err != nil {
@@ -149,7 +155,9 @@ func ParseLogin7(b []byte) (*Login7, error) {
 	if sspiLen > 0 {
 		l.SSPI = append([]byte(nil), b[sspiOff:sspiOff+sspiLen]...)
 	}
-	if l.OptionFlags3&Flags3Extension != 0 {
+	// fExtension exists from TDS 7.4 on; before, the bit is reserved and
+	// ibExtension unused (tedious sets the bit at every version).
+	if l.OptionFlags3&Flags3Extension != 0 && !Version(l.TDSVersion).Before74() {
 		off, n := int(le.Uint16(b[56:])), int(le.Uint16(b[58:]))
 		if n < 4 {
 			return nil, fmt.Errorf("%w: LOGIN7 extension pointer", ErrMalformed)
@@ -193,19 +201,26 @@ func featureExtEnd(b []byte) (int, error) {
 	return 0, fmt.Errorf("%w: LOGIN7 FeatureExt not terminated", ErrMalformed)
 }
 
-// Append encodes the LOGIN7 onto b (always in the TDS 7.2+ layout). It
+// Append encodes the LOGIN7 onto b in the layout of its TDS version (a
+// fixed part of 86 bytes before 7.2, of 94 from 7.2 on). It
 // refuses strings longer than MS-TDS allows and anything whose offset or
 // length does not fit the fixed part's 16 bits: a wrapped offset would point
 // a field at another's bytes (Database at the password, say).
 func (l *Login7) Append(b []byte) ([]byte, error) {
 	le := binary.LittleEndian
-	fixed := make([]byte, login7Fixed)
+	// TDS 7.0 and 7.1 end the fixed part before ibChangePassword and
+	// cbSSPILong, which they do not have.
+	fixedLen, old := login7Fixed, Version(l.TDSVersion).Before72()
+	if old {
+		fixedLen = login7Fixed70
+	}
+	fixed := make([]byte, fixedLen)
 	var data []byte
 	var err error
 	// put appends bytes to the variable part and records offset and count
 	// (characters for strings, bytes otherwise) at the fixed part's at.
 	put := func(what string, at int, v []byte, count int) {
-		off := login7Fixed + len(data)
+		off := fixedLen + len(data)
 		if err == nil && (off > 0xFFFF || count > 0xFFFF) {
 			err = fmt.Errorf("%w: LOGIN7 %s at offset %d, count %d, past 16 bits", ErrLength, what, off, count)
 		}
@@ -239,6 +254,9 @@ func (l *Login7) Append(b []byte) ([]byte, error) {
 	str("AppName", 48, l.AppName, MaxLogin7Chars, false)
 	str("ServerName", 52, l.ServerName, MaxLogin7Chars, false)
 	extPtr := -1
+	if l.FeatureExt != nil && Version(l.TDSVersion).Before74() && err == nil {
+		err = fmt.Errorf("%w: LOGIN7 FeatureExt at TDS %v (it begins with 7.4)", ErrMalformed, Version(l.TDSVersion))
+	}
 	if l.FeatureExt != nil {
 		fixed[27] |= Flags3Extension
 		extPtr = len(data)
@@ -251,9 +269,16 @@ func (l *Login7) Append(b []byte) ([]byte, error) {
 	str("Database", 68, l.Database, MaxLogin7Chars, false)
 	copy(fixed[72:78], l.ClientID[:])
 	str("AtchDBFile", 82, l.AtchDBFile, MaxLogin7AtchDBFile, false)
-	str("ChangePassword", 86, l.ChangePassword, MaxLogin7Chars, true)
+	switch {
+	case !old:
+		str("ChangePassword", 86, l.ChangePassword, MaxLogin7Chars, true)
+	case err == nil && l.ChangePassword != "":
+		err = fmt.Errorf("%w: LOGIN7 ChangePassword at TDS %v (it begins with 7.2)", ErrMalformed, Version(l.TDSVersion))
+	case err == nil && len(l.SSPI) >= 0xFFFF:
+		err = fmt.Errorf("%w: LOGIN7 SSPI of %d bytes at TDS %v (at most 65534 before 7.2)", ErrLength, len(l.SSPI), Version(l.TDSVersion))
+	}
 	// Offsets are 16 bits: a long SSPI blob goes after everything they reach.
-	if len(l.SSPI) >= 0xFFFF {
+	if len(l.SSPI) >= 0xFFFF && !old {
 		put("SSPI", 78, l.SSPI, 0xFFFF)
 		le.PutUint32(fixed[90:], uint32(len(l.SSPI)))
 	} else {
@@ -263,16 +288,16 @@ func (l *Login7) Append(b []byte) ([]byte, error) {
 		if end, ferr := featureExtEnd(l.FeatureExt); err == nil && (ferr != nil || end != len(l.FeatureExt)) {
 			err = fmt.Errorf("%w: LOGIN7 FeatureExt is not one terminated block", ErrMalformed)
 		}
-		le.PutUint32(data[extPtr:], uint32(login7Fixed+len(data)))
+		le.PutUint32(data[extPtr:], uint32(fixedLen+len(data)))
 		data = append(data, l.FeatureExt...)
 	}
-	if err == nil && login7Fixed+len(data) > maxLogin7 {
-		err = fmt.Errorf("%w: LOGIN7 of %d bytes (at most %d)", ErrLength, login7Fixed+len(data), maxLogin7)
+	if err == nil && fixedLen+len(data) > maxLogin7 {
+		err = fmt.Errorf("%w: LOGIN7 of %d bytes (at most %d)", ErrLength, fixedLen+len(data), maxLogin7)
 	}
 	if err != nil {
 		return b, fmt.Errorf("encode LOGIN7: %w", err)
 	}
-	le.PutUint32(fixed[0:], uint32(login7Fixed+len(data)))
+	le.PutUint32(fixed[0:], uint32(fixedLen+len(data)))
 	return append(append(b, fixed...), data...), nil
 }
 

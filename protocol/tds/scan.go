@@ -1,6 +1,7 @@
 package tds
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -25,16 +26,20 @@ type Outcome struct {
 	Errors       []ServerMessage
 	Database     string // the database the reply switched to, if any
 	LoginAck     bool
-	Attention    bool // the reply acknowledges a cancel
+	// Version is the TDS version LOGINACK accepted the login at.
+	Version   Version
+	Attention bool // the reply acknowledges a cancel
 	// Incomplete is set when the stream held something the reader cannot
 	// follow (a data type it does not know, a value over its bound); what
 	// came before is still counted.
 	Incomplete bool
 }
 
-// tokenState is what reading a token stream has to remember: the columns
-// of the current result set.
+// tokenState is what reading a token stream has to remember: the layout
+// (the TDS version, which a LOGINACK may change) and the columns of the
+// current result set.
 type tokenState struct {
+	v       Version
 	cols    []TypeInfo
 	hadMeta bool // a result set began since the last DONE
 	out     Outcome
@@ -51,6 +56,10 @@ type ReplyScanner struct {
 	st      tokenState
 	pending []byte
 }
+
+// NewReplyScanner follows replies in the token layout of TDS version v
+// (the one the login was accepted at).
+func NewReplyScanner(v Version) *ReplyScanner { return &ReplyScanner{st: tokenState{v: v}} }
 
 // Feed reads the payload of one reply packet.
 func (s *ReplyScanner) Feed(p []byte) {
@@ -89,11 +98,13 @@ func (s *ReplyScanner) Finish() Outcome {
 	return out
 }
 
-// ReadReply reads a whole reply message and returns its outcome, and the
+// ReadReply reads a whole reply message in the token layout of TDS
+// version v (the client's LOGIN7 version for a login reply; a LOGINACK
+// switches to the version it names) and returns its outcome, and the
 // payload with SSPI tokens removed when dropSSPI is set, and any SSPI
 // token's data. It is for login replies, which are small.
-func ReadReply(payload []byte, dropSSPI bool) (Outcome, []byte, []byte, error) {
-	var st tokenState
+func ReadReply(payload []byte, v Version, dropSSPI bool) (Outcome, []byte, []byte, error) {
+	st := tokenState{v: v}
 	c := &cursor{b: payload}
 	kept := payload
 	if dropSSPI {
@@ -145,14 +156,17 @@ func (st *tokenState) next(c *cursor) (byte, error) {
 		st.out.RowsReturned++
 		return tok, nil
 	case TokenDone, TokenDoneProc, TokenDoneInProc:
-		b, err := c.take(12)
+		b, err := c.take(4 + st.v.rowCountSize())
 		if err != nil {
 			return tok, err
 		}
 		status := uint16(b[0]) | uint16(b[1])<<8
 		if status&DoneCount != 0 && !st.hadMeta && tok != TokenDoneProc {
-			st.out.RowsAffected += uint64(b[4]) | uint64(b[5])<<8 | uint64(b[6])<<16 | uint64(b[7])<<24 |
-				uint64(b[8])<<32 | uint64(b[9])<<40 | uint64(b[10])<<48 | uint64(b[11])<<56
+			var rows uint64
+			for i := len(b) - 1; i >= 4; i-- {
+				rows = rows<<8 | uint64(b[i])
+			}
+			st.out.RowsAffected += rows
 		}
 		if status&DoneAttn != 0 {
 			st.out.Attention = true
@@ -186,7 +200,7 @@ func (st *tokenState) next(c *cursor) (byte, error) {
 		if _, err := c.bVarchar(); err != nil {
 			return tok, err
 		}
-		if _, err := c.take(7); err != nil { // status, user type, flags
+		if _, err := c.take(1 + st.v.userTypeSize() + 2); err != nil { // status, user type, flags
 			return tok, err
 		}
 		ti, err := readTypeInfo(c)
@@ -224,7 +238,7 @@ func (st *tokenState) colMetadata(c *cursor) error {
 	}
 	cols := make([]TypeInfo, 0, n)
 	for i := 0; i < int(n); i++ {
-		if _, err := c.take(4); err != nil { // user type
+		if _, err := c.take(st.v.userTypeSize()); err != nil {
 			return err
 		}
 		flags, err := c.u16()
@@ -238,7 +252,11 @@ func (st *tokenState) colMetadata(c *cursor) error {
 		if err != nil {
 			return err
 		}
-		if ti.frame == frameText {
+		if ti.frame == frameText && st.v.Before72() { // the table name
+			if _, err := c.usVarchar(); err != nil {
+				return err
+			}
+		} else if ti.frame == frameText {
 			parts, err := c.u8()
 			if err != nil {
 				return err
@@ -277,7 +295,12 @@ func (st *tokenState) lengthed(tok byte, body []byte) error {
 			st.out.Database = db
 		}
 	case TokenLoginAck:
-		st.out.LoginAck = true
+		if len(body) < 5 {
+			return fmt.Errorf("%w: LOGINACK of %d bytes", ErrMalformed, len(body))
+		}
+		// The rest of the reply is in the layout of the accepted version.
+		st.v = Version(binary.BigEndian.Uint32(body[1:]))
+		st.out.LoginAck, st.out.Version = true, st.v
 	case TokenSSPI:
 		st.sspi = append([]byte(nil), body...)
 	}
@@ -309,10 +332,14 @@ func parseMessage(body []byte) (ServerMessage, error) {
 	if m.ProcName, err = c.bVarchar(); err != nil {
 		return fail()
 	}
-	line, err := c.u32()
-	if err != nil {
+	// The body's length says which: 2 bytes before TDS 7.2, 4 from 7.2 on.
+	switch len(body) - c.i {
+	case 2:
+		m.Line = int32(uint16(body[c.i]) | uint16(body[c.i+1])<<8)
+	case 4:
+		m.Line = int32(binary.LittleEndian.Uint32(body[c.i:]))
+	default:
 		return fail()
 	}
-	m.Line = int32(line)
 	return m, nil
 }

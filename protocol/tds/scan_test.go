@@ -4,58 +4,130 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
-// sampleReply is a reply with a result set, an error and a count.
-func sampleReply(t testing.TB, rows int) []byte {
+// sampleReply is a reply with a result set, an error and a count, in the
+// layout of v.
+func sampleReply(t testing.TB, v Version, rows int) []byte {
 	cols := []Column{{Name: "n", Type: TypeIntN}, {Name: "label", Type: TypeNVarChar}}
-	b := AppendEnvChange(nil, EnvDatabase, "orders", "master")
-	b = AppendColMetadata(b, cols)
-	for i := 0; i < rows; i++ {
-		var err error
+	values := make([][]any, rows)
+	for i := range values {
 		var label any = "row"
 		if i%7 == 0 {
 			label = nil
 		}
-		if b, err = AppendRow(b, cols, []any{int32(i), label}); err != nil {
-			t.Fatal(err)
-		}
+		values[i] = []any{int32(i), label}
 	}
-	b = AppendDone(b, TokenDone, DoneMore|DoneCount, 0xC1, uint64(rows))
-	b = AppendDone(b, TokenDoneInProc, DoneMore|DoneCount, 0xC3, 5) // an UPDATE of 5 rows
-	b = AppendMessage(b, TokenError, ServerMessage{Number: 208, State: 1, Class: 16, Text: "Invalid object name 'x'."})
-	b = AppendReturnStatus(b, 0)
-	return AppendDone(b, TokenDone, DoneError, 0, 0)
-}
-
-func TestReadReply(t *testing.T) {
-	out, kept, _, err := ReadReply(append(AppendSSPI(nil, []byte{1, 2, 3}), sampleReply(t, 10)...), true)
+	tk := &Tokens{V: v}
+	b, err := tk.EnvChange(EnvDatabase, "orders", "master").
+		Result(cols, values...).
+		Done(TokenDone, DoneMore|DoneCount, 0xC1, uint64(rows)).
+		Done(TokenDoneInProc, DoneMore|DoneCount, 0xC3, 5). // an UPDATE of 5 rows
+		Message(TokenError, ServerMessage{Number: 208, State: 1, Class: 16, Text: "Invalid object name 'x'.", Line: 3}).
+		ReturnStatus(0).
+		ReturnValueInt(0, "@h", 7).
+		Done(TokenDone, DoneError, 0, 0).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Outcome{RowsReturned: 10, RowsAffected: 5, Database: "orders",
-		Errors: []ServerMessage{{Number: 208, State: 1, Class: 16, Text: "Invalid object name 'x'."}}}
-	if !reflect.DeepEqual(out, want) {
-		t.Fatalf("outcome %+v, want %+v", out, want)
+	return b
+}
+
+var allVersions = []Version{Version70, Version71, Version71Rev1, Version72, Version73A, Version73B, Version74, Version80}
+
+func TestReadReply(t *testing.T) {
+	for _, v := range allVersions {
+		sspi, _ := AppendSSPI(nil, []byte{1, 2, 3})
+		out, kept, _, err := ReadReply(append(sspi, sampleReply(t, v, 10)...), v, true)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		want := Outcome{RowsReturned: 10, RowsAffected: 5, Database: "orders",
+			Errors: []ServerMessage{{Number: 208, State: 1, Class: 16, Text: "Invalid object name 'x'.", Line: 3}}}
+		if !reflect.DeepEqual(out, want) {
+			t.Fatalf("%v: outcome %+v, want %+v", v, out, want)
+		}
+		if !bytes.Equal(kept, sampleReply(t, v, 10)) {
+			t.Fatalf("%v: the SSPI token was not the only thing dropped", v)
+		}
+		if _, _, _, err := ReadReply(sampleReply(t, v, 3)[:40], v, false); err == nil {
+			t.Fatalf("%v: a cut reply read without error", v)
+		}
 	}
-	if !bytes.Equal(kept, sampleReply(t, 10)) {
-		t.Fatal("the SSPI token was not the only thing dropped")
+}
+
+// TestReplyLayouts: 7.0 and 7.1 have 4-byte DONE row counts and 2-byte
+// user types, 7.2 and later 8 and 4; a reply read in the other layout does
+// not read as the same reply.
+func TestReplyLayouts(t *testing.T) {
+	old, cur := sampleReply(t, Version71Rev1, 4), sampleReply(t, Version74, 4)
+	// Three DONEs 4 bytes shorter, three user types (two columns and a
+	// RETURNVALUE) 2 bytes shorter, the ERROR's line number 2 bytes shorter.
+	if len(cur)-len(old) != 3*4+3*2+2 {
+		t.Fatalf("the 7.4 reply is %d bytes longer than the 7.1 one", len(cur)-len(old))
 	}
-	if _, _, _, err := ReadReply(sampleReply(t, 3)[:40], false); err == nil {
-		t.Fatal("a cut reply read without error")
+	want, _, _, _ := ReadReply(old, Version71, false)
+	if got, _, _, err := ReadReply(old, Version74, false); err == nil && reflect.DeepEqual(got, want) {
+		t.Fatal("a 7.1 reply read the same in the 7.4 layout")
+	}
+	// A login reply switches to the version LOGINACK names.
+	tk := &Tokens{V: Version71Rev1}
+	login, err := tk.EnvChange(EnvDatabase, "master", "").LoginAck("Microsoft SQL Server", 8, 0, 2039).
+		Done(TokenDone, DoneCount, 0, 1).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _, err := ReadReply(login, Version74, false)
+	if err != nil || !out.LoginAck || out.Version != Version71Rev1 || out.RowsAffected != 1 {
+		t.Fatalf("7.1 login reply read from a 7.4 LOGIN7: %+v, %v", out, err)
+	}
+}
+
+// TestWritersRefuseWhatDoesNotFit: no field wraps or is cut silently.
+func TestWritersRefuseWhatDoesNotFit(t *testing.T) {
+	long := strings.Repeat("x", 256)
+	cases := map[string]error{}
+	_, cases["7.1 row count"] = AppendDone(nil, Version71, TokenDone, DoneCount, 0, 1<<32)
+	_, cases["column name"] = AppendColMetadata(nil, Version74, []Column{{Name: long, Type: TypeIntN}})
+	_, cases["no columns"] = AppendColMetadata(nil, Version74, nil)
+	_, cases["env value"] = AppendEnvChange(nil, EnvDatabase, long, "")
+	_, cases["message text"] = AppendMessage(nil, Version74, TokenError, ServerMessage{Text: strings.Repeat("x", 0x10000)})
+	_, cases["message body"] = AppendMessage(nil, Version74, TokenError, ServerMessage{Text: strings.Repeat("x", MaxMessageText+1), ServerName: long[:255], ProcName: long[:255]})
+	_, cases["7.1 line"] = AppendMessage(nil, Version71, TokenError, ServerMessage{Line: 70000})
+	_, cases["value"] = AppendRow(nil, []Column{{Type: TypeNVarChar}}, []any{strings.Repeat("x", 4001)})
+	_, cases["type"] = AppendRow(nil, []Column{{Type: TypeIntN}}, []any{"x"})
+	_, cases["sspi"] = AppendSSPI(nil, make([]byte, 0x10000))
+	_, cases["program"] = AppendLoginAck(nil, Version74, long, 1, 0, 0)
+	for name, err := range cases {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := AppendMessage(nil, Version74, TokenError, ServerMessage{Text: strings.Repeat("x", MaxMessageText), ServerName: long[:255], ProcName: long[:255]}); err != nil {
+		t.Errorf("the longest message text: %v", err)
+	}
+	if b, err := AppendDone(nil, Version71, TokenDone, DoneCount, 0, 1<<32-1); err != nil || len(b) != 9 {
+		t.Errorf("7.1 DONE: %x, %v", b, err)
 	}
 }
 
 // TestReplyScannerAnySplit: fed in pieces of any size, the scanner sees
 // what reading the whole reply sees.
 func TestReplyScannerAnySplit(t *testing.T) {
-	reply := sampleReply(t, 2000)
-	want, _, _, err := ReadReply(reply, false)
+	for _, v := range []Version{Version71, Version74} {
+		scanAnySplit(t, v)
+	}
+}
+
+func scanAnySplit(t *testing.T, v Version) {
+	reply := sampleReply(t, v, 2000)
+	want, _, _, err := ReadReply(reply, v, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s ReplyScanner
+	s := NewReplyScanner(v)
 	for round := 0; round < 50; round++ {
 		for rest := reply; len(rest) > 0; {
 			n := min(len(rest), 1+rand.IntN(300))

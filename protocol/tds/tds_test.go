@@ -57,6 +57,49 @@ func TestSpecLogin7(t *testing.T) {
 	}
 }
 
+// TestLogin7ExtensionByVersion: fExtension means FeatureExt from TDS 7.4
+// on; before, the bit is reserved (tedious sets it at 7.1 with no
+// extension) and ignored, and Append refuses a FeatureExt there.
+func TestLogin7ExtensionByVersion(t *testing.T) {
+	enc, err := (&Login7{TDSVersion: uint32(Version71Rev1), UserName: "u"}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc[27] |= Flags3Extension
+	if l, err := ParseLogin7(enc); err != nil || l.FeatureExt != nil || l.UserName != "u" {
+		t.Fatalf("7.1 LOGIN7 with the reserved bit: %+v, %v", l, err)
+	}
+	if _, err := (&Login7{TDSVersion: uint32(Version73B), FeatureExt: []byte{0xFF}}).Append(nil); err == nil {
+		t.Fatal("a 7.3 LOGIN7 with FeatureExt encoded")
+	}
+	if _, err := (&Login7{TDSVersion: uint32(Version80), FeatureExt: []byte{0xFF}}).Append(nil); err != nil {
+		t.Fatalf("a TDS 8.0 LOGIN7 with FeatureExt: %v", err)
+	}
+}
+
+// TestLogin7Layout71: a TDS 7.1 LOGIN7 has an 86-byte fixed part, and
+// no ChangePassword or long SSPI; Append refuses those there.
+func TestLogin7Layout71(t *testing.T) {
+	enc, err := (&Login7{TDSVersion: uint32(Version71Rev1), UserName: "u", Password: "p", Database: "db"}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := binary.LittleEndian.Uint16(enc[36:]); at != 86 {
+		t.Fatalf("7.1 variable part at %d", at)
+	}
+	if l, err := ParseLogin7(enc); err != nil || l.UserName != "u" || l.Password != "p" || l.Database != "db" {
+		t.Fatalf("7.1 round trip: %+v, %v", l, err)
+	}
+	for _, bad := range []*Login7{
+		{TDSVersion: uint32(Version71), ChangePassword: "next"},
+		{TDSVersion: uint32(Version70), SSPI: make([]byte, 0xFFFF)},
+	} {
+		if _, err := bad.Append(nil); err == nil {
+			t.Errorf("%v LOGIN7 with what 7.1 cannot hold encoded", Version(bad.TDSVersion))
+		}
+	}
+}
+
 func TestLogin7RoundTrip(t *testing.T) {
 	in := &Login7{TDSVersion: 0x74000004, PacketSize: 8000, OptionFlags2: Flags2IntegratedSecurity,
 		HostName: "laptop", UserName: "app", Password: "pä$$wörd-😀", AppName: "sqlcmd", ServerName: "db",

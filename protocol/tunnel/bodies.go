@@ -22,10 +22,11 @@ type Hello struct {
 
 // Protocol names, as resources' types and descriptors' Protocol carry them.
 const (
-	ProtocolTCP   = "tcp"
-	ProtocolSSH   = "ssh"
-	ProtocolMongo = "mongodb"
-	ProtocolMSSQL = "mssql"
+	ProtocolTCP      = "tcp"
+	ProtocolSSH      = "ssh"
+	ProtocolMongo    = "mongodb"
+	ProtocolMSSQL    = "mssql"
+	ProtocolPostgres = "postgres"
 )
 
 // Descriptor tells a gateway everything it needs for one proxied connection.
@@ -48,10 +49,11 @@ type Descriptor struct {
 	// Record asks the gateway to record the session's content.
 	Record bool `json:"record,omitempty"`
 
-	TCP   *TCPTarget   `json:"tcp,omitempty"`
-	SSH   *SSHTarget   `json:"ssh,omitempty"`
-	Mongo *MongoTarget `json:"mongodb,omitempty"`
-	MSSQL *MSSQLTarget `json:"mssql,omitempty"`
+	TCP      *TCPTarget      `json:"tcp,omitempty"`
+	SSH      *SSHTarget      `json:"ssh,omitempty"`
+	Mongo    *MongoTarget    `json:"mongodb,omitempty"`
+	MSSQL    *MSSQLTarget    `json:"mssql,omitempty"`
+	Postgres *PostgresTarget `json:"postgres,omitempty"`
 }
 
 // Login is an account's user name and password on its target.
@@ -110,6 +112,31 @@ type MSSQLTarget struct {
 	Realm    string `json:"realm,omitempty"`
 	SPN      string `json:"spn,omitempty"`
 	KDC      string `json:"kdc,omitempty"`
+	// Auth pkinit (certificate logins, no secret): the user's UPN and
+	// SID as the db-client certificate carries them, the CA (PEM) that
+	// signs the KDC's certificate, and the KDC host name accepted in it
+	// (empty: only krbtgt/REALM).
+	UPN         string `json:"upn,omitempty"`
+	SID         string `json:"sid,omitempty"`
+	KDCCA       string `json:"kdc_ca,omitempty"`
+	KDCHostname string `json:"kdc_hostname,omitempty"`
+	// Keytab (base64), for auth kerberos: the account's keys, instead
+	// of its password.
+	Keytab string `json:"keytab,omitempty"`
+	TargetTLS
+	// TLSStrict: the server speaks TDS 8.0 (TLS before PRELOGIN).
+	TLSStrict     bool   `json:"tls_strict,omitempty"`
+	ServerTLSCert string `json:"server_tls_cert,omitempty"`
+	ServerTLSKey  string `json:"server_tls_key,omitempty"`
+}
+
+// PostgresTarget is the postgres part: the database the gateway logs in
+// to, TLS to the server, and the certificate and key pamd shows clients
+// that ask for TLS (PEM). An empty Username: reach the server (and its
+// TLS) without logging in (a probe).
+type PostgresTarget struct {
+	Login
+	Database string `json:"database,omitempty"`
 	TargetTLS
 	ServerTLSCert string `json:"server_tls_cert,omitempty"`
 	ServerTLSKey  string `json:"server_tls_key,omitempty"`
@@ -129,6 +156,9 @@ func (d *Descriptor) Secrets() []string {
 		out = append(out, t.Password)
 	}
 	if t := d.MSSQL; t != nil {
+		out = append(out, t.Password, t.ServerTLSKey, t.Keytab)
+	}
+	if t := d.Postgres; t != nil {
 		out = append(out, t.Password, t.ServerTLSKey)
 	}
 	return out
@@ -195,6 +225,10 @@ type Watched struct {
 //	sql, rpc   Database, Command (the batch; the procedures), Data (rpc: the
 //	           parameters), Status, Error, Code, Rows, Affected, DurationMS,
 //	           Truncated
+//	query,     (postgres) Database, Command (the statement), Data (execute:
+//	execute    the parameters), Op (the CommandComplete tag), Rows, Status,
+//	           Error ("SQLSTATE code: message"), DurationMS, Truncated
+//	copy       (postgres) as query, with Path "in" or "out" and Size (bytes)
 //	error      Data                         the target could not be used
 //	dropped    Op (the type), Size (its     a record too large to upload even
 //	           encoded bytes), Data (why)   when split; the gateway keeps it
@@ -310,6 +344,17 @@ type RotationResult struct {
 type Renewal struct {
 	CSR    string `json:"csr"`
 	Serial string `json:"serial"`
+}
+
+// DBClientCertRequest is the body of a dbcert stream (gateway → server):
+// a certificate request (PEM) for a key the gateway made, to log in with
+// PKINIT for a connection of the session. The server signs it from the
+// db-client CA for the session's account, until the session's expiry
+// (at most an hour), and answers with a certificate message
+// (RenewalResult).
+type DBClientCertRequest struct {
+	SessionID string `json:"session_id"`
+	CSR       string `json:"csr"`
 }
 
 // RenewalResult is the detail of a certificate message: the new client

@@ -60,6 +60,10 @@
 //	10 watch   server → gateway   Watched{session_id, watcher}; the gateway tells the
 //	                              session's terminals that someone watches them live, and
 //	                              answers with a reply (a gateway that cannot refuses)
+//	11 dbcert  gateway → server   DBClientCertRequest{session_id, csr}; the server signs the
+//	                              CSR's key from the db-client CA for the session's pkinit
+//	                              account (until its expiry, at most an hour) and answers
+//	                              one Message "certificate" whose detail is a RenewalResult
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.
@@ -100,7 +104,10 @@
 //	"ssh":     {username, password, auth, private_key, passphrase, certificate, host_key, server_host_key}
 //	"mongodb": {username, password, uri, auth_database, tls, tls_reject_unauthorized, tls_ca}
 //	"mssql":   {username, password, auth, database, domain, realm, spn, kdc,
-//	            tls, tls_reject_unauthorized, tls_ca, server_tls_cert, server_tls_key}
+//	            upn, sid, kdc_ca, kdc_hostname, keytab,
+//	            tls, tls_reject_unauthorized, tls_ca, tls_strict, server_tls_cert, server_tls_key}
+//	"postgres": {username, password, database, tls, tls_reject_unauthorized,
+//	            tls_ca, server_tls_cert, server_tls_key}
 //
 // A gateway handler reads only its protocol's object, so it never sees the
 // credentials of another. This layout is new in this version: before it,

@@ -6,7 +6,7 @@ import (
 )
 
 func FuzzReadHeader(f *testing.F) {
-	for _, k := range []Kind{KindAccess, KindDial, KindControl, KindHello, KindProbe, KindNotice, KindRecord, KindRotate, KindRenew, KindWatch} {
+	for _, k := range []Kind{KindAccess, KindDial, KindControl, KindHello, KindProbe, KindNotice, KindRecord, KindRotate, KindRenew, KindWatch, KindDBCert} {
 		h, _ := NewHeader(k, Descriptor{SessionID: "s", Target: "127.0.0.1:22", Protocol: "tcp"})
 		f.Add(h.Append(nil))
 	}
@@ -16,6 +16,7 @@ func FuzzReadHeader(f *testing.F) {
 		{SessionID: "s", Protocol: ProtocolSSH, Target: "127.0.0.1:22", SSH: &SSHTarget{Login: Login{Username: "root", Password: "pw"}, Auth: "password", HostKey: "ssh-ed25519 AAAA"}},
 		{SessionID: "s", Protocol: ProtocolMongo, Target: "db:27017", Mongo: &MongoTarget{Login: Login{Username: "app"}, URI: "mongodb://db:27017", AuthDatabase: "admin", TargetTLS: TargetTLS{TLS: true}}},
 		{SessionID: "s", Protocol: ProtocolMSSQL, Target: "sql:1433", MSSQL: &MSSQLTarget{Login: Login{Username: "sa"}, Auth: "kerberos", Realm: "EXAMPLE.COM", SPN: "MSSQLSvc/sql:1433"}},
+		{SessionID: "s", Protocol: ProtocolPostgres, Target: "pg:5432", Postgres: &PostgresTarget{Login: Login{Username: "app"}, Database: "orders", TargetTLS: TargetTLS{TLS: true, TLSRejectUnauthorized: true}}},
 	} {
 		h, _ := NewHeader(KindDial, d)
 		f.Add(h.Append(nil))

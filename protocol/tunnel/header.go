@@ -37,6 +37,7 @@ const (
 	KindRotate  Kind = 8
 	KindRenew   Kind = 9
 	KindWatch   Kind = 10
+	KindDBCert  Kind = 11
 )
 
 func (k Kind) String() string {
@@ -61,6 +62,8 @@ func (k Kind) String() string {
 		return "renew"
 	case KindWatch:
 		return "watch"
+	case KindDBCert:
+		return "dbcert"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -121,7 +124,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindWatch {
+	if kind < KindAccess || kind > KindDBCert {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
 	// The limit depends on the kind, and is checked before allocating.

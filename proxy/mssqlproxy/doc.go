@@ -4,12 +4,16 @@
 //
 // Toward the client it answers PRELOGIN and reads LOGIN7 as SQL Server
 // would; a client that asks for encryption gets TLS inside PRELOGIN with
-// the resource's certificate, others none (the tunnel is encrypted). The
-// client's user name and password are ignored; its options are kept.
+// the resource's certificate, others none (the tunnel is encrypted). A
+// client may also start with LOGIN7 (no encryption then), or with TLS
+// (TDS 8.0 strict encryption, ALPN tds/8.0; PRELOGIN and everything after
+// inside it). The client's user name and password are ignored; its options
+// are kept, its TDS version included: replies are read in the token
+// layout of the version the server's LOGINACK accepted (tds.Version).
 //
 // Toward the server it sends PRELOGIN with the resource's encryption
 // setting (TLS on by default, failing closed when the server cannot
-// encrypt), then LOGIN7 with the stored credential: a SQL login, NTLMv2
+// encrypt; with tls_strict, TLS first as TDS 8.0 has it), then LOGIN7 with the stored credential: a SQL login, NTLMv2
 // through SSPI (go-mssqldb's ntlm package), or a Kerberos service ticket in
 // SPNEGO (gokrb5). LOGINACK, ENVCHANGE and INFO go back to the client; then
 // packets are relayed as they come, ATTENTION included.
@@ -24,7 +28,11 @@
 // would otherwise see as a dropped connection reach it as a TDS ERROR token
 // whose message starts with "pamd:".
 //
-// Files: mssqlproxy.go (Handle, the client side), login.go (the server
-// side), kerberos.go, relay.go (packets and the query log), refuse.go
-// (answering with an error), rotate.go (rotation with ALTER LOGIN).
+// Files: mssqlproxy.go (Handle), client.go (the client side up to
+// LOGIN7: TLS first, PRELOGIN or LOGIN7 first), login.go (the server
+// side), kerberos.go (Kerberos service tickets in SPNEGO), windows.go
+// (TGTs kept per account; PKINIT with a db-client certificate for a key
+// made here, which the server signs per session), relay.go (packets and the query log), refuse.go
+// (answering with an error), rotate.go (rotation with ALTER LOGIN, and
+// Probe: reach the server, log in with an account).
 package mssqlproxy

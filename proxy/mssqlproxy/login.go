@@ -30,18 +30,35 @@ func (e *loginRefused) Error() string {
 	return fmt.Sprintf("SQL Server refused the login of account %s (error %d: %s)", e.Account, e.Number, e.Text)
 }
 
+// serverLogin is a login the server accepted.
+type serverLogin struct {
+	conn     net.Conn    // to relay on
+	reply    []byte      // the login reply to pass to the client
+	database string      // where the login landed
+	version  tds.Version // the TDS version LOGINACK accepted, the replies' layout
+	server   string      // the server's version, as its PRELOGIN says it
+}
+
 // loginServer negotiates encryption with the server, logs in with the
-// stored credential and the client's options, and returns the connection
-// to relay on, the login reply to pass to the client and the database the
-// login landed in.
-func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Conn, []byte, string, error) {
+// stored credential and the client's options (its TDS version included:
+// the server's replies go to the client as they are), and returns the
+// accepted login.
+func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (*serverLogin, error) {
 	raw.SetDeadline(time.Now().Add(LoginTimeout))
 	defer raw.SetDeadline(time.Time{})
-	conn, err := preloginServer(raw, d)
+	conn, version, err := preloginServer(raw, d)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	login := *client
+	switch v := tds.Version(login.TDSVersion); {
+	case d.MSSQL.TLSStrict && (v == tds.Version74 || v == tds.Version80):
+		login.TDSVersion = uint32(tds.Version80)
+	case !d.MSSQL.TLSStrict && v == tds.Version80:
+		// The client's TDS 8.0 ends at pamd; toward a server that is not
+		// strict the same tokens are TDS 7.4.
+		login.TDSVersion = uint32(tds.Version74)
+	}
 	login.UserName, login.Password, login.SSPI, login.ChangePassword = "", "", nil, ""
 	login.OptionFlags2 &^= tds.Flags2IntegratedSecurity
 	login.ServerName, _, _ = net.SplitHostPort(d.Target)
@@ -54,7 +71,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 		// the query log cannot follow.
 		if login.FeatureExt, err = tds.WithoutFeatures(login.FeatureExt,
 			tds.FeatureFedAuth, tds.FeatureColumnEncryption, tds.FeatureDataClassification); err != nil {
-			return nil, nil, "", fmt.Errorf("the client's LOGIN7: %w", err)
+			return nil, fmt.Errorf("the client's LOGIN7: %w", err)
 		}
 	}
 	var next func([]byte) ([]byte, error)
@@ -64,62 +81,62 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (net.Co
 	case "ntlm":
 		a := &ntlm.Auth{Domain: d.MSSQL.Domain, UserName: d.MSSQL.Username, Password: d.MSSQL.Password, Workstation: client.HostName}
 		if login.SSPI, err = a.InitialBytes(); err != nil {
-			return nil, nil, "", fmt.Errorf("NTLM: %w", err)
+			return nil, fmt.Errorf("NTLM: %w", err)
 		}
 		next = a.NextBytes
-	case "kerberos":
+	case "kerberos", "pkinit":
 		if login.SSPI, err = kerberosToken(d); err != nil {
-			return nil, nil, "", err
+			return nil, err
 		}
 	default:
-		return nil, nil, "", fmt.Errorf("account %s has unknown auth %q", d.Account, d.MSSQL.Auth)
+		return nil, fmt.Errorf("account %s has unknown auth %q", d.Account, d.MSSQL.Auth)
 	}
 	if login.SSPI != nil {
 		login.OptionFlags2 |= tds.Flags2IntegratedSecurity
 	}
 	msg, err := login.Append(nil)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("the client's login options do not fit a LOGIN7: %w", err)
+		return nil, fmt.Errorf("the client's login options do not fit a LOGIN7: %w", err)
 	}
 	if err := tds.WriteMessage(conn, tds.TypeLogin7, msg, 4096); err != nil {
-		return nil, nil, "", fmt.Errorf("send LOGIN7: %w", err)
+		return nil, fmt.Errorf("send LOGIN7: %w", err)
 	}
 	for round := 0; round < 8; round++ {
 		m, err := tds.ReadMessage(conn, 1<<20)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("the server's login reply: %w", err)
+			return nil, fmt.Errorf("the server's login reply: %w", err)
 		}
 		if m.Type != tds.TypeReply {
-			return nil, nil, "", fmt.Errorf("%w: login reply of type %#x", tds.ErrMalformed, m.Type)
+			return nil, fmt.Errorf("%w: login reply of type %#x", tds.ErrMalformed, m.Type)
 		}
 		// Whatever the reply says goes to the client (ENVCHANGE, INFO,
 		// ERROR texts): one that repeats a credential goes nowhere.
 		if repeatsSecret(m.Payload, d) {
-			return nil, nil, "", fmt.Errorf("the server's login reply repeats a credential of account %s; pamd does not pass it on", d.Account)
+			return nil, fmt.Errorf("the server's login reply repeats a credential of account %s; pamd does not pass it on", d.Account)
 		}
-		out, kept, sspi, err := tds.ReadReply(m.Payload, true)
+		out, kept, sspi, err := tds.ReadReply(m.Payload, tds.Version(login.TDSVersion), true)
 		switch {
 		case err != nil:
-			return nil, nil, "", fmt.Errorf("the server's login reply: %w", err)
+			return nil, fmt.Errorf("the server's login reply (TDS %v): %w", tds.Version(login.TDSVersion), err)
 		case out.LoginAck:
-			return conn, kept, out.Database, nil
+			return &serverLogin{conn: conn, reply: kept, database: out.Database, version: out.Version, server: version}, nil
 		case len(out.Errors) > 0:
 			e := out.Errors[0]
-			return nil, nil, "", &loginRefused{Number: e.Number, Account: d.Account, Text: scrubText(e.Text, d)}
+			return nil, &loginRefused{Number: e.Number, Account: d.Account, Text: scrubText(e.Text, d)}
 		case sspi != nil && next != nil:
 			resp, err := next(sspi)
 			if err != nil {
-				return nil, nil, "", fmt.Errorf("NTLM: %w", err)
+				return nil, fmt.Errorf("NTLM: %w", err)
 			}
 			if err := tds.WriteMessage(conn, tds.TypeSSPI, resp, 4096); err != nil {
-				return nil, nil, "", err
+				return nil, err
 			}
 			next = nil
 		default:
-			return nil, nil, "", errors.New("the server ended the login without accepting or refusing it")
+			return nil, errors.New("the server ended the login without accepting or refusing it")
 		}
 	}
-	return nil, nil, "", errors.New("the server's login went on too long")
+	return nil, errors.New("the server's login went on too long")
 }
 
 // repeatsSecret reports whether b holds one of d's credentials in any form
@@ -150,11 +167,25 @@ func scrubText(text string, d *tunnel.Descriptor) string {
 }
 
 // preloginServer sends PRELOGIN with the resource's encryption setting
-// and, with TLS on, handshakes inside PRELOGIN packets.
-func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, error) {
+// and, with TLS on, handshakes inside PRELOGIN packets; toward a strict
+// (TDS 8.0) server it handshakes first and sends PRELOGIN inside TLS.
+func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, string, error) {
 	want := byte(tds.EncryptNotSup)
 	if d.MSSQL.TLS {
 		want = tds.EncryptOn
+	}
+	var strict net.Conn
+	if d.MSSQL.TLSStrict {
+		cfg, err := serverTLSConfig(d)
+		if err != nil {
+			return nil, "", err
+		}
+		cfg.NextProtos, cfg.MinVersion = []string{strictALPN}, tls.VersionTLS12
+		tc := tls.Client(raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			return nil, "", fmt.Errorf("TLS with %s (TDS 8.0 strict encryption, resource setting tls_strict): %w", d.Target, err)
+		}
+		strict, raw, want = tc, tc, encryptStrict
 	}
 	pre := tds.Prelogin{
 		tds.PreloginVersion:    {0, 1, 0, 0, 0, 0},
@@ -164,25 +195,57 @@ func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, error) {
 		tds.PreloginMARS:       {0},
 	}
 	if err := tds.WriteMessage(raw, tds.TypePrelogin, pre.Append(nil), 4096); err != nil {
-		return nil, fmt.Errorf("send PRELOGIN: %w", err)
+		return nil, "", fmt.Errorf("send PRELOGIN: %w", err)
 	}
 	m, err := tds.ReadMessage(raw, 4096)
 	if err != nil {
-		return nil, fmt.Errorf("the server's PRELOGIN reply: %w", err)
+		return nil, "", fmt.Errorf("the server's PRELOGIN reply: %w", err)
 	}
 	reply, err := tds.ParsePrelogin(m.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("the server's PRELOGIN reply: %w", err)
+		return nil, "", fmt.Errorf("the server's PRELOGIN reply: %w", err)
 	}
+	version := serverVersion(reply)
 	got := reply.Encryption()
 	switch {
+	case strict != nil: // encrypted already, whatever PRELOGIN says
+		return strict, version, nil
 	case d.MSSQL.TLS && got != tds.EncryptOn && got != tds.EncryptReq:
-		return nil, fmt.Errorf("%s cannot encrypt (PRELOGIN answered %s) and resource %s requires TLS; give the server a certificate, or set --tls=false on the resource", d.Target, encryptionName(got), d.Resource)
+		return nil, "", fmt.Errorf("%s cannot encrypt (PRELOGIN answered %s) and resource %s requires TLS; give the server a certificate, or set --tls=false on the resource", d.Target, encryptionName(got), d.Resource)
 	case !d.MSSQL.TLS && got != tds.EncryptNotSup:
-		return nil, fmt.Errorf("%s requires encryption (PRELOGIN answered %s); set --tls=true on resource %s", d.Target, encryptionName(got), d.Resource)
+		return nil, "", fmt.Errorf("%s requires encryption (PRELOGIN answered %s); set --tls=true on resource %s", d.Target, encryptionName(got), d.Resource)
 	case !d.MSSQL.TLS:
-		return raw, nil
+		return raw, version, nil
 	}
+	cfg, err := serverTLSConfig(d)
+	if err != nil {
+		return nil, "", err
+	}
+	hc := tds.NewHandshakeConn(raw)
+	tc := tls.Client(hc, tds.PreloginTLSConfig(cfg))
+	if err := tc.Handshake(); err != nil {
+		return nil, "", fmt.Errorf("TLS with %s: %w", d.Target, err)
+	}
+	hc.Done()
+	return tc, version, nil
+}
+
+// serverVersion is the VERSION option of a server's PRELOGIN reply as
+// SQL Server writes its own: major.minor.build.
+func serverVersion(reply tds.Prelogin) string {
+	v := reply[tds.PreloginVersion]
+	if len(v) < 4 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d.%d.%d", v[0], v[1], uint16(v[2])<<8|uint16(v[3]))
+}
+
+// encryptStrict is the ENCRYPTION value clients send in the PRELOGIN that
+// follows a TDS 8.0 handshake (go-mssqldb and ODBC Driver 18 do).
+const encryptStrict = 0x04
+
+// serverTLSConfig is how the gateway checks the server's certificate.
+func serverTLSConfig(d *tunnel.Descriptor) (*tls.Config, error) {
 	cfg := &tls.Config{InsecureSkipVerify: !d.MSSQL.TLSRejectUnauthorized}
 	cfg.ServerName, _, _ = net.SplitHostPort(d.Target)
 	if d.MSSQL.TLSCA != "" {
@@ -191,13 +254,7 @@ func preloginServer(raw net.Conn, d *tunnel.Descriptor) (net.Conn, error) {
 			return nil, fmt.Errorf("resource %s: its TLS CA holds no PEM certificate", d.Resource)
 		}
 	}
-	hc := tds.NewHandshakeConn(raw)
-	tc := tls.Client(hc, tds.PreloginTLSConfig(cfg))
-	if err := tc.Handshake(); err != nil {
-		return nil, fmt.Errorf("TLS with %s: %w", d.Target, err)
-	}
-	hc.Done()
-	return tc, nil
+	return cfg, nil
 }
 
 func encryptionName(b byte) string {
@@ -210,6 +267,8 @@ func encryptionName(b byte) string {
 		return "ENCRYPT_NOT_SUP"
 	case tds.EncryptReq:
 		return "ENCRYPT_REQ"
+	case encryptStrict:
+		return "ENCRYPT_STRICT"
 	}
 	return fmt.Sprintf("%#x", b)
 }

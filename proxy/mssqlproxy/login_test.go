@@ -94,24 +94,18 @@ func TestLoginReplyRepeatingThePassword(t *testing.T) {
 	obfuscated := string(raw[3]) // the obfuscated password read as text
 	for name, reply := range map[string]func(l *tds.Login7) []byte{
 		"envchange": func(l *tds.Login7) []byte {
-			out := tds.AppendEnvChange(nil, tds.EnvDatabase, l.Password, "master")
-			out = tds.AppendLoginAck(out, 0x74000004, "x", 16, 0, 1)
-			return tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+			return tokens(t, (&tds.Tokens{V: tds.Version74}).EnvChange(tds.EnvDatabase, l.Password, "master").LoginAck("x", 16, 0, 1).Done(tds.TokenDone, tds.DoneFinal, 0, 0))
 		},
 		"envchange, obfuscated": func(l *tds.Login7) []byte {
-			out := tds.AppendEnvChange(nil, tds.EnvDatabase, obfuscated, "master")
-			out = tds.AppendLoginAck(out, 0x74000004, "x", 16, 0, 1)
-			return tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+			return tokens(t, (&tds.Tokens{V: tds.Version74}).EnvChange(tds.EnvDatabase, obfuscated, "master").LoginAck("x", 16, 0, 1).Done(tds.TokenDone, tds.DoneFinal, 0, 0))
 		},
 		"info": func(l *tds.Login7) []byte {
-			out := tds.AppendMessage(nil, tds.TokenInfo, tds.ServerMessage{Number: 5701, Text: "Changed database context to '" + l.Password + "'."})
-			out = tds.AppendLoginAck(out, 0x74000004, "x", 16, 0, 1)
-			return tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+			return tokens(t, (&tds.Tokens{V: tds.Version74}).Message(tds.TokenInfo, tds.ServerMessage{Number: 5701, Text: "Changed database context to '" + l.Password + "'."}).
+				LoginAck("x", 16, 0, 1).Done(tds.TokenDone, tds.DoneFinal, 0, 0))
 		},
 		"error 4060": func(l *tds.Login7) []byte {
-			out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 4060, Class: 11,
-				Text: `Cannot open database "` + l.Password + `" requested by the login. The login failed.`})
-			return tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)
+			return tokens(t, (&tds.Tokens{V: tds.Version74}).Message(tds.TokenError, tds.ServerMessage{Number: 4060, Class: 11,
+				Text: `Cannot open database "` + l.Password + `" requested by the login. The login failed.`}).Done(tds.TokenDone, tds.DoneError, 0, 0))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -144,9 +138,7 @@ func TestOversizedClientLogin(t *testing.T) {
 	var logins atomic.Int32
 	target := echoServer(t, func(l *tds.Login7) []byte {
 		logins.Add(1)
-		out := tds.AppendEnvChange(nil, tds.EnvDatabase, l.Database, "master")
-		out = tds.AppendLoginAck(out, 0x74000004, "x", 16, 0, 1)
-		return tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+		return tokens(t, (&tds.Tokens{V: tds.Version74}).EnvChange(tds.EnvDatabase, l.Database, "master").LoginAck("x", 16, 0, 1).Done(tds.TokenDone, tds.DoneFinal, 0, 0))
 	})
 	d := &tunnel.Descriptor{Resource: "sql1", Account: "app", Target: target, MSSQL: &tunnel.MSSQLTarget{Auth: "sql", Login: tunnel.Login{Username: "app", Password: storedPassword}}}
 	got := craftedLogin(t, serve(t, d), storedPassword)
@@ -213,6 +205,15 @@ func utf16le(s string) []byte {
 	var b []byte
 	for _, r := range s {
 		b = append(b, byte(r), byte(r>>8))
+	}
+	return b
+}
+
+// tokens is a reply a test built; one that does not build fails the test.
+func tokens(t testing.TB, tk *tds.Tokens) []byte {
+	b, err := tk.Bytes()
+	if err != nil {
+		t.Error(err)
 	}
 	return b
 }

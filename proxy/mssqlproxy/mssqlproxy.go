@@ -22,7 +22,11 @@ const (
 
 // Handler is the gateway's mssql handler: it serves dial streams and
 // rotates SQL logins' passwords.
-type Handler struct{}
+type Handler struct {
+	// Certify has the server sign db-client certificates for accounts
+	// with auth pkinit (windows.go); nil: such accounts cannot log in.
+	Certify Certifier
+}
 
 var errNoPart = errors.New("the descriptor has no mssql part (server and gateway versions differ?)")
 
@@ -40,11 +44,12 @@ func (Handler) Rotation(r *tunnel.Rotation) (*proxy.TargetOps, error) {
 
 // Handle serves one dial stream of an mssql resource until either side
 // ends or ctx (bounded by the session's expiry) is done.
-func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec proxy.Recorder) error {
+func (h Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, rec proxy.Recorder) error {
 	if d.MSSQL == nil {
 		proxy.Answer(stream, proxy.Refuse("pamd gateway: %v", errNoPart))
 		return errNoPart
 	}
+	defer windows.bind(d.SessionID, h.Certify)()
 	cert, err := serverCertificate(d)
 	if err != nil {
 		proxy.Answer(stream, proxy.Refuse("pamd gateway: resource %s: %v", d.Resource, err))
@@ -70,16 +75,17 @@ func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor
 	stop := context.AfterFunc(ctx, func() { stream.Close(); raw.Close() })
 	defer stop()
 
-	client, login, err := acceptClient(stream, cert)
+	g, login, err := acceptClient(stream, cert)
 	if err != nil {
-		if client != nil { // a LOGIN7 pamd will not pass on: say why
-			msg := "pamd: the client's LOGIN7 was refused: " + err.Error()
-			l.error(msg)
-			sendError(client, 50000, msg)
+		msg := "pamd: " + err.Error()
+		l.error(msg)
+		if g.conn != nil { // say why in the client's own protocol
+			sendError(g.conn, g.version(), 50000, msg)
 		}
 		return fmt.Errorf("client login: %w", err)
 	}
-	server, reply, database, err := loginServer(raw, d, login)
+	client := g.conn
+	srv, err := loginServer(raw, d, login)
 	if err != nil {
 		// What pamd says may quote the server: no credential leaves.
 		msg := "pamd: " + scrubText(err.Error(), d)
@@ -89,49 +95,16 @@ func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor
 		if errors.As(err, &refused) {
 			number = refused.Number
 		}
-		sendError(client, number, msg)
+		sendError(client, g.version(), number, msg)
 		return err
 	}
-	if err := tds.WriteMessage(client, tds.TypeReply, reply, 4096); err != nil {
+	if err := tds.WriteMessage(client, tds.TypeReply, srv.reply, 4096); err != nil {
 		return err
 	}
+	server, database := srv.conn, srv.database
+	l.version = srv.version
 	l.database = database
 	return relay(ctx, client, server, l)
-}
-
-// acceptClient answers the client's PRELOGIN (with TLS inside it when the
-// client asks for encryption) and reads its LOGIN7. A LOGIN7 that does not
-// parse comes with the connection, so the client can be told why.
-func acceptClient(c net.Conn, cert *tls.Certificate) (net.Conn, *tds.Login7, error) {
-	c.SetDeadline(time.Now().Add(LoginTimeout))
-	defer c.SetDeadline(time.Time{})
-	m, err := tds.ReadMessage(c, 4096)
-	if err != nil {
-		return nil, nil, err
-	}
-	if m.Type != tds.TypePrelogin {
-		return nil, nil, fmt.Errorf("%w: the client began with message type %#x, not PRELOGIN", tds.ErrMalformed, m.Type)
-	}
-	pre, err := tds.ParsePrelogin(m.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := answerPrelogin(c, pre.Encryption(), cert)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err = tds.ReadMessage(conn, 1<<20)
-	if err != nil {
-		return nil, nil, err
-	}
-	if m.Type != tds.TypeLogin7 {
-		return nil, nil, fmt.Errorf("%w: message type %#x instead of LOGIN7", tds.ErrMalformed, m.Type)
-	}
-	login, err := tds.ParseLogin7(m.Payload)
-	if err != nil {
-		return conn, nil, err
-	}
-	return conn, login, nil
 }
 
 // answerPrelogin replies as a server that encrypts only when the client

@@ -26,35 +26,37 @@ func SelfSignedCertificate() *tls.Certificate {
 }
 
 // AnswerWithError plays a server's part of the login far enough to give
-// the client msg as a login error: it answers PRELOGIN (with TLS when the
-// client asks and cert is given), reads LOGIN7, and replies with an ERROR
-// token. Clients then show msg instead of a dropped connection.
+// the client msg as a login error: it answers TLS first (TDS 8.0, when cert
+// is given), PRELOGIN (with TLS when the client asks and cert is given) or
+// LOGIN7 alone, reads LOGIN7, and replies with an ERROR token. Clients then
+// show msg instead of a dropped connection.
 func AnswerWithError(c net.Conn, cert *tls.Certificate, msg string) {
 	c.SetDeadline(time.Now().Add(LoginTimeout))
-	m, err := tds.ReadMessage(c, 4096)
-	if err != nil || m.Type != tds.TypePrelogin {
-		return
+	g, _ := greet(c, cert)
+	if g.conn != nil {
+		sendError(g.conn, g.version(), 50000, msg)
 	}
-	pre, err := tds.ParsePrelogin(m.Payload)
-	if err != nil {
-		return
-	}
-	conn, err := answerPrelogin(c, pre.Encryption(), cert)
-	if err != nil {
-		return
-	}
-	if m, err = tds.ReadMessage(conn, 1<<20); err != nil || m.Type != tds.TypeLogin7 {
-		return
-	}
-	sendError(conn, 50000, msg)
 }
 
-// sendError replies to a LOGIN7 with an ERROR token and a DONE.
-func sendError(c net.Conn, number int32, msg string) error {
+// sendError replies to a LOGIN7 with an ERROR token and a DONE, in the
+// layout of the client's TDS version v.
+func sendError(c net.Conn, v tds.Version, number int32, msg string) error {
 	class := byte(16)
 	if number == 18456 {
 		class = 14
 	}
-	out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: number, State: 1, Class: class, Text: msg, ServerName: "pamd"})
-	return tds.WriteMessage(c, tds.TypeReply, tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0), 4096)
+	if r := []rune(msg); len(r) > maxRefusal {
+		msg = string(r[:maxRefusal-1]) + "…"
+	}
+	tk := &tds.Tokens{V: v}
+	out, err := tk.Message(tds.TokenError, tds.ServerMessage{Number: number, State: 1, Class: class, Text: msg, ServerName: "pamd"}).
+		Done(tds.TokenDone, tds.DoneError, 0, 0).Bytes()
+	if err != nil {
+		return err
+	}
+	return tds.WriteMessage(c, tds.TypeReply, out, 4096)
 }
+
+// maxRefusal bounds the text of a refusal (a server's words can be long);
+// it stays well inside an ERROR token.
+const maxRefusal = 4000

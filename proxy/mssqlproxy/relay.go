@@ -32,6 +32,7 @@ type logger struct {
 	d        *tunnel.Descriptor
 	rec      func(tunnel.Record)
 	database string
+	version  tds.Version // the login's, so the replies' token layout
 }
 
 func (l *logger) error(msg string) {
@@ -263,7 +264,7 @@ func (b *batchLog) finish() (string, *tunnel.Cut) {
 
 // downstream follows the server's replies and logs each request's outcome.
 func (l *logger) downstream(pending <-chan request) func(typ, status byte, payload []byte) {
-	var scan tds.ReplyScanner
+	scan := tds.NewReplyScanner(l.version)
 	return func(typ, status byte, payload []byte) {
 		scan.Feed(payload)
 		if status&tds.StatusEOM == 0 {

@@ -11,13 +11,53 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 )
 
+// Probe reaches the server as d describes (PRELOGIN, and TLS as the
+// resource sets it) and, when d names an account, logs in with it; it says
+// the server's version and, after a login, the TDS version accepted.
+func (Handler) Probe(ctx context.Context, d *tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	if d.MSSQL == nil {
+		return &tunnel.ProbeResult{}, errNoPart
+	}
+	if d.Account == "" {
+		raw, err := dial(ctx, d)
+		if err != nil {
+			return &tunnel.ProbeResult{}, err
+		}
+		defer raw.Close()
+		raw.SetDeadline(time.Now().Add(LoginTimeout))
+		conn, version, err := preloginServer(raw, d)
+		if err != nil {
+			return &tunnel.ProbeResult{}, err
+		}
+		conn.Close()
+		return &tunnel.ProbeResult{Version: "SQL Server " + version + tlsNote(d)}, nil
+	}
+	c, err := login(ctx, d)
+	if err != nil {
+		return &tunnel.ProbeResult{}, err
+	}
+	c.conn.Close()
+	return &tunnel.ProbeResult{Version: fmt.Sprintf("SQL Server %s, TDS %v%s", c.server, c.version, tlsNote(d))}, nil
+}
+
+// tlsNote says how the gateway spoke to the server.
+func tlsNote(d *tunnel.Descriptor) string {
+	switch {
+	case d.MSSQL.TLSStrict:
+		return ", TLS first (TDS 8.0 strict)"
+	case d.MSSQL.TLS:
+		return ", TLS"
+	}
+	return ", no TLS"
+}
+
 // Login proves the descriptor's credential logs in.
 func Login(ctx context.Context, d *tunnel.Descriptor) error {
 	c, err := login(ctx, d)
 	if err != nil {
 		return err
 	}
-	return c.Close()
+	return c.conn.Close()
 }
 
 // ChangePassword sets a SQL login's new password with ALTER LOGIN: as the
@@ -38,16 +78,16 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(LoginTimeout))
-	if err := tds.WriteMessage(c, tds.TypeSQLBatch, tds.AppendSQLBatch(nil, stmt), 4096); err != nil {
+	defer c.conn.Close()
+	c.conn.SetDeadline(time.Now().Add(LoginTimeout))
+	if err := tds.WriteMessage(c.conn, tds.TypeSQLBatch, tds.AppendSQLBatch(nil, stmt), 4096); err != nil {
 		return fmt.Errorf("send ALTER LOGIN: %w", err)
 	}
-	m, err := tds.ReadMessage(c, 1<<20)
+	m, err := tds.ReadMessage(c.conn, 1<<20)
 	if err != nil {
 		return fmt.Errorf("the reply to ALTER LOGIN: %w", err)
 	}
-	out, _, _, err := tds.ReadReply(m.Payload, false)
+	out, _, _, err := tds.ReadReply(m.Payload, c.version, false)
 	if err != nil {
 		return fmt.Errorf("the reply to ALTER LOGIN: %w", err)
 	}
@@ -60,7 +100,23 @@ func ChangePassword(ctx context.Context, r *tunnel.Rotation) error {
 }
 
 // login dials the server and logs in with the descriptor's credential.
-func login(ctx context.Context, d *tunnel.Descriptor) (net.Conn, error) {
+func login(ctx context.Context, d *tunnel.Descriptor) (*serverLogin, error) {
+	raw, err := dial(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	client := &tds.Login7{TDSVersion: uint32(tds.Version74), PacketSize: 4096, ClientProgVer: 0x01000000,
+		OptionFlags1: 0xE0, OptionFlags2: 0x03, AppName: "pamd rotation", HostName: "pamd-gateway", CltIntName: "pamd"}
+	srv, err := loginServer(raw, d, client)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// dial reaches the server.
+func dial(ctx context.Context, d *tunnel.Descriptor) (net.Conn, error) {
 	var dialer net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
@@ -68,14 +124,7 @@ func login(ctx context.Context, d *tunnel.Descriptor) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err))
 	}
-	client := &tds.Login7{TDSVersion: 0x74000004, PacketSize: 4096, ClientProgVer: 0x01000000,
-		OptionFlags1: 0xE0, OptionFlags2: 0x03, AppName: "pamd rotation", HostName: "pamd-gateway", CltIntName: "pamd"}
-	conn, _, _, err := loginServer(raw, d, client)
-	if err != nil {
-		raw.Close()
-		return nil, err
-	}
-	return conn, nil
+	return raw, nil
 }
 
 // quoteName and quoteString write T-SQL identifiers and Unicode literals.

@@ -246,6 +246,11 @@ type Account struct {
 	Realm       string    `json:"realm,omitempty"`
 	SPN         string    `json:"spn,omitempty"`
 	KDC         string    `json:"kdc,omitempty"`
+	UPN         string    `json:"upn,omitempty"`
+	SID         string    `json:"sid,omitempty"`
+	KDCHostname string    `json:"kdc_hostname,omitempty"`
+	HasKDCCA    bool      `json:"has_kdc_ca,omitempty"`
+	HasKeytab   bool      `json:"has_keytab,omitempty"`
 	Description string    `json:"description,omitempty"`
 	RequireMFA  bool      `json:"require_mfa"`
 	HasPassword bool      `json:"has_password"`
@@ -289,6 +294,11 @@ type CreateAccountRequest struct {
 	Realm       string `json:"realm,omitempty"`
 	SPN         string `json:"spn,omitempty"`
 	KDC         string `json:"kdc,omitempty"`
+	UPN         string `json:"upn,omitempty"`          // mssql pkinit: the certificate's UPN and SID,
+	SID         string `json:"sid,omitempty"`          // (empty: none),
+	KDCCA       string `json:"kdc_ca,omitempty"`       // the CA (PEM) of the KDC's certificate,
+	KDCHostname string `json:"kdc_hostname,omitempty"` // the KDC's DNS name in it
+	Keytab      string `json:"keytab,omitempty"`       // mssql kerberos: a keytab (base64) instead of the password
 	PrivateKey  string `json:"private_key,omitempty"`
 	Passphrase  string `json:"passphrase,omitempty"`
 	Description string `json:"description,omitempty"`
@@ -353,7 +363,7 @@ type SessionGrant struct {
 	ClientCommands [][]string `json:"client_commands,omitempty"`
 	// Refusal is how pamd connect refuses a local connection it cannot
 	// serve (an expired session, a gateway gone) so that the client shows
-	// why: RefusalTDS, or empty to close the connection.
+	// why: RefusalTDS, RefusalPostgres, or empty to close the connection.
 	Refusal string `json:"refusal,omitempty"`
 }
 
@@ -362,6 +372,9 @@ const (
 	// RefusalTDS answers the client's PRELOGIN and LOGIN7 with a login
 	// error (SQL Server clients).
 	RefusalTDS = "tds"
+	// RefusalPostgres answers the client's startup (SSLRequest included)
+	// with a FATAL ErrorResponse (PostgreSQL clients).
+	RefusalPostgres = "postgres"
 )
 
 type Session struct {
@@ -464,4 +477,11 @@ type AccountUpdate struct {
 	RotateWith       *string `json:"rotate_with,omitempty"`
 	// SkipLoginCheck: store the change without logging in with it first.
 	SkipLoginCheck bool `json:"skip_login_check,omitempty"`
+}
+
+// RevokeCertificateRequest names a db-client certificate to revoke by its
+// serial number (decimal, or hex as 0x… or aa:bb:…); the answer gives it
+// in decimal.
+type RevokeCertificateRequest struct {
+	Serial string `json:"serial"`
 }

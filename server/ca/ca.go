@@ -32,6 +32,7 @@ type Authority struct {
 	keyPair
 	gateway  keyPair
 	resource keyPair
+	dbClient keyPair      // PKINIT certificates for Windows logins (dbclient.go)
 	st       *store.Store // where the per-resource keys and certificates are kept
 }
 
@@ -41,13 +42,14 @@ var caSecrets = []struct{ name, commonName string }{
 	{"ca", "pamd CA"},
 	{"gateway-ca", "pamd gateway CA"},
 	{"resource-ca", "pamd resource CA"},
+	{"db-client-ca", "pamd db-client CA"},
 }
 
 // Load reads the CAs from the store, making those it does not hold yet.
 func Load(st *store.Store) (*Authority, error) {
 	a := Authority{st: st}
 	err := st.Update(func(tx *store.Tx) error {
-		for i, kp := range []*keyPair{&a.keyPair, &a.gateway, &a.resource} {
+		for i, kp := range []*keyPair{&a.keyPair, &a.gateway, &a.resource, &a.dbClient} {
 			var err error
 			if *kp, err = loadOrCreateKeyPair(tx, caSecrets[i].name, caSecrets[i].commonName); err != nil {
 				return fmt.Errorf("%s: %w", caSecrets[i].commonName, err)

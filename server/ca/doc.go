@@ -6,6 +6,12 @@
 // whose private halves never leave the server, and SQL Server
 // certificates.
 //
+// The db-client CA signs the short-lived certificates gateways log in to
+// Kerberos realms with (PKINIT); KDCs trust it (NTAuth, pkinit_anchors),
+// and its CRL lists what was revoked.
+//
 // Files: ca.go (the CAs, the server certificate, gateway certificates),
-// resource.go (per-resource keys and certificates).
+// resource.go (per-resource keys and certificates), dbclient.go (the
+// db-client certificate profile, revocation, the CRL), adsetup.go (the
+// PowerShell script that makes Active Directory trust it).
 package ca

@@ -190,6 +190,11 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/audit/verify", auth.Reader, s.handleVerifyAudit)
 	h("GET /api/v1/audit/head", auth.Reader, s.handleAuditHead)
 	h("GET /api/v1/backup", auth.Admin, s.handleBackup)
+	h("GET /api/v1/ca/{name}", auth.Authed, s.handleCACertificate)
+	h("GET /api/v1/ca/{name}/crl", auth.Authed, s.handleCACRL)
+	h("POST /api/v1/ca/{name}/revoke", auth.Admin, s.handleCARevoke)
+	h("GET /pki/{file}", auth.Public, s.handlePKIFile)
+	h("GET /api/v1/resources/mssql/{id}/ad-setup", auth.Admin, s.handleADSetup)
 	h("GET /healthz", auth.Public, s.handleHealthz)
 	h("GET /readyz", auth.Public, s.handleReadyz)
 	if s.cfg.Metrics != nil {

@@ -19,6 +19,8 @@
 //   - sessions.go: opening, listing and ending access sessions; the audit log.
 //   - records.go: session records with their kinds' summaries, asciicast export.
 //   - targets.go: pinning SSH host keys and the SSH user CA endpoints.
+//   - pki.go: the CAs' certificates and the db-client CRL (/api/v1/ca/…,
+//     and /pki/ without a login: the CRL distribution point).
 //   - ui.go: the console's cookie login and session, TOTP QR codes.
 //   - webterm.go: a session's web terminal, for its own user (webterm serves it).
 //   - requests.go: just-in-time access requests (/api/v1/requests), the

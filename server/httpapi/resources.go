@@ -35,7 +35,8 @@ func (s *API) resourceView(r *store.Resource) api.Resource {
 func (s *API) accountView(res *store.Resource, a *store.Account) api.Account {
 	v := api.Account{Resource: res.Name, Name: a.Name, Username: a.Username, Description: a.Description,
 		RequireMFA: a.RequireMFA, HasPassword: a.Password != "", HasKey: a.PrivateKey != "", Auth: a.Auth, CreatedAt: a.CreatedAt,
-		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC, Rotation: rotation.View(&a.Rotation)}
+		Domain: a.Domain, Realm: a.Realm, SPN: a.SPN, KDC: a.KDC, Rotation: rotation.View(&a.Rotation),
+		UPN: a.UPN, SID: a.SID, KDCHostname: a.KDCHostname, HasKDCCA: a.KDCCA != "", HasKeytab: a.Keytab != ""}
 	if k, ok := s.kinds.Of(res.Type); ok {
 		how, _ := k.Rotation(a)
 		v.Rotatable = how != kind.RotateNone
@@ -196,6 +197,7 @@ func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request) error 
 	a := &store.Account{ID: store.NewID(), Name: req.Name, Username: req.Username, Password: req.Password,
 		Auth: req.Auth, PrivateKey: req.PrivateKey, Passphrase: req.Passphrase,
 		Domain: req.Domain, Realm: req.Realm, SPN: req.SPN, KDC: req.KDC,
+		UPN: req.UPN, SID: req.SID, KDCCA: req.KDCCA, KDCHostname: req.KDCHostname, Keytab: req.Keytab,
 		Description: req.Description, RequireMFA: req.RequireMFA, CreatedAt: time.Now().UTC()}
 	var target *store.Resource
 	if err := s.st.View(func(tx *store.Tx) (err error) { target, err = tx.ResourceByName(r.PathValue("name")); return }); err != nil {

@@ -12,4 +12,6 @@
 //     renewal over the tunnel.
 //   - records.go: storing session records, kept only from the gateway that
 //     served their connection.
+//   - dbcert.go: signing a gateway's certificate request for a PKINIT login
+//     of a live session's pkinit account (db-client CA).
 package hub

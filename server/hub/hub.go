@@ -28,6 +28,9 @@ type Config struct {
 	// CA issues renewed gateway certificates, valid for CertLifetime.
 	CA           *ca.Authority
 	CertLifetime time.Duration
+	// DBClientCRLURL is the CRL distribution point of the db-client
+	// certificates the hub signs for gateways' PKINIT logins (dbcert.go).
+	DBClientCRLURL string
 	// Streams caps the streams a gateway has open at once (record and
 	// renewal streams, a few at a time).
 	Streams int
@@ -205,6 +208,10 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 			st.SetReadDeadline(time.Time{})
 			if err == nil && hdr.Kind == tunnel.KindRenew {
 				h.serveRenew(gc, hdr, st)
+				return
+			}
+			if err == nil && hdr.Kind == tunnel.KindDBCert {
+				h.serveDBCert(gc, hdr, st)
 				return
 			}
 			if err != nil || hdr.Kind != tunnel.KindRecord {

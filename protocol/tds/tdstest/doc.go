@@ -15,6 +15,12 @@
 // PASSWORD with SQL Server's rules: a login changes its own password only
 // with OLD_PASSWORD, another's only as a sysadmin (error 15151 otherwise),
 // and CheckPolicy refuses passwords Windows finds too simple (error 15118).
+// Each TDS version from 7.0 to 7.4 is answered in its own token layout
+// (LOGINACK names the client's version, or the highest below it the
+// stand-in knows); LOGIN7 is taken without PRELOGIN, as SQL Server does;
+// StartStrict speaks TDS 8.0 (TLS first, ALPN tds/8.0).
 //
-// Files: server.go, kdc.go (a real MIT KDC on a private realm for tests).
+// Files: server.go, kdc.go (a real MIT KDC on a private realm for tests),
+// pkinitkdc.go (the KDC with PKINIT: its certificate from a CA of its own,
+// the anchors it trusts for clients, CRL checking, AD-style settings).
 package tdstest

@@ -22,14 +22,23 @@ const Realm = "EXAMPLE.TEST"
 type KDC struct {
 	Addr     string // host:port, TCP and UDP
 	Krb5Conf string // a krb5.conf pointing at it
-	dir      string
-	env      []string
+	// KDCCA is the CA (PEM) that signed the KDC's PKINIT certificate;
+	// empty without PKINIT.
+	KDCCA []byte
+	dir   string
+	env   []string
 }
 
 // StartKDC creates a realm in a temporary directory and starts krb5kdc. It
 // skips the test when MIT Kerberos is not installed, unless
 // PAMD_REQUIRE_PEERS is set (scripts/peers installs it).
 func StartKDC(t testing.TB) *KDC {
+	t.Helper()
+	return startKDC(t, nil)
+}
+
+// startKDC starts the KDC; with pk set, with PKINIT (pkinitkdc.go).
+func startKDC(t testing.TB, pk *PKINIT) *KDC {
 	t.Helper()
 	for _, bin := range []string{"/usr/sbin/krb5kdc", "/usr/sbin/kdb5_util", "/usr/sbin/kadmin.local"} {
 		if _, err := os.Stat(bin); err != nil {
@@ -58,6 +67,10 @@ func StartKDC(t testing.TB) *KDC {
  .example.test = %[1]s
  example.test = %[1]s
 `, Realm, k.Addr))
+	realmExtra := ""
+	if pk != nil {
+		realmExtra = k.configurePKINIT(t, pk)
+	}
 	write(t, kdcConf, fmt.Sprintf(`[kdcdefaults]
  kdc_ports = %[2]d
  kdc_tcp_ports = %[2]d
@@ -70,10 +83,10 @@ func StartKDC(t testing.TB) *KDC {
   kdc_tcp_listen = 127.0.0.1:%[2]d
   default_principal_flags = +preauth
   max_life = 10h
- }
+%[4]s }
 [logging]
  kdc = FILE:%[3]s/kdc.log
-`, Realm, port, dir))
+`, Realm, port, dir, realmExtra))
 	write(t, filepath.Join(dir, "kadm5.acl"), "")
 	k.env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf, "KRB5_KDC_PROFILE="+kdcConf)
 	k.run(t, "/usr/sbin/kdb5_util", "create", "-r", Realm, "-s", "-P", "kdc-master-"+strconv.Itoa(port))
@@ -93,12 +106,21 @@ func StartKDC(t testing.TB) *KDC {
 			t.Fatalf("krb5kdc did not listen on %s:\n%s", k.Addr, log)
 		}
 	}
+	if pk != nil && strings.Contains(k.Log(), "pkinit failed to initialize") {
+		t.Fatalf("the KDC's PKINIT plugin did not start:\n%s", k.Log())
+	}
 	return k
 }
 
 // AddUser creates a principal with a password.
 func (k *KDC) AddUser(t testing.TB, name, password string) {
 	k.run(t, "/usr/sbin/kadmin.local", "-q", fmt.Sprintf("addprinc -pw %s %s@%s", password, name, Realm))
+}
+
+// Log is the KDC's log so far.
+func (k *KDC) Log() string {
+	b, _ := os.ReadFile(filepath.Join(k.dir, "kdc.log"))
+	return string(b)
 }
 
 // AddService creates a service principal (an SPN such as

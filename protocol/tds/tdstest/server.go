@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +22,13 @@ import (
 	"github.com/pamd/pamd/protocol/tds"
 )
 
-// Version is what the stand-in says it is in LOGINACK and @@VERSION.
-const Version = "pamd TDS stand-in 16.0 (speaks MS-TDS 7.4)"
+// Version is what the stand-in says it is in @@VERSION. It speaks TDS 7.0
+// to 7.4 and TDS 8.0 (Strict), each version's tokens in that version's
+// layout, and accepts LOGIN7 without PRELOGIN as SQL Server does.
+const Version = "pamd TDS stand-in 16.0 (speaks MS-TDS 7.0 to 7.4 and 8.0)"
+
+// ALPN is the application protocol a TDS 8.0 TLS handshake names.
+const ALPN = "tds/8.0"
 
 // Server is a running stand-in.
 type Server struct {
@@ -42,6 +48,10 @@ type Server struct {
 	// TLS is the certificate configuration for the last three.
 	Encryption byte
 	TLS        *tls.Config
+	// Strict is TDS 8.0 (strict encryption): TLS comes first, before
+	// PRELOGIN, with ALPN tds/8.0, and a client that starts in the clear
+	// is dropped.
+	Strict bool
 	// Windows are the domain accounts ("DOMAIN\user" to password) that log
 	// in with NTLMv2 through SSPI.
 	Windows map[string]string
@@ -49,10 +59,12 @@ type Server struct {
 	// SSPI token (SPNEGO or a raw krb5 GSS token) is checked against it.
 	Keytab *keytab.Keytab
 
-	mu      sync.Mutex
-	ln      net.Listener
-	seen    []*tds.Login7 // what clients sent, for tests
-	batches []string
+	mu        sync.Mutex
+	ln        net.Listener
+	seen      []*tds.Login7 // what clients sent, for tests
+	prelogins int           // connections that sent PRELOGIN
+	alpn      []string      // the ALPN each strict connection agreed on
+	batches   []string
 }
 
 // Start listens on a loopback port without encryption.
@@ -85,6 +97,27 @@ func StartTLS(logins map[string]string, encryption byte, cfg *tls.Config) (*Serv
 	return s, nil
 }
 
+// StartStrict listens on a loopback port speaking TDS 8.0: TLS before
+// anything else, any TLS version from 1.2 (1.3 included).
+func StartStrict(logins map[string]string, cfg *tls.Config) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("tdstest: strict encryption needs a TLS configuration")
+	}
+	s, err := Start(logins)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{ALPN}
+	if cfg.MinVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	s.mu.Lock()
+	s.TLS, s.Strict = cfg, true
+	s.mu.Unlock()
+	return s, nil
+}
+
 // Close stops listening.
 func (s *Server) Close() error { return s.ln.Close() }
 
@@ -93,6 +126,21 @@ func (s *Server) LoginsSeen() []*tds.Login7 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*tds.Login7(nil), s.seen...)
+}
+
+// Prelogins counts the connections that began with PRELOGIN (the others
+// sent LOGIN7 first).
+func (s *Server) Prelogins() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prelogins
+}
+
+// ALPN returns the application protocol of each strict connection.
+func (s *Server) ALPN() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.alpn...)
 }
 
 // Batches returns the SQL batch texts received so far.
@@ -109,53 +157,85 @@ type conn struct {
 	database   string
 	user       string           // the SQL login, empty for Windows logins
 	doneToken  byte             // DONE, or DONEINPROC inside a procedure call
+	v          tds.Version      // the version the login was answered at
 	prepared   map[int32]string // sp_prepare handles
+	paramDefs  map[int32]string // and their parameter definitions
 }
 
 func (s *Server) serve(nc net.Conn) {
 	defer nc.Close()
-	c := &conn{Conn: nc, s: s, packetSize: 4096, database: "master", doneToken: tds.TokenDone, prepared: map[int32]string{}}
-	m, err := tds.ReadMessage(c, 1<<16)
-	if err != nil || m.Type != tds.TypePrelogin {
-		return
-	}
-	pre, err := tds.ParsePrelogin(m.Payload)
-	if err != nil {
-		return
-	}
-	mode := negotiate(s.Encryption, pre.Encryption())
-	reply := tds.Prelogin{
-		tds.PreloginVersion:    {16, 0, 0x10, 0x7B, 0, 0},
-		tds.PreloginEncryption: {mode},
-		tds.PreloginInstOpt:    {0},
-		tds.PreloginThreadID:   {},
-		tds.PreloginMARS:       {0},
-	}
-	if c.send(reply.Append(nil)) != nil {
-		return
-	}
-	if mode == tds.EncryptReq && pre.Encryption() == tds.EncryptNotSup {
-		return // the server requires encryption the client cannot do
-	}
-	if mode != tds.EncryptNotSup {
-		hc := tds.NewHandshakeConn(nc)
-		tc := tls.Server(hc, s.TLS)
+	c := &conn{Conn: nc, s: s, packetSize: 4096, database: "master", doneToken: tds.TokenDone, prepared: map[int32]string{}, paramDefs: map[int32]string{}, v: tds.Version74}
+	s.mu.Lock()
+	strict, encryption, cfg := s.Strict, s.Encryption, s.TLS
+	s.mu.Unlock()
+	if strict { // TDS 8.0: TLS first, then every TDS message inside it
+		tc := tls.Server(nc, cfg)
 		if tc.Handshake() != nil {
 			return
 		}
-		hc.Done()
-		c.Conn = tc // the login, and with ON/REQ everything after it
+		s.mu.Lock()
+		s.alpn = append(s.alpn, tc.ConnectionState().NegotiatedProtocol)
+		s.mu.Unlock()
+		nc, c.Conn = tc, tc
 	}
-	m, err = tds.ReadMessage(c, 1<<20)
-	if err != nil || m.Type != tds.TypeLogin7 {
+	m, err := tds.ReadMessage(c, 1<<20)
+	if err != nil {
+		return
+	}
+	mode := byte(tds.EncryptNotSup)
+	if m.Type == tds.TypePrelogin {
+		s.mu.Lock()
+		s.prelogins++
+		s.mu.Unlock()
+		pre, err := tds.ParsePrelogin(m.Payload)
+		if err != nil {
+			return
+		}
+		if !strict { // under TDS 8.0 the connection is encrypted already
+			mode = negotiate(encryption, pre.Encryption())
+		}
+		reply := tds.Prelogin{
+			tds.PreloginVersion:    {16, 0, 0x10, 0x7B, 0, 0},
+			tds.PreloginEncryption: {mode},
+			tds.PreloginInstOpt:    {0},
+			tds.PreloginThreadID:   {},
+			tds.PreloginMARS:       {0},
+		}
+		if c.send(reply.Append(nil)) != nil {
+			return
+		}
+		if mode == tds.EncryptReq && pre.Encryption() == tds.EncryptNotSup {
+			return // the server requires encryption the client cannot do
+		}
+		if mode != tds.EncryptNotSup {
+			hc := tds.NewHandshakeConn(nc)
+			tc := tls.Server(hc, cfg)
+			if tc.Handshake() != nil {
+				return
+			}
+			hc.Done()
+			c.Conn = tc // the login, and with ON/REQ everything after it
+		}
+		if m, err = tds.ReadMessage(c, 1<<20); err != nil {
+			return
+		}
+	}
+	// Without PRELOGIN, SQL Server takes LOGIN7 as the first message, and
+	// the connection stays in the clear.
+	if m.Type != tds.TypeLogin7 {
 		return
 	}
 	login, err := tds.ParseLogin7(m.Payload)
 	if err != nil {
 		return
 	}
+	c.v = tds.Version(login.TDSVersion).Answer()
 	if mode == tds.EncryptOff {
 		c.Conn = nc // login-only encryption: the rest is in the clear
+	}
+	if !strict && mode == tds.EncryptNotSup && encryption == tds.EncryptReq {
+		c.fail(tds.TokenDone, 18456, 1, 14, "pamd stand-in: this server requires encryption and the client did not negotiate it")
+		return
 	}
 	s.mu.Lock()
 	s.seen = append(s.seen, login)
@@ -180,13 +260,15 @@ func (s *Server) serve(nc net.Conn) {
 	if login.PacketSize >= 512 && login.PacketSize <= tds.MaxPacket {
 		c.packetSize = int(login.PacketSize)
 	}
-	out := tds.AppendEnvChange(nil, tds.EnvDatabase, c.database, "master")
-	out = tds.AppendMessage(out, tds.TokenInfo, tds.ServerMessage{Number: 5701, State: 2, Class: 0,
-		Text: "Changed database context to '" + c.database + "'.", ServerName: "pamd-standin"})
-	out = tds.AppendCollationChange(out)
-	out = tds.AppendLoginAck(out, 0x74000004, "Microsoft SQL Server", 16, 0, 4123)
-	out = tds.AppendEnvChange(out, tds.EnvPacketSize, strconv.Itoa(c.packetSize), "4096")
-	if c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)) != nil {
+	tk := &tds.Tokens{V: c.v}
+	tk.EnvChange(tds.EnvDatabase, c.database, "master").
+		Message(tds.TokenInfo, tds.ServerMessage{Number: 5701, State: 2, Class: 0,
+			Text: "Changed database context to '" + c.database + "'.", ServerName: "pamd-standin"}).
+		CollationChange().
+		LoginAck("Microsoft SQL Server", 16, 0, 4123).
+		EnvChange(tds.EnvPacketSize, strconv.Itoa(c.packetSize), "4096").
+		Done(tds.TokenDone, tds.DoneFinal, 0, 0)
+	if c.sendTokens(tk) != nil {
 		return
 	}
 	for {
@@ -203,7 +285,7 @@ func (s *Server) serve(nc net.Conn) {
 			s.mu.Lock()
 			s.batches = append(s.batches, text)
 			s.mu.Unlock()
-			if c.send(c.batch(text)) != nil {
+			if c.sendTokens(c.batch(text)) != nil {
 				return
 			}
 		case tds.TypeRPC:
@@ -211,17 +293,15 @@ func (s *Server) serve(nc net.Conn) {
 			if err != nil {
 				return
 			}
-			if c.send(c.rpc(calls)) != nil {
+			if c.sendTokens(c.rpc(calls)) != nil {
 				return
 			}
 		case tds.TypeAttention:
-			if c.send(tds.AppendDone(nil, tds.TokenDone, tds.DoneAttn, 0, 0)) != nil {
+			if c.sendTokens((&tds.Tokens{V: c.v}).Done(tds.TokenDone, tds.DoneAttn, 0, 0)) != nil {
 				return
 			}
 		default:
-			out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 50000, State: 1, Class: 16,
-				Text: fmt.Sprintf("pamd stand-in: message type %#x is not supported yet", m.Type), ServerName: "pamd-standin"})
-			if c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)) != nil {
+			if c.fail(tds.TokenDone, 50000, 1, 16, fmt.Sprintf("pamd stand-in: message type %#x is not supported yet", m.Type)) != nil {
 				return
 			}
 		}
@@ -250,9 +330,15 @@ func negotiate(server, client byte) byte {
 }
 
 func (c *conn) loginFailed(user string) {
-	out := tds.AppendMessage(nil, tds.TokenError, tds.ServerMessage{Number: 18456, State: 1, Class: 14,
-		Text: fmt.Sprintf("Login failed for user '%s'.", user), ServerName: "pamd-standin"})
-	c.send(tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0))
+	c.fail(tds.TokenDone, 18456, 1, 14, fmt.Sprintf("Login failed for user '%s'.", user))
+}
+
+// fail answers with one ERROR token and a DONE with the error bit.
+func (c *conn) fail(done byte, number int32, state, class byte, text string) error {
+	tk := &tds.Tokens{V: c.v}
+	tk.Message(tds.TokenError, tds.ServerMessage{Number: number, State: state, Class: class, Text: text, ServerName: "pamd-standin"}).
+		Done(done, tds.DoneError, 0, 0)
+	return c.sendTokens(tk)
 }
 
 // integrated runs an SSPI login: NTLM's NEGOTIATE in LOGIN7, the server's
@@ -263,7 +349,7 @@ func (c *conn) integrated(login *tds.Login7) (string, bool) {
 	}
 	var challenge [8]byte
 	rand.Read(challenge[:])
-	if c.send(tds.AppendSSPI(nil, ntlm.Challenge(challenge, "EXAMPLE", "STANDIN", time.Now()))) != nil {
+	if c.sendTokens((&tds.Tokens{V: c.v}).SSPI(ntlm.Challenge(challenge, "EXAMPLE", "STANDIN", time.Now()))) != nil {
 		return "", false
 	}
 	m, err := tds.ReadMessage(c, 1<<16)
@@ -312,6 +398,16 @@ func (c *conn) send(payload []byte) error {
 	return tds.WriteMessage(c, tds.TypeReply, payload, c.packetSize)
 }
 
+// sendTokens sends a reply built in the connection's layout; one that did
+// not build is the stand-in's bug, and ends the connection.
+func (c *conn) sendTokens(tk *tds.Tokens) error {
+	b, err := tk.Bytes()
+	if err != nil {
+		return err
+	}
+	return c.send(b)
+}
+
 var (
 	selectInt    = regexp.MustCompile(`(?i)^select\s+(-?\d+)(?:\s+as\s+\[?(\w+)\]?)?\s*;?$`)
 	selectString = regexp.MustCompile(`(?i)^select\s+N?'((?:[^']|'')*)'(?:\s+as\s+\[?(\w+)\]?)?\s*;?$`)
@@ -319,13 +415,14 @@ var (
 	alterLogin   = regexp.MustCompile(`(?i)^alter\s+login\s+\[?(\w+)\]?\s+with\s+password\s*=\s*N?'((?:[^']|'')*)'(?:\s+old_password\s*=\s*N?'((?:[^']|'')*)')?\s*;?$`)
 	selectTop    = regexp.MustCompile(`(?i)^select\s+top\s*\(?(\d+)\)?\s+n\s*,\s*label\s+from\s+numbers\s*;?$`)
 	selectLen    = regexp.MustCompile(`(?is)^select\s+len\(N?'((?:[^']|'')*)'\)\s*;?$`)
+	paramName    = regexp.MustCompile(`@\w+`)
 	ignored      = regexp.MustCompile(`(?i)^(set\s|begin\s+tran|commit|rollback|if\s+@@trancount)`)
 )
 
 // batch answers one SQL batch; statements are separated by newlines or
 // semicolons at the end of a line, which is what the test clients send.
-func (c *conn) batch(text string) []byte {
-	var out []byte
+func (c *conn) batch(text string) *tds.Tokens {
+	out := &tds.Tokens{V: c.v}
 	stmts := splitStatements(text)
 	for i, stmt := range stmts {
 		status := uint16(tds.DoneMore)
@@ -339,14 +436,14 @@ func (c *conn) batch(text string) []byte {
 			if errors.As(err, &se) {
 				number = se.number
 			}
-			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: number, State: 1, Class: 15,
-				Text: err.Error(), ServerName: "pamd-standin", Line: 1})
-			return tds.AppendDone(out, tds.TokenDone, tds.DoneError, 0, 0)
+			return out.Message(tds.TokenError, tds.ServerMessage{Number: number, State: 1, Class: 15,
+				Text: err.Error(), ServerName: "pamd-standin", Line: 1}).
+				Done(tds.TokenDone, tds.DoneError, 0, 0)
 		}
-		out = append(out, part...)
+		out.Append(part)
 	}
 	if len(stmts) == 0 {
-		out = tds.AppendDone(out, tds.TokenDone, tds.DoneFinal, 0, 0)
+		out.Done(tds.TokenDone, tds.DoneFinal, 0, 0)
 	}
 	return out
 }
@@ -364,14 +461,15 @@ func splitStatements(text string) []string {
 }
 
 func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
+	tk := &tds.Tokens{V: c.v}
 	switch {
 	case ignored.MatchString(stmt):
-		return tds.AppendDone(nil, c.doneToken, status, 0, 0), nil
+		return tk.Done(c.doneToken, status, 0, 0).Bytes()
 	case useDB.MatchString(stmt):
 		db := useDB.FindStringSubmatch(stmt)[1]
-		out := tds.AppendEnvChange(nil, tds.EnvDatabase, db, c.database)
+		tk.EnvChange(tds.EnvDatabase, db, c.database)
 		c.database = db
-		return tds.AppendDone(out, c.doneToken, status, 0, 0), nil
+		return tk.Done(c.doneToken, status, 0, 0).Bytes()
 	case alterLogin.MatchString(stmt):
 		m := alterLogin.FindStringSubmatch(stmt)
 		name, next, old := m[1], strings.ReplaceAll(m[2], "''", "'"), strings.ReplaceAll(m[3], "''", "'")
@@ -388,16 +486,18 @@ func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
 			return nil, &sqlError{15118, "Password validation failed. The password does not meet the operating system policy requirements because it is not complex enough."}
 		}
 		c.s.Logins[name] = next
-		return tds.AppendDone(nil, c.doneToken, status, 0, 0), nil
+		return tk.Done(c.doneToken, status, 0, 0).Bytes()
 	case selectTop.MatchString(stmt):
 		n, err := strconv.Atoi(selectTop.FindStringSubmatch(stmt)[1])
 		if err != nil || n > 10_000_000 {
 			return nil, fmt.Errorf("TOP %s is more than the stand-in makes", selectTop.FindStringSubmatch(stmt)[1])
 		}
-		return c.numbers(n, status), nil
+		return c.numbers(n, status)
 	case selectLen.MatchString(stmt):
 		v := strings.ReplaceAll(selectLen.FindStringSubmatch(stmt)[1], "''", "'")
 		return c.result([]tds.Column{{Type: tds.TypeIntN}}, [][]any{{int32(len([]rune(v)))}}, status)
+	case strings.EqualFold(strings.TrimSuffix(stmt, ";"), "select @@max_precision"): // jTDS asks after login
+		return c.result([]tds.Column{{Type: tds.TypeIntN}}, [][]any{{int32(38)}}, status)
 	case strings.EqualFold(strings.TrimSuffix(stmt, ";"), "select @@version"):
 		return c.result([]tds.Column{{Type: tds.TypeNVarChar}}, [][]any{{Version}}, status)
 	case selectInt.MatchString(stmt):
@@ -415,30 +515,25 @@ func (c *conn) statement(stmt string, status uint16) ([]byte, error) {
 }
 
 func (c *conn) result(cols []tds.Column, rows [][]any, status uint16) ([]byte, error) {
-	out := tds.AppendColMetadata(nil, cols)
-	for _, r := range rows {
-		var err error
-		if out, err = tds.AppendRow(out, cols, r); err != nil {
-			return nil, err
-		}
-	}
-	return tds.AppendDone(out, c.doneToken, status|tds.DoneCount, 0xC1, uint64(len(rows))), nil
+	tk := &tds.Tokens{V: c.v}
+	return tk.Result(cols, rows...).Done(c.doneToken, status|tds.DoneCount, 0xC1, uint64(len(rows))).Bytes()
 }
 
 // numbers is the stand-in's one table: n from 1 and a label per row.
-func (c *conn) numbers(n int, status uint16) []byte {
+func (c *conn) numbers(n int, status uint16) ([]byte, error) {
 	cols := []tds.Column{{Name: "n", Type: tds.TypeIntN}, {Name: "label", Type: tds.TypeNVarChar}}
-	out := tds.AppendColMetadata(nil, cols)
-	for i := 1; i <= n; i++ {
-		out, _ = tds.AppendRow(out, cols, []any{int32(i), "row " + strconv.Itoa(i)})
+	tk := &tds.Tokens{V: c.v}
+	tk.Result(cols)
+	for i := 1; i <= n && tk.Err == nil; i++ {
+		tk.B, tk.Err = tds.AppendRow(tk.B, cols, []any{int32(i), "row " + strconv.Itoa(i)})
 	}
-	return tds.AppendDone(out, c.doneToken, status|tds.DoneCount, 0xC1, uint64(n))
+	return tk.Done(c.doneToken, status|tds.DoneCount, 0xC1, uint64(n)).Bytes()
 }
 
 // rpc answers procedure calls: sp_executesql, sp_prepare, sp_execute,
 // sp_prepexec and sp_unprepare, with the statements the batch path knows.
-func (c *conn) rpc(calls []tds.RPC) []byte {
-	var out []byte
+func (c *conn) rpc(calls []tds.RPC) *tds.Tokens {
+	out := &tds.Tokens{V: c.v}
 	c.doneToken = tds.TokenDoneInProc
 	defer func() { c.doneToken = tds.TokenDone }()
 	for i, call := range calls {
@@ -448,14 +543,12 @@ func (c *conn) rpc(calls []tds.RPC) []byte {
 		}
 		part, err := c.call(call)
 		if err != nil {
-			out = tds.AppendMessage(out, tds.TokenError, tds.ServerMessage{Number: 2812, State: 62, Class: 16,
-				Text: err.Error(), ServerName: "pamd-standin", ProcName: call.Proc, Line: 1})
-			out = tds.AppendDone(out, tds.TokenDoneProc, status|tds.DoneError, 0, 0)
+			out.Message(tds.TokenError, tds.ServerMessage{Number: 2812, State: 62, Class: 16,
+				Text: err.Error(), ServerName: "pamd-standin", ProcName: call.Proc, Line: 1}).
+				Done(tds.TokenDoneProc, status|tds.DoneError, 0, 0)
 			continue
 		}
-		out = append(out, part...)
-		out = tds.AppendReturnStatus(out, 0)
-		out = tds.AppendDone(out, tds.TokenDoneProc, status, 0xE0, 0)
+		out.Append(part).ReturnStatus(0).Done(tds.TokenDoneProc, status, 0xE0, 0)
 	}
 	return out
 }
@@ -469,22 +562,26 @@ func (c *conn) call(call tds.RPC) ([]byte, error) {
 	}
 	switch call.Proc {
 	case "sp_executesql":
-		return c.execute(unquote(arg(0)), call.Params[min(len(call.Params), 2):], nil)
+		return c.execute(unquote(arg(0)), unquote(arg(1)), call.Params[min(len(call.Params), 2):], nil)
 	case "sp_prepare":
 		h := int32(len(c.prepared) + 1)
-		c.prepared[h] = unquote(arg(2))
-		return tds.AppendReturnValueInt(nil, 0, call.Params[0].Name, h), nil
+		c.prepared[h], c.paramDefs[h] = unquote(arg(2)), unquote(arg(1))
+		return tds.AppendReturnValueInt(nil, c.v, 0, call.Params[0].Name, h)
 	case "sp_prepexec":
 		h := int32(len(c.prepared) + 1)
-		c.prepared[h] = unquote(arg(2))
-		return c.execute(c.prepared[h], call.Params[min(len(call.Params), 3):], tds.AppendReturnValueInt(nil, 0, call.Params[0].Name, h))
+		c.prepared[h], c.paramDefs[h] = unquote(arg(2)), unquote(arg(1))
+		handle, err := tds.AppendReturnValueInt(nil, c.v, 0, call.Params[0].Name, h)
+		if err != nil {
+			return nil, err
+		}
+		return c.execute(c.prepared[h], c.paramDefs[h], call.Params[min(len(call.Params), 3):], handle)
 	case "sp_execute":
 		h, _ := strconv.Atoi(arg(0))
 		stmt, ok := c.prepared[int32(h)]
 		if !ok {
 			return nil, fmt.Errorf("Could not find prepared statement with handle %d.", h)
 		}
-		return c.execute(stmt, call.Params[1:], nil)
+		return c.execute(stmt, c.paramDefs[int32(h)], call.Params[1:], nil)
 	case "sp_unprepare":
 		h, _ := strconv.Atoi(arg(0))
 		delete(c.prepared, int32(h))
@@ -494,9 +591,20 @@ func (c *conn) call(call tds.RPC) ([]byte, error) {
 }
 
 // execute runs stmt with its parameters written in as literals; after
-// comes after the results (an output handle).
-func (c *conn) execute(stmt string, params []tds.RPCParam, after []byte) ([]byte, error) {
+// comes after the results (an output handle). Parameters sent without a
+// name (jTDS does) take theirs from the definitions, in order.
+func (c *conn) execute(stmt, defs string, params []tds.RPCParam, after []byte) ([]byte, error) {
+	names := paramName.FindAllString(defs, -1)
+	params = slices.Clone(params)
+	for i := range params {
+		if params[i].Name == "" && i < len(names) {
+			params[i].Name = names[i]
+		}
+	}
 	for i := len(params) - 1; i >= 0; i-- { // @p10 before @p1
+		if params[i].Name == "" {
+			continue
+		}
 		stmt = strings.ReplaceAll(stmt, params[i].Name, params[i].Value)
 	}
 	c.s.mu.Lock()

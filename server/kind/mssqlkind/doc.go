@@ -9,5 +9,9 @@
 // Clients that ask pamd for encryption see a certificate for the resource
 // signed by the resource CA (the server's Env.ResourceCertificate).
 //
-// Files: mssqlkind.go.
+// Accounts log in with a SQL login (auth sql), NTLM, Kerberos with a
+// password, or PKINIT (auth pkinit: no secret; the gateway gets a
+// certificate from the db-client CA per session).
+//
+// Files: mssqlkind.go, pkinit.go (checking pkinit accounts).
 package mssqlkind

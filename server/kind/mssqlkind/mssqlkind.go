@@ -26,10 +26,11 @@ func New(env kind.Env) *Kind { return &Kind{env: env} }
 type options struct {
 	Database string // database
 	TLS      kind.TLS
+	Strict   bool // tls_strict: TDS 8.0, TLS before PRELOGIN
 }
 
 func stored(o map[string]string) options {
-	return options{Database: o["database"], TLS: kind.StoredTLS(o)}
+	return options{Database: o["database"], TLS: kind.StoredTLS(o), Strict: o["tls_strict"] == "true"}
 }
 
 // parse checks a resource's options and stores them normalised in o.
@@ -38,26 +39,43 @@ func parse(o map[string]string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch o["tls_strict"] {
+	case "", "false":
+		delete(o, "tls_strict")
+	case "true":
+		if !t.Enabled {
+			return nil, kind.BadRequest("tls_strict (TDS 8.0) is TLS: it cannot go with --tls=false")
+		}
+	default:
+		return nil, kind.BadRequest("tls_strict: want true or false")
+	}
 	t.Put(o)
 	return warnings, nil
 }
 
-var windowsAuth = &api.Condition{Field: "auth", Values: []string{"ntlm", "kerberos"}}
+var (
+	windowsAuth = &api.Condition{Field: "auth", Values: []string{"ntlm", "kerberos", "pkinit"}}
+	pkinitAuth  = &api.Condition{Field: "auth", Values: []string{"pkinit"}}
+)
 
 func (k *Kind) Schema() api.Kind {
 	return api.Kind{
 		Name: tunnel.ProtocolMSSQL, Label: "SQL Server",
 		ResourceFields: append(append(kind.AddressFields(DefaultPort),
 			api.Field{Name: "database", Label: "Database", Type: api.FieldText, Option: true, Placeholder: "where clients land", Edit: true}),
-			kind.TLSFields()...),
+			append(kind.TLSFields(), api.Field{Name: "tls_strict", Label: "TDS 8.0 strict encryption (TLS before PRELOGIN)", Type: api.FieldBool, Option: true, Default: "false", Edit: true})...),
 		AccountFields: []api.Field{
 			{Name: "username", Label: "User name", Type: api.FieldText, Required: true, Edit: true},
-			{Name: "auth", Label: "Auth", Type: api.FieldSelect, Choices: []string{"sql", "ntlm", "kerberos"}, Default: "sql"},
+			{Name: "auth", Label: "Auth", Type: api.FieldSelect, Choices: []string{"sql", "ntlm", "kerberos", "pkinit"}, Default: "sql"},
 			{Name: "password", Label: "Password", Type: api.FieldSecret, Required: true, Edit: true, Keep: true},
 			{Name: "domain", Label: "Domain (NTLM)", Type: api.FieldText, ShowIf: windowsAuth},
 			{Name: "realm", Label: "Realm (Kerberos)", Type: api.FieldText, ShowIf: windowsAuth},
 			{Name: "spn", Label: "SPN (Kerberos)", Type: api.FieldText, Placeholder: "MSSQLSvc/host:1433", ShowIf: windowsAuth},
 			{Name: "kdc", Label: "KDC (optional)", Type: api.FieldText, Placeholder: "from DNS SRV records", ShowIf: windowsAuth},
+			{Name: "upn", Label: "UPN (PKINIT, optional)", Type: api.FieldText, Placeholder: "username@REALM", ShowIf: pkinitAuth},
+			{Name: "sid", Label: "SID (PKINIT, AD strong mapping)", Type: api.FieldText, Placeholder: "S-1-5-21-…", ShowIf: pkinitAuth},
+			{Name: "kdc_ca", Label: "KDC's CA certificate (PKINIT, PEM)", Type: api.FieldTextarea, ShowIf: pkinitAuth},
+			{Name: "kdc_hostname", Label: "KDC host name in its certificate (PKINIT, optional)", Type: api.FieldText, Placeholder: "only krbtgt/REALM", ShowIf: pkinitAuth},
 		},
 		Rotates:       true,
 		AccessCommand: "pamd connect",
@@ -113,6 +131,15 @@ func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Acc
 	if a.Auth == "" {
 		a.Auth = "sql"
 	}
+	if a.Auth == "pkinit" {
+		return checkPKINIT(a)
+	}
+	if a.UPN != "" || a.SID != "" || a.KDCCA != "" || a.KDCHostname != "" {
+		return kind.BadRequest("--upn, --sid, --kdc-ca-file and --kdc-hostname are for --auth pkinit")
+	}
+	if a.Keytab != "" {
+		return checkKeytab(a)
+	}
 	if a.Username == "" || a.Password == "" {
 		return kind.BadRequest("a SQL Server account needs --username and --password-stdin")
 	}
@@ -147,7 +174,7 @@ func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Acc
 			}
 		}
 	default:
-		return kind.BadRequest("--auth: want sql, ntlm or kerberos for SQL Server accounts")
+		return kind.BadRequest("--auth: want sql, ntlm, kerberos or pkinit for SQL Server accounts")
 	}
 	return nil
 }
@@ -156,6 +183,9 @@ func (k *Kind) View(res *store.Resource, v *api.Resource) {
 	p := stored(res.Options)
 	v.Address = net.JoinHostPort(res.Host, strconv.Itoa(res.Port))
 	tls := fmt.Sprint(p.TLS.Enabled)
+	if p.Strict {
+		tls = "strict (TDS 8.0)"
+	}
 	if !p.TLS.Verify {
 		tls += " (not verified)"
 	}
@@ -172,7 +202,8 @@ func (k *Kind) Descriptor(d *tunnel.Descriptor, res *store.Resource, acct *store
 	d.MSSQL = &tunnel.MSSQLTarget{
 		Login: kind.Common(acct), Auth: acct.Auth, Database: p.Database,
 		Domain: acct.Domain, Realm: acct.Realm, SPN: acct.SPN, KDC: acct.KDC,
-		TargetTLS: p.TLS.Target(), ServerTLSCert: cert, ServerTLSKey: key,
+		UPN: acct.UPN, SID: acct.SID, KDCCA: acct.KDCCA, KDCHostname: acct.KDCHostname, Keytab: acct.Keytab,
+		TargetTLS: p.TLS.Target(), TLSStrict: p.Strict, ServerTLSCert: cert, ServerTLSKey: key,
 	}
 	return err
 }
@@ -209,8 +240,43 @@ func (k *Kind) Rotation(a *store.Account) (kind.Rotation, string) {
 	return kind.RotateNone, "account " + a.Name + " is a Windows domain account (" + a.Auth + "): its password is the domain's to change, and pamd rotates SQL logins only"
 }
 
-func (k *Kind) Test(ctx context.Context, res *store.Resource, _ []*store.Account) ([]api.ResourceCheck, error) {
-	return nil, kind.BadRequest("pamd has no test for %s resources", res.Type)
+// Test reaches the server through the gateway (PRELOGIN, and TLS as the
+// resource sets it), then logs in with each account, and reports each.
+func (k *Kind) Test(ctx context.Context, res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error) {
+	var out []api.ResourceCheck
+	add := func(name, detail string, err error) {
+		if err != nil {
+			detail = err.Error()
+		}
+		out = append(out, api.ResourceCheck{Check: name, OK: err == nil, Detail: detail})
+	}
+	address := net.JoinHostPort(res.Host, strconv.Itoa(res.Port))
+	v, err := k.probe(ctx, res, nil)
+	add("reach "+address, v, err)
+	for _, a := range accts {
+		v, err := k.probe(ctx, res, a)
+		add("log in as account "+a.Name, "logged in as "+a.Username+" ("+a.Auth+"), "+v, err)
+	}
+	return out, nil
+}
+
+// probe has the gateway reach the server (and, given an account, log in)
+// and returns what the gateway saw of it.
+func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Account) (string, error) {
+	d := tunnel.Descriptor{Protocol: tunnel.ProtocolMSSQL, Resource: res.Name, Target: net.JoinHostPort(res.Host, strconv.Itoa(res.Port))}
+	if acct == nil {
+		acct = &store.Account{}
+	} else {
+		d.Account = acct.Name
+	}
+	if err := k.Descriptor(&d, res, acct, nil); err != nil {
+		return "", err
+	}
+	r, err := k.env.Probe(ctx, res.Gateway, d)
+	if err != nil {
+		return "", err
+	}
+	return r.Version, nil
 }
 
 func (k *Kind) Summary(r *tunnel.Record) string {

@@ -43,3 +43,31 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictOption: tls_strict (TDS 8.0) is stored only when on, needs
+// TLS, and reaches the descriptor.
+func TestStrictOption(t *testing.T) {
+	for _, c := range []struct {
+		opts map[string]string
+		want string // "" stored as true, "-" not stored, else the error says this
+	}{
+		{map[string]string{"tls_strict": "true"}, ""},
+		{map[string]string{"tls_strict": "false"}, "-"},
+		{map[string]string{}, "-"},
+		{map[string]string{"tls_strict": "true", "tls": "false"}, "cannot go with --tls=false"},
+		{map[string]string{"tls_strict": "yes"}, "want true or false"},
+	} {
+		_, err := parse(c.opts)
+		switch {
+		case c.want == "" || c.want == "-":
+			if err != nil {
+				t.Fatalf("%v: %v", c.opts, err)
+			}
+			if _, kept := c.opts["tls_strict"]; kept != (c.want == "") || stored(c.opts).Strict != (c.want == "") {
+				t.Fatalf("%v stored as %v", c.opts, c.opts)
+			}
+		case err == nil || !strings.Contains(err.Error(), c.want):
+			t.Fatalf("%v: %v, want an error saying %q", c.opts, err, c.want)
+		}
+	}
+}
