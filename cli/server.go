@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg server.Config, started func(*server.Server, 
 func reloadOnHangup(ctx context.Context, srv *server.Server) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
+	done, quit := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
@@ -113,10 +113,12 @@ func reloadOnHangup(ctx context.Context, srv *server.Server) (stop func()) {
 				srv.ReloadTLS() // logs what it did
 			case <-ctx.Done():
 				return
+			case <-quit: // Serve returned before ctx ended (it could not start)
+				return
 			}
 		}
 	}()
-	return func() { signal.Stop(hup); <-done }
+	return func() { signal.Stop(hup); close(quit); <-done }
 }
 
 func (a *app) rotateMasterKeyCommand() *cli.Command {

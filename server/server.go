@@ -207,6 +207,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		anchor = &audit.Anchor{St: s.st, Log: s.log, Dest: s.cfg.AuditAnchor, Every: s.cfg.AuditAnchorEvery}
 		var err error
 		if writeAnchor, err = anchor.Open(); err != nil {
+			s.st.Close()
 			return fmt.Errorf("--audit-anchor %s: %w", s.cfg.AuditAnchor, err)
 		}
 	}
@@ -227,6 +228,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		cancelReqs()
 		s.relay.Stop()
+		s.st.Close()
 		return err
 	}
 	defer stopOps()
