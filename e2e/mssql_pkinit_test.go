@@ -111,6 +111,12 @@ func TestMSSQLPKINIT(t *testing.T) {
 		t.Fatalf("pkinit with a bad SID: %s", out)
 	}
 
+	// resources test reaches the server and says why it does not log in
+	// with a pkinit account (no live session to sign its certificate for).
+	if out := e.ok("", "resources", "test", "pk"); !strings.Contains(out, "log in as account alice") || !strings.Contains(out, "not tried: a pkinit account") {
+		t.Fatalf("resources test of a pkinit account:\n%s", out)
+	}
+
 	script := e.ok("", "resources", "ad-setup", "pkad")
 	for _, want := range []string{"certutil -f -dspublish $caFile NTAuthCA", "certutil -f -dspublish $caFile RootCA",
 		strings.TrimSpace(caPEM), "-----BEGIN X509 CRL-----", "SID S-1-5-21-1004336348-1177238915-682003330-1001"} {
