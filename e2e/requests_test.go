@@ -414,3 +414,58 @@ func TestRequestsPageInARealBrowser(t *testing.T) {
 		t.Fatalf("the pages' JavaScript reported errors: %q", got)
 	}
 }
+
+// An SSO user asks as a local user does: the role that lets them ask
+// comes from their group at login; the admin approves, pamd connect works
+// under the grant and is cut when it is revoked; and once the provider
+// drops the group, the next login takes the role, and the ability to ask,
+// away.
+func TestRequestsBySSOUser(t *testing.T) {
+	t.Parallel()
+	e, h := ssoEnv(t)
+	e.startGateway("gw1")
+	e.addEcho("jit-db", "root", "req-target-secret-sso")
+	e.ok("", "roles", "add", "jit", "--request", "jit-*/*", "--max-duration", "1h")
+	e.ok("", "sso", "set", "--issuer", h.issuer, "--client-id", hydraClientID, "--map", "sre=jit")
+
+	h.set(identity{Subject: "sub-erin-1", Username: "erin", Email: "erin@example.test", Groups: []string{"sre"}})
+	erinDir := filepath.Join(e.dir, "erin")
+	if _, out, err := cliSSOLogin(t, e, erinDir); err != nil || !strings.Contains(out, "roles: user, jit") {
+		t.Fatalf("erin's SSO login: %v\n%s", err, out)
+	}
+	erin := &userCLI{e: e, name: "erin", env: []string{"PAMD_CONFIG_DIR=" + erinDir}}
+	if errOut := erin.fails("", "connect", "jit-db/root"); !strings.Contains(errOut, "request") {
+		t.Fatalf("connect before a request: %q", errOut)
+	}
+	id := strings.TrimSpace(erin.ok("", "requests", "create", "jit-db/root", "--reason", "INC-77 from SSO", "--duration", "20m"))
+	if errOut := erin.fails("", "requests", "approve", id); !strings.Contains(errOut, "your own request") {
+		t.Fatalf("self-approval by an SSO user: %q", errOut)
+	}
+	if out := e.ok("", "requests", "approve", id, "--reason", "ok"); !strings.Contains(out, "approved: erin may connect to jit-db/root") {
+		t.Fatalf("the admin's approval: %q", out)
+	}
+	c := erin.connect("jit-db/root")
+	echoOnce(t, c.addr())
+	var sd struct {
+		RequestID     string `json:"request_id"`
+		RequestReason string `json:"request_reason"`
+	}
+	e.json(&sd, "sessions", "show", c.SessionID, "-o", "json")
+	if sd.RequestID != id || sd.RequestReason != "INC-77 from SSO" {
+		t.Fatalf("erin's session does not carry the request: %+v", sd)
+	}
+	e.ok("", "requests", "revoke", id, "--reason", "done")
+	e.waitEnded(c, "access request "+id+" revoked by admin")
+
+	// Out of the group at the next login: no role to ask under.
+	h.set(identity{Subject: "sub-erin-1", Username: "erin", Email: "erin@example.test", Groups: []string{"staff"}})
+	if _, out, err := cliSSOLogin(t, e, erinDir); err != nil || strings.Contains(out, "jit") {
+		t.Fatalf("erin's second SSO login: %v\n%s", err, out)
+	}
+	if errOut := erin.fails("", "requests", "create", "jit-db/root", "--reason", "again"); !strings.Contains(errOut, "none of your roles") {
+		t.Fatalf("a request after the group was dropped: %q", errOut)
+	}
+	if got := e.auditOf(id); strings.Join(got, ",") == "" || !strings.Contains(strings.Join(got, ","), "request.approve success admin") {
+		t.Fatalf("the request's audit trail: %q", got)
+	}
+}
