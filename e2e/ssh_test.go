@@ -543,8 +543,16 @@ func TestResourceAndAccountUpdates(t *testing.T) {
 	s := startSSHD(t)
 	e := newEnv(t)
 	e.addSSH(s, "box")
-	// A wrong new password is refused at login, with the reason; the right one works.
-	e.ok("wrong-new-password\n", "accounts", "set", "box/pw", "--password-stdin")
+	// A wrong new password is refused when it is set (pamd logs in with it
+	// first); stored unchecked, it is refused at login, with the reason;
+	// the right one works.
+	if errOut := e.fails("wrong-new-password\n", "accounts", "set", "box/pw", "--password-stdin"); !strings.Contains(errOut, "account pw cannot log in to box") {
+		t.Fatalf("setting a wrong password: %q", errOut)
+	}
+	if out := e.ok("", "ssh", "box/pw", "--", "echo", "kept"); out != "kept\n" {
+		t.Fatalf("the refused change replaced the password: %q", out)
+	}
+	e.ok("wrong-new-password\n", "accounts", "set", "box/pw", "--password-stdin", "--no-login-check")
 	if _, errOut, err := e.run("", "ssh", "box/pw", "--", "true"); err == nil || !strings.Contains(errOut, "refused the stored password credential") {
 		t.Fatalf("after a wrong password: %v %q", err, errOut)
 	}
