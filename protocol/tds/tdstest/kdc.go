@@ -48,6 +48,24 @@ func startKDC(t testing.TB, pk *PKINIT) *KDC {
 			t.Skipf("%s not installed; scripts/peers installs it", bin)
 		}
 	}
+	// The port is free when freePort returns, but something else may
+	// bind it (or use it as a connection's local port) before krb5kdc
+	// does: then the KDC says so in its log, and it is started again on
+	// another port, in a new directory.
+	for attempt := 1; ; attempt++ {
+		k, ok := tryStartKDC(t, pk)
+		if ok {
+			return k
+		}
+		if attempt == 5 {
+			t.Fatalf("krb5kdc could not bind a port in 5 tries:\n%s", k.Log())
+		}
+	}
+}
+
+// tryStartKDC starts a KDC on a free port; false when it could not bind it.
+func tryStartKDC(t testing.TB, pk *PKINIT) (*KDC, bool) {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	k := &KDC{Addr: "127.0.0.1:" + strconv.Itoa(port), Krb5Conf: filepath.Join(dir, "krb5.conf"), dir: dir}
@@ -95,10 +113,17 @@ func startKDC(t testing.TB, pk *PKINIT) *KDC {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", k.Addr); err == nil {
-			c.Close()
+		// Ready once it says so, with both sockets bound: a connection
+		// that succeeds may reach another process holding the port.
+		log := k.Log()
+		if strings.Contains(log, "Cannot bind") {
+			stop()
+			return k, false
+		}
+		if strings.Contains(log, "commencing operation") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -109,7 +134,7 @@ func startKDC(t testing.TB, pk *PKINIT) *KDC {
 	if pk != nil && strings.Contains(k.Log(), "pkinit failed to initialize") {
 		t.Fatalf("the KDC's PKINIT plugin did not start:\n%s", k.Log())
 	}
-	return k
+	return k, true
 }
 
 // AddUser creates a principal with a password.
