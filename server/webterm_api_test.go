@@ -259,6 +259,12 @@ func (e *termEnv) call(t *testing.T, cookie, csrf, method, path string, in, out 
 // Origin (may be ""); on a refusal it returns the HTTP status.
 func (e *termEnv) dial(t *testing.T, id, cookie, origin string) (*websocket.Conn, int) {
 	t.Helper()
+	return e.dialPath(t, "/api/v1/sessions/"+id+"/terminal?cols=80&rows=24", cookie, origin)
+}
+
+// dialPath opens a WebSocket on path, as dial does.
+func (e *termEnv) dialPath(t *testing.T, path, cookie, origin string) (*websocket.Conn, int) {
+	t.Helper()
 	h := http.Header{}
 	if cookie != "" {
 		h.Set("Cookie", cookie)
@@ -268,7 +274,7 @@ func (e *termEnv) dial(t *testing.T, id, cookie, origin string) (*websocket.Conn
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, strings.Replace(e.URL, "https:", "wss:", 1)+"/api/v1/sessions/"+id+"/terminal?cols=80&rows=24",
+	ws, resp, err := websocket.Dial(ctx, strings.Replace(e.URL, "https:", "wss:", 1)+path,
 		&websocket.DialOptions{HTTPClient: e.http, HTTPHeader: h})
 	if err != nil {
 		if resp == nil {
@@ -378,6 +384,46 @@ func TestWebTerminalRefusals(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWatchRefusals: only admins and auditors watch, only live sessions,
+// only from the console's origin; a refused watch is neither told to the
+// watched user nor audited as one.
+func TestWatchRefusals(t *testing.T) {
+	e := newTermEnv(t)
+	alice := e.cookie(t, "alice", "alice-servertest-password")
+	admin := e.cookie(t, "admin", servertest.AdminPassword)
+	id := e.open(t, alice, "box/ops", "")
+	ended := e.open(t, alice, "box/ops", "")
+	e.Do(t, e.Client, "POST", "/api/v1/sessions/"+ended+"/terminate", nil, nil)
+	watches := func() int {
+		var evs []api.AuditEvent
+		e.Do(t, e.Client, "GET", "/api/v1/audit?action=session.watch", nil, &evs)
+		return len(evs)
+	}
+	for _, tt := range []struct {
+		name, id, cookie, origin string
+		want                     int
+	}{
+		{"a user", id, alice, e.URL, http.StatusForbidden},
+		{"another site's page", id, admin, "https://evil.example", http.StatusForbidden},
+		{"no Origin", id, admin, "", http.StatusForbidden},
+		{"an ended session", ended, admin, e.URL, http.StatusConflict},
+		{"no such session", "nothing", admin, e.URL, http.StatusNotFound},
+	} {
+		if _, got := e.dialPath(t, "/api/v1/sessions/"+tt.id+"/watch", tt.cookie, tt.origin); got != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if n := watches(); n != 0 {
+		t.Fatalf("%d session.watch events after refused watches, want none", n)
+	}
+	if _, got := e.dialPath(t, "/api/v1/sessions/"+id+"/watch", admin, e.URL); got != http.StatusSwitchingProtocols {
+		t.Fatalf("the admin's watch: status %d", got)
+	}
+	if n := watches(); n != 1 {
+		t.Fatalf("%d session.watch events after one watch, want 1", n)
+	}
 }
 
 // TestWebTerminalShell: a shell through the gateway with the resource's

@@ -52,6 +52,11 @@ func (s *API) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	if !sess.EndedAt.IsZero() || !time.Now().Before(sess.ExpiresAt) {
 		return api.Errorf(http.StatusConflict, "session %s is not live: replay its recording instead", sess.ID)
 	}
+	// Before the user is told or anything is audited: another site's page
+	// must not make a watched user see a watcher who is not there.
+	if err := s.cfg.Terminal.CheckOrigin(r); err != nil {
+		return err
+	}
 	detail := sess.ResourceName + "/" + sess.AccountName + " of " + sess.UserName
 	if err := s.hub.Watched(r.Context(), res.Gateway, sess.ID, c.User.Name, 2*time.Second); err != nil {
 		detail += "; the user could not be told: " + err.Error()

@@ -80,6 +80,16 @@ func (t *Terminal) Serve(w http.ResponseWriter, r *http.Request, sess *store.Ses
 	return nil
 }
 
+// CheckOrigin refuses a request that does not come from the console's own
+// origin: a caller that acts before the upgrade (the live view tells the
+// watched user) checks first.
+func (t *Terminal) CheckOrigin(r *http.Request) error {
+	if !t.sameOrigin(r) {
+		return errOrigin(r)
+	}
+	return nil
+}
+
 // errOrigin refuses a WebSocket from another page than the console's.
 // Cookies go with a WebSocket from any page: without this check another
 // site could open a terminal with the user's cookie.

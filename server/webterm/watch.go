@@ -27,8 +27,8 @@ const watchPoll = 250 * time.Millisecond
 // see it close: a watcher cannot type. The caller has checked that the
 // watcher may read the session, audited it and told its gateway.
 func (t *Terminal) Watch(w http.ResponseWriter, r *http.Request, sess *store.Session) error {
-	if !t.sameOrigin(r) {
-		return errOrigin(r)
+	if err := t.CheckOrigin(r); err != nil {
+		return err
 	}
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
