@@ -15,8 +15,13 @@
 // setting (TLS on by default, failing closed when the server cannot
 // encrypt; with tls_strict, TLS first as TDS 8.0 has it), then LOGIN7 with the stored credential: a SQL login, NTLMv2
 // through SSPI (go-mssqldb's ntlm package), or a Kerberos service ticket in
-// SPNEGO (gokrb5). LOGINACK, ENVCHANGE and INFO go back to the client; then
-// packets are relayed as they come, ATTENTION included.
+// SPNEGO (gokrb5). Kerberos (and PKINIT) logins are mutually authenticated:
+// the AP-REQ sets the mutual-required AP option and GSS_C_MUTUAL_FLAG, and
+// LOGINACK counts only after the server's SSPI token (a NegTokenResp with
+// the krb5 AP-REP) decrypts with the ticket's session key and repeats the
+// authenticator's ctime and cusec; without it the login is refused.
+// LOGINACK, ENVCHANGE and INFO go back to the client (SSPI tokens do not);
+// then packets are relayed as they come, ATTENTION included.
 //
 // Every SQL batch and RPC call is logged with its outcome, read from the
 // reply token stream as it passes (tds.ReplyScanner). A batch longer than
@@ -30,7 +35,8 @@
 //
 // Files: mssqlproxy.go (Handle), client.go (the client side up to
 // LOGIN7: TLS first, PRELOGIN or LOGIN7 first), login.go (the server
-// side), kerberos.go (Kerberos service tickets in SPNEGO), windows.go
+// side), kerberos.go (Kerberos service tickets in SPNEGO), mutual.go (the
+// mutual AP-REQ and the check of the server's AP-REP), windows.go
 // (TGTs kept per account; PKINIT with a db-client certificate for a key
 // made here, which the server signs per session), relay.go (packets and the query log), refuse.go
 // (answering with an error), rotate.go (rotation with ALTER LOGIN, and

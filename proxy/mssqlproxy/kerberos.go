@@ -22,29 +22,31 @@ import (
 // kerberosToken returns the SPNEGO token LOGIN7 carries for an account
 // with auth kerberos (its password) or pkinit (a db-client certificate):
 // a service ticket for the resource's SPN from the account's TGT, which
-// is reused across connections until it nearly expires (windows.go).
-// Failures say which step failed.
-func kerberosToken(d *tunnel.Descriptor) ([]byte, error) {
+// is reused across connections until it nearly expires (windows.go), in
+// an AP-REQ that requires mutual authentication (mutual.go), and what
+// the server's AP-REP must prove. Failures say which step failed.
+func kerberosToken(d *tunnel.Descriptor) ([]byte, *apExchange, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), LoginTimeout)
 	defer cancel()
 	cl, err := windows.client(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tkt, key, err := cl.GetServiceTicket(d.MSSQL.SPN)
 	if err != nil {
-		return nil, kerberosError(d, kdcWhere(d), "get a ticket for "+d.MSSQL.SPN, err)
+		return nil, nil, kerberosError(d, kdcWhere(d), "get a ticket for "+d.MSSQL.SPN, err)
 	}
-	init, err := spnego.NewNegTokenInitKRB5(cl, tkt, key)
+	init, ap, err := negTokenInitMutual(cl, tkt, key)
 	if err != nil {
-		return nil, fmt.Errorf("Kerberos: build the SPNEGO token: %w", err)
+		return nil, nil, fmt.Errorf("Kerberos: build the SPNEGO token: %w", err)
 	}
+	ap.server, ap.spn = d.Target, d.MSSQL.SPN
 	tok := spnego.SPNEGOToken{Init: true, NegTokenInit: init}
 	b, err := tok.Marshal()
 	if err != nil {
-		return nil, fmt.Errorf("Kerberos: build the SPNEGO token: %w", err)
+		return nil, nil, fmt.Errorf("Kerberos: build the SPNEGO token: %w", err)
 	}
-	return b, nil
+	return b, ap, nil
 }
 
 // krb5Config is the gokrb5 configuration for the account's realm.

@@ -75,6 +75,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (*serve
 		}
 	}
 	var next func([]byte) ([]byte, error)
+	var mutual *apExchange // Kerberos: the AP-REP the server must send
 	switch d.MSSQL.Auth {
 	case "", "sql":
 		login.UserName, login.Password = d.MSSQL.Username, d.MSSQL.Password
@@ -85,7 +86,7 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (*serve
 		}
 		next = a.NextBytes
 	case "kerberos", "pkinit":
-		if login.SSPI, err = kerberosToken(d); err != nil {
+		if login.SSPI, mutual, err = kerberosToken(d); err != nil {
 			return nil, err
 		}
 	default:
@@ -115,14 +116,31 @@ func loginServer(raw net.Conn, d *tunnel.Descriptor, client *tds.Login7) (*serve
 			return nil, fmt.Errorf("the server's login reply repeats a credential of account %s; pamd does not pass it on", d.Account)
 		}
 		out, kept, sspi, err := tds.ReadReply(m.Payload, tds.Version(login.TDSVersion), true)
-		switch {
-		case err != nil:
+		if err != nil {
 			return nil, fmt.Errorf("the server's login reply (TDS %v): %w", tds.Version(login.TDSVersion), err)
+		}
+		// Kerberos: the SSPI token (before LOGINACK, in this message or
+		// one of its own) is the server's AP-REP, checked before anything
+		// else of the reply counts; a refusal's own words win over it.
+		verified := false
+		if mutual != nil && sspi != nil && len(out.Errors) == 0 {
+			if mutual.done {
+				return nil, errors.New("Kerberos: the server sent a second SSPI token after its AP-REP")
+			}
+			if err := mutual.verify(sspi); err != nil {
+				return nil, err
+			}
+			verified = true
+		}
+		switch {
+		case out.LoginAck && mutual != nil && !mutual.done:
+			return nil, mutual.missing()
 		case out.LoginAck:
 			return &serverLogin{conn: conn, reply: kept, database: out.Database, version: out.Version, server: version}, nil
 		case len(out.Errors) > 0:
 			e := out.Errors[0]
 			return nil, &loginRefused{Number: e.Number, Account: d.Account, Text: scrubText(e.Text, d)}
+		case verified: // the AP-REP came alone; LOGINACK follows
 		case sspi != nil && next != nil:
 			resp, err := next(sspi)
 			if err != nil {

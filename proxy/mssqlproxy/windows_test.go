@@ -153,6 +153,12 @@ func TestPKINITLogin(t *testing.T) {
 	if !strings.Contains(kdc.Log(), "ISSUE: authtime") {
 		t.Fatalf("the KDC did not issue by PKINIT:\n%s", kdc.Log())
 	}
+	// Each login required mutual authentication and got its AP-REP.
+	for _, a := range s.APReqs() {
+		if !a.MutualRequired || !a.APRepSent {
+			t.Fatalf("AP-REQs %+v: want mutual authentication on every one", s.APReqs())
+		}
+	}
 }
 
 // TestPKINITRefusalsReachTheClient: what fails reaches the SQL client as

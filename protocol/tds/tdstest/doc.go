@@ -10,7 +10,10 @@
 // size ENVCHANGEs, SQL batches answered with real result sets for SELECT of
 // literals and @@VERSION and with DONE for SET, USE and transaction
 // statements, and ATTENTION acknowledged; Kerberos service tickets
-// (SPNEGO or raw krb5) checked against a keytab; RPC (sp_executesql,
+// (SPNEGO or raw krb5) checked against a keytab, and an AP-REQ that
+// requires mutual authentication answered as SQL Server does, with an
+// AP-REP in an SSPI token before LOGINACK (in a NegTokenResp for SPNEGO;
+// Server.APRep leaves it out or spoils it for tests); RPC (sp_executesql,
 // sp_prepare, sp_prepexec, sp_execute, sp_unprepare); ALTER LOGIN ... WITH
 // PASSWORD with SQL Server's rules: a login changes its own password only
 // with OLD_PASSWORD, another's only as a sysadmin (error 15151 otherwise),
@@ -20,7 +23,8 @@
 // stand-in knows); LOGIN7 is taken without PRELOGIN, as SQL Server does;
 // StartStrict speaks TDS 8.0 (TLS first, ALPN tds/8.0).
 //
-// Files: server.go, kdc.go (a real MIT KDC on a private realm for tests),
+// Files: server.go, aprep.go (the AP-REP encoder and the mutual reply),
+// kdc.go (a real MIT KDC on a private realm for tests),
 // pkinitkdc.go (the KDC with PKINIT: its certificate from a CA of its own,
 // the anchors it trusts for clients, CRL checking, AD-style settings).
 package tdstest

@@ -21,8 +21,9 @@ import (
 const testSPN = "MSSQLSvc/sql.example.test:1433"
 
 // TestKerberos: Kerberos logins against tickets from a real MIT KDC, with
-// go-mssqldb (SPNEGO) and FreeTDS tsql (a raw krb5 GSS token, from kinit's
-// credential cache).
+// go-mssqldb (SPNEGO, no mutual authentication) and FreeTDS tsql (a raw
+// krb5 GSS token, from kinit's credential cache, requiring mutual
+// authentication: MIT's GSS-API checks the stand-in's AP-REP).
 func TestKerberos(t *testing.T) {
 	kdc := tdstest.StartKDC(t)
 	kdc.AddUser(t, "alice", "Krb-Pass-1")
@@ -53,6 +54,11 @@ func TestKerberos(t *testing.T) {
 			t.Fatal("go-mssqldb logged in with a wrong Kerberos password")
 		}
 	}
+	// go-mssqldb does not ask for mutual authentication (and could not
+	// read an AP-REP: gokrb5 does not verify one), so it gets none.
+	if seen := s.APReqs(); len(seen) != 1 || seen[0].MutualRequired || seen[0].APRepSent {
+		t.Fatalf("go-mssqldb's AP-REQs: %+v", seen)
+	}
 
 	// A ticket for this SPN does not open a server holding another's key.
 	right := s.Keytab
@@ -71,22 +77,36 @@ func TestKerberos(t *testing.T) {
 	if _, err := exec.LookPath("tsql"); err != nil {
 		return
 	}
-	dir := t.TempDir()
-	env := append(kdc.Env(), "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"), "FREETDSCONF="+filepath.Join(dir, "freetds.conf"))
-	kinit := exec.CommandContext(ctx, "kinit", "alice@"+tdstest.Realm)
-	kinit.Env, kinit.Stdin = env, strings.NewReader("Krb-Pass-1\n")
-	if out, err := kinit.CombinedOutput(); err != nil {
-		t.Fatalf("kinit: %v\n%s", err, out)
+	// FreeTDS (MIT GSS-API) asks for mutual authentication and checks the
+	// AP-REP the stand-in sends in a raw krb5 GSS token: a good one lets
+	// it in, one for another authenticator does not.
+	for _, tt := range []struct {
+		mode tdstest.APRepMode
+		ok   bool
+	}{{tdstest.APRepValid, true}, {tdstest.APRepWrongTime, false}} {
+		s.APRep = tt.mode
+		dir := t.TempDir()
+		env := append(kdc.Env(), "KRB5CCNAME=FILE:"+filepath.Join(dir, "cc"), "FREETDSCONF="+filepath.Join(dir, "freetds.conf"))
+		kinit := exec.CommandContext(ctx, "kinit", "alice@"+tdstest.Realm)
+		kinit.Env, kinit.Stdin = env, strings.NewReader("Krb-Pass-1\n")
+		if out, err := kinit.CombinedOutput(); err != nil {
+			t.Fatalf("kinit: %v\n%s", err, out)
+		}
+		host, port, _ := net.SplitHostPort(s.Addr)
+		os.WriteFile(filepath.Join(dir, "freetds.conf"), []byte("[standin]\n\thost = "+host+"\n\tport = "+port+
+			"\n\ttds version = 7.4\n\tspn = "+testSPN+"\n"), 0o600)
+		tsql := exec.CommandContext(ctx, "tsql", "-S", "standin")
+		tsql.Env, tsql.Stdin = env, strings.NewReader("select N'by kerberos'\ngo\nexit\n")
+		out, _ := tsql.CombinedOutput()
+		if got := strings.Contains(string(out), "by kerberos"); got != tt.ok {
+			t.Fatalf("tsql with Kerberos, AP-REP mode %d: logged in %v, want %v:\n%s", tt.mode, got, tt.ok, out)
+		}
+		seen := s.APReqs()
+		if last := seen[len(seen)-1]; !last.MutualRequired || !last.APRepSent {
+			t.Fatalf("FreeTDS AP-REQ %+v: want mutual-required, and an AP-REP sent", last)
+		}
 	}
-	host, port, _ := net.SplitHostPort(s.Addr)
-	os.WriteFile(filepath.Join(dir, "freetds.conf"), []byte("[standin]\n\thost = "+host+"\n\tport = "+port+
-		"\n\ttds version = 7.4\n\tspn = "+testSPN+"\n"), 0o600)
-	tsql := exec.CommandContext(ctx, "tsql", "-S", "standin")
-	tsql.Env, tsql.Stdin = env, strings.NewReader("select N'by kerberos'\ngo\nexit\n")
-	out, _ := tsql.CombinedOutput()
-	if !strings.Contains(string(out), "by kerberos") {
-		t.Fatalf("tsql with Kerberos:\n%s", out)
-	}
+	s.APRep = tdstest.APRepValid
 }
 
 // TestRPCAndLargeResults: go-mssqldb's parameterised queries arrive as

@@ -3,6 +3,7 @@ package tdstest
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -14,9 +15,12 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/service"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/pamd/pamd/protocol/ntlm"
 	"github.com/pamd/pamd/protocol/tds"
@@ -58,6 +62,10 @@ type Server struct {
 	// Keytab, when set, lets Kerberos logins in: the service ticket in the
 	// SSPI token (SPNEGO or a raw krb5 GSS token) is checked against it.
 	Keytab *keytab.Keytab
+	// APRep is how an AP-REQ that requires mutual authentication is
+	// answered: by default with an AP-REP in an SSPI token before
+	// LOGINACK, as SQL Server does (aprep.go).
+	APRep APRepMode
 
 	mu        sync.Mutex
 	ln        net.Listener
@@ -65,6 +73,21 @@ type Server struct {
 	prelogins int           // connections that sent PRELOGIN
 	alpn      []string      // the ALPN each strict connection agreed on
 	batches   []string
+	apreqs    []APReqSeen
+}
+
+// APReqSeen is what a verified Kerberos AP-REQ asked for.
+type APReqSeen struct {
+	MutualRequired bool   // the AP option mutual-required
+	GSSFlags       uint32 // the flags of the authenticator's GSS checksum (0x8003), 0 without one
+	APRepSent      bool
+}
+
+// APReqs returns the verified Kerberos AP-REQs so far.
+func (s *Server) APReqs() []APReqSeen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]APReqSeen(nil), s.apreqs...)
 }
 
 // Start listens on a loopback port without encryption.
@@ -241,12 +264,15 @@ func (s *Server) serve(nc net.Conn) {
 	s.seen = append(s.seen, login)
 	want, known := s.Logins[login.UserName]
 	s.mu.Unlock()
+	var sspi []byte // the server's last SSPI step, sent before LOGINACK
 	switch {
 	case login.OptionFlags2&tds.Flags2IntegratedSecurity != 0:
-		if who, ok := c.integrated(login); !ok {
+		who, reply, ok := c.integrated(login)
+		if !ok {
 			c.loginFailed(who)
 			return
 		}
+		sspi = reply
 	case !known || want != login.Password || login.UserName == "":
 		c.loginFailed(login.UserName)
 		return
@@ -261,6 +287,9 @@ func (s *Server) serve(nc net.Conn) {
 		c.packetSize = int(login.PacketSize)
 	}
 	tk := &tds.Tokens{V: c.v}
+	if sspi != nil {
+		tk.SSPI(sspi)
+	}
 	tk.EnvChange(tds.EnvDatabase, c.database, "master").
 		Message(tds.TokenInfo, tds.ServerMessage{Number: 5701, State: 2, Class: 0,
 			Text: "Changed database context to '" + c.database + "'.", ServerName: "pamd-standin"}).
@@ -342,56 +371,84 @@ func (c *conn) fail(done byte, number int32, state, class byte, text string) err
 }
 
 // integrated runs an SSPI login: NTLM's NEGOTIATE in LOGIN7, the server's
-// CHALLENGE in an SSPI token, the client's AUTHENTICATE in an SSPI message.
-func (c *conn) integrated(login *tds.Login7) (string, bool) {
+// CHALLENGE in an SSPI token, the client's AUTHENTICATE in an SSPI message;
+// or Kerberos in one round. It returns the SSPI token that goes before
+// LOGINACK (Kerberos' AP-REP), if any.
+func (c *conn) integrated(login *tds.Login7) (string, []byte, bool) {
 	if ntlm.MessageType(login.SSPI) != ntlm.TypeNegotiate {
 		return c.kerberos(login.SSPI)
 	}
 	var challenge [8]byte
 	rand.Read(challenge[:])
 	if c.sendTokens((&tds.Tokens{V: c.v}).SSPI(ntlm.Challenge(challenge, "EXAMPLE", "STANDIN", time.Now()))) != nil {
-		return "", false
+		return "", nil, false
 	}
 	m, err := tds.ReadMessage(c, 1<<16)
 	if err != nil || m.Type != tds.TypeSSPI {
-		return "", false
+		return "", nil, false
 	}
 	auth, err := ntlm.ParseAuthenticate(m.Payload)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	who := auth.Domain + `\` + auth.User
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	for name, password := range c.s.Windows {
 		if strings.EqualFold(name, who) && auth.VerifyNTLMv2(password, challenge) {
-			return who, true
+			return who, nil, true
 		}
 	}
-	return who, false
+	return who, nil, false
 }
 
 // kerberos checks a Kerberos service ticket from an SPNEGO token (what
-// go-mssqldb and pamd send) or a raw krb5 GSS token (what FreeTDS sends).
-func (c *conn) kerberos(token []byte) (string, bool) {
-	if c.s.Keytab == nil {
-		return "(kerberos)", false
+// go-mssqldb and pamd send) or a raw krb5 GSS token (what FreeTDS sends),
+// and, when the AP-REQ requires mutual authentication, returns the AP-REP
+// in the same framing (aprep.go).
+func (c *conn) kerberos(token []byte) (string, []byte, bool) {
+	c.s.mu.Lock()
+	kt, mode := c.s.Keytab, c.s.APRep
+	c.s.mu.Unlock()
+	if kt == nil {
+		return "(kerberos)", nil, false
 	}
 	var krb spnego.KRB5Token
+	wrapped := false
 	if err := krb.Unmarshal(token); err != nil {
 		var neg spnego.SPNEGOToken
 		if err := neg.Unmarshal(token); err != nil || !neg.Init {
-			return "(unreadable SSPI token)", false
+			return "(unreadable SSPI token)", nil, false
 		}
 		if err := krb.Unmarshal(neg.NegTokenInit.MechTokenBytes); err != nil {
-			return "(unreadable SPNEGO mechanism token)", false
+			return "(unreadable SPNEGO mechanism token)", nil, false
 		}
+		wrapped = true
 	}
-	ok, creds, err := service.VerifyAPREQ(&krb.APReq, service.NewSettings(c.s.Keytab, service.DecodePAC(false)))
+	if !krb.IsAPReq() {
+		return "(no AP-REQ in the SSPI token)", nil, false
+	}
+	ok, creds, err := service.VerifyAPREQ(&krb.APReq, service.NewSettings(kt, service.DecodePAC(false)))
 	if err != nil || !ok {
-		return "(kerberos)", false
+		return "(kerberos)", nil, false
 	}
-	return creds.UserName() + "@" + creds.Domain(), true
+	who := creds.UserName() + "@" + creds.Domain()
+	seen := APReqSeen{MutualRequired: types.IsFlagSet(&krb.APReq.APOptions, flags.APOptionMutualRequired)}
+	if ck := krb.APReq.Authenticator.Cksum; ck.CksumType == chksumtype.GSSAPI && len(ck.Checksum) >= 24 {
+		seen.GSSFlags = binary.LittleEndian.Uint32(ck.Checksum[20:24])
+	}
+	var reply []byte
+	if seen.MutualRequired && mode != APRepNone {
+		a := krb.APReq.Authenticator
+		if reply, err = MutualReply(krb.APReq.Ticket.DecryptedEncPart.Key, a.CTime, a.Cusec, wrapped, mode); err != nil {
+			return who, nil, false
+		}
+		seen.APRepSent = true
+	}
+	c.s.mu.Lock()
+	c.s.apreqs = append(c.s.apreqs, seen)
+	c.s.mu.Unlock()
+	return who, reply, true
 }
 
 func (c *conn) send(payload []byte) error {
