@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -33,8 +34,17 @@ func (a *app) accountsCommand() *cli.Command {
 			outputFlag(),
 		}, Action: a.accountsAdd},
 		{Name: "set", ArgsUsage: "RESOURCE/NAME", Usage: "change an account; new secrets replace the stored ones", Flags: append(unchangedByDefault(
-			&cli.StringFlag{Name: "username"}, &cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate"},
+			&cli.StringFlag{Name: "username"}, &cli.StringFlag{Name: "auth", Usage: "ssh: password, key or certificate; mssql: sql, ntlm, kerberos or pkinit"},
 			&cli.StringFlag{Name: "private-key-file"},
+			&cli.StringFlag{Name: "domain", Usage: "mssql ntlm: the account's Windows domain (\"\" clears it, as for the flags below)"},
+			&cli.StringFlag{Name: "realm", Usage: "mssql kerberos, pkinit: the Kerberos realm (EXAMPLE.COM)"},
+			&cli.StringFlag{Name: "spn", Usage: "mssql kerberos, pkinit: the server's SPN (MSSQLSvc/HOST:PORT)"},
+			&cli.StringFlag{Name: "kdc", Usage: "mssql kerberos, pkinit: KDC HOST[:PORT] (\"\": DNS SRV records of the realm)"},
+			&cli.StringFlag{Name: "upn", Usage: "mssql pkinit: the user principal name in the certificate (\"\": USERNAME@REALM)"},
+			&cli.StringFlag{Name: "sid", Usage: "mssql pkinit: the account's SID (S-1-5-21-…), for Active Directory's strong certificate mapping"},
+			&cli.StringFlag{Name: "kdc-ca-file", Usage: "mssql pkinit: the CA (PEM) that signed the KDC's (domain controller's) certificate"},
+			&cli.StringFlag{Name: "kdc-hostname", Usage: "mssql pkinit: the KDC's DNS name in its certificate, when it names no krbtgt/REALM"},
+			&cli.StringFlag{Name: "keytab-file", Usage: "mssql kerberos: log in with this keytab instead of the password, which it replaces (\"\": with the password again)"},
 			&cli.BoolFlag{Name: "require-mfa"}, &cli.StringFlag{Name: "description"}, noLoginCheckFlag(),
 			&cli.StringFlag{Name: "rotation-interval", Usage: "rotate the credential on this schedule (30d, 12h; 0 turns it off)"},
 			&cli.StringFlag{Name: "rotate-with", Usage: "RESOURCE/ACCOUNT that changes this account's credential (empty: the account itself)"},
@@ -101,6 +111,7 @@ func (a *app) accountsAdd(c *cli.Context) error {
 		return printJSON(a.stdout, out)
 	}
 	fmt.Fprintf(a.stdout, "account %s/%s added\n", out.Resource, out.Name)
+	a.printWarnings(out.Warnings)
 	return nil
 }
 
@@ -118,7 +129,31 @@ func (a *app) accountsSet(c *cli.Context) error {
 		return &v
 	}
 	req.Username, req.Auth, req.Description = str("username"), str("auth"), str("description")
+	req.Domain, req.Realm, req.SPN, req.KDC = str("domain"), str("realm"), str("spn"), str("kdc")
+	req.UPN, req.SID, req.KDCHostname = str("upn"), str("sid"), str("kdc-hostname")
 	req.RotationInterval, req.RotateWith = str("rotation-interval"), str("rotate-with")
+	// A file's flag set to "" clears what it gave (an account leaving
+	// pkinit, or a keytab for the password again).
+	file := func(flag string, encode func([]byte) string) (*string, error) {
+		if !c.IsSet(flag) {
+			return nil, nil
+		}
+		v := ""
+		if f := c.String(flag); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			v = encode(b)
+		}
+		return &v, nil
+	}
+	if req.KDCCA, err = file("kdc-ca-file", func(b []byte) string { return string(b) }); err != nil {
+		return err
+	}
+	if req.Keytab, err = file("keytab-file", base64.StdEncoding.EncodeToString); err != nil {
+		return err
+	}
 	req.SkipLoginCheck = c.Bool("no-login-check")
 	if c.IsSet("require-mfa") {
 		v := c.Bool("require-mfa")
@@ -130,6 +165,15 @@ func (a *app) accountsSet(c *cli.Context) error {
 			return err
 		}
 		req.Password = &pw
+	}
+	// A Kerberos account logs in with a password or a keytab: the one given
+	// replaces the other.
+	none := ""
+	switch {
+	case req.Password != nil && *req.Password != "" && req.Keytab == nil:
+		req.Keytab = &none
+	case req.Keytab != nil && *req.Keytab != "" && req.Password == nil:
+		req.Password = &none
 	}
 	if f := c.String("private-key-file"); f != "" {
 		b, err := os.ReadFile(f)
@@ -150,10 +194,12 @@ func (a *app) accountsSet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := client.UpdateAccount(c.Context, res, name, req); err != nil {
+	var out api.Account // UpdateAccount, with what the server warns about
+	if err := client.Do(c.Context, "PATCH", "/api/v1/resources/"+url.PathEscape(res)+"/accounts/"+url.PathEscape(name), req, &out); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "account %s/%s updated\n", res, name)
+	a.printWarnings(out.Warnings)
 	return nil
 }
 

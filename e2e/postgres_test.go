@@ -210,9 +210,15 @@ func TestPostgresThroughConnect(t *testing.T) {
 		t.Fatalf("a server certificate from an unknown CA: %s", errOut)
 	}
 	e.addPostgres("pg1", p, "--tls-ca-file", p.caFile)
-	if errOut := e.fails("wrong-password\n", "accounts", "add", "pg1/bad", "--username", "app", "--password-stdin"); !strings.Contains(errOut, "28P01") {
+	if errOut := e.fails("wrong-password\n", "accounts", "add", "pg1/bad", "--username", "app", "--password-stdin"); !strings.Contains(errOut, "28P01") || !strings.Contains(errOut, "--no-login-check") {
 		t.Fatalf("a wrong password: %s", errOut)
 	}
+	// Unchecked, it is stored; a connection with it then fails at the server.
+	e.ok("wrong-password\n", "accounts", "add", "pg1/unchecked", "--username", "app", "--password-stdin", "--no-login-check")
+	if out := e.ok("", "accounts", "list", "pg1"); !strings.Contains(out, "unchecked") || strings.Contains(out, "bad") {
+		t.Fatalf("accounts after a refused and an unchecked add:\n%s", out)
+	}
+	e.ok("", "accounts", "rm", "pg1/unchecked")
 	e.ok(pgAppPass+"\n", "accounts", "add", "pg1/app", "--username", "app", "--password-stdin")
 	if out := e.ok("", "resources", "test", "pg1"); !strings.Contains(out, "TLS verified") || !strings.Contains(out, "server version 15") {
 		t.Fatalf("resources test:\n%s", out)

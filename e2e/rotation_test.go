@@ -127,7 +127,7 @@ func TestRotationMSSQL(t *testing.T) {
 	e.ok(sqlPassword+"\n", "accounts", "add", "sql/app", "--username", "app", "--password-stdin")
 	e.ok("Rotator-Pass-7q\n", "accounts", "add", "sql/rotator", "--username", "rotator", "--password-stdin")
 	e.ok("App2-Pass-4x\n", "accounts", "add", "sql/app2", "--username", "app2", "--password-stdin")
-	e.ok("Nt-Pass-1\n", "accounts", "add", "sql/win", "--auth", "ntlm", "--domain", "CORP", "--username", "bob", "--password-stdin")
+	e.ok("Nt-Pass-1\n", "accounts", "add", "sql/win", "--auth", "ntlm", "--domain", "CORP", "--username", "bob", "--password-stdin", "--no-login-check")
 	ctx := context.Background()
 
 	// A session is open, with a connection in use, across the rotation.
@@ -182,7 +182,7 @@ func TestRotationMSSQL(t *testing.T) {
 	if !strings.Contains(errOut, "error 15151") || !strings.Contains(errOut, "keeps its old credential") || s.Password("app2") != before {
 		t.Fatalf("rotation account without permission: %s", errOut)
 	}
-	e.ok("Wrong-Pass-0\n", "accounts", "set", "sql/rotator", "--password-stdin")
+	e.ok("Wrong-Pass-0\n", "accounts", "set", "sql/rotator", "--password-stdin", "--no-login-check")
 	errOut = e.fails("", "accounts", "rotate", "sql/app2")
 	if !strings.Contains(errOut, "refused the stored credentials of account rotator") || s.Password("app2") != before {
 		t.Fatalf("wrong rotation account: %s", errOut)

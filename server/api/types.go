@@ -259,6 +259,9 @@ type Account struct {
 	Rotation    *Rotation `json:"rotation,omitempty"`
 	// Rotatable says the account's credential can be rotated.
 	Rotatable bool `json:"rotatable"`
+	// Warnings are said once, when the account is added or changed (one
+	// stored without a login check, say).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Rotation is an account's credential rotation status; it never holds a
@@ -464,11 +467,22 @@ type ResourceUpdate struct {
 
 // AccountUpdate changes what is set; a secret is replaced, never returned.
 type AccountUpdate struct {
-	Username    *string `json:"username,omitempty"`
-	Password    *string `json:"password,omitempty"`
-	Auth        *string `json:"auth,omitempty"`
-	PrivateKey  *string `json:"private_key,omitempty"`
-	Passphrase  *string `json:"passphrase,omitempty"`
+	Username   *string `json:"username,omitempty"`
+	Password   *string `json:"password,omitempty"`
+	Auth       *string `json:"auth,omitempty"`
+	PrivateKey *string `json:"private_key,omitempty"`
+	Passphrase *string `json:"passphrase,omitempty"`
+	// The Windows login settings, as CreateAccountRequest has them ("" clears
+	// one): mssql ntlm, kerberos and pkinit.
+	Domain      *string `json:"domain,omitempty"`
+	Realm       *string `json:"realm,omitempty"`
+	SPN         *string `json:"spn,omitempty"`
+	KDC         *string `json:"kdc,omitempty"`
+	UPN         *string `json:"upn,omitempty"`
+	SID         *string `json:"sid,omitempty"`
+	KDCCA       *string `json:"kdc_ca,omitempty"` // PEM
+	KDCHostname *string `json:"kdc_hostname,omitempty"`
+	Keytab      *string `json:"keytab,omitempty"` // base64
 	Description *string `json:"description,omitempty"`
 	RequireMFA  *bool   `json:"require_mfa,omitempty"`
 	// RotationInterval schedules rotation ("30d", "12h"; "0" turns it off);

@@ -209,7 +209,7 @@ func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request) error 
 	}
 	// Checked (where the kind can, by logging in) before it is stored,
 	// outside the store's write lock.
-	checkCtx := r.Context()
+	checkCtx, notes := kind.WithNotes(r.Context())
 	if req.SkipLoginCheck {
 		checkCtx = kind.WithoutLoginCheck(checkCtx)
 	}
@@ -236,12 +236,17 @@ func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request) error 
 		if a.RequireMFA {
 			detail += ", MFA required"
 		}
+		if req.SkipLoginCheck {
+			detail += ", stored without a login check"
+		}
 		return audit.Append(tx, c.User.Name, "account.create", res.Name+"/"+a.Name, "success", c.Source, detail)
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, s.accountView(saved, a))
+	v := s.accountView(saved, a)
+	v.Warnings = *notes
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 

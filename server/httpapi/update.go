@@ -107,6 +107,16 @@ func (s *API) handleUpdateAccount(w http.ResponseWriter, r *http.Request) error 
 	set(&a.Password, req.Password, "password", true)
 	set(&a.PrivateKey, req.PrivateKey, "private key", true)
 	set(&a.Passphrase, req.Passphrase, "passphrase", true)
+	set(&a.Domain, req.Domain, "domain", false)
+	set(&a.Realm, req.Realm, "realm", false)
+	set(&a.SPN, req.SPN, "spn", false)
+	set(&a.KDC, req.KDC, "kdc", false)
+	set(&a.UPN, req.UPN, "upn", false)
+	set(&a.SID, req.SID, "sid", false)
+	set(&a.KDCCA, req.KDCCA, "KDC CA", true)
+	set(&a.KDCHostname, req.KDCHostname, "kdc hostname", false)
+	set(&a.Keytab, req.Keytab, "keytab", true)
+	loginChanged := len(changed) > 0 // what the target sees of a login
 	set(&a.Description, req.Description, "description", false)
 	if req.RequireMFA != nil && *req.RequireMFA != a.RequireMFA {
 		a.RequireMFA = *req.RequireMFA
@@ -124,13 +134,16 @@ func (s *API) handleUpdateAccount(w http.ResponseWriter, r *http.Request) error 
 	if len(changed) == 0 {
 		return api.Errorf(http.StatusBadRequest, "nothing to change")
 	}
+	notes := new([]string)
 	if settingsChanged { // only the rotation's settings: nothing to check at the target
 		k, err := s.kinds.Must(res)
 		if err != nil {
 			return err
 		}
-		checkCtx := r.Context()
-		if req.SkipLoginCheck {
+		checkCtx, n := kind.WithNotes(r.Context())
+		notes = n
+		// A description or MFA change is checked, not logged in with.
+		if req.SkipLoginCheck || !loginChanged {
 			checkCtx = kind.WithoutLoginCheck(checkCtx)
 		}
 		if err := k.CheckAccount(checkCtx, res, a, true); err != nil {
@@ -141,12 +154,18 @@ func (s *API) handleUpdateAccount(w http.ResponseWriter, r *http.Request) error 
 		if err := tx.PutAccount(a); err != nil {
 			return err
 		}
-		return audit.Append(tx, c.User.Name, "account.update", res.Name+"/"+a.Name, "success", c.Source, strings.Join(changed, "; "))
+		detail := strings.Join(changed, "; ")
+		if req.SkipLoginCheck && loginChanged {
+			detail += "; stored without a login check"
+		}
+		return audit.Append(tx, c.User.Name, "account.update", res.Name+"/"+a.Name, "success", c.Source, detail)
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.accountView(res, a))
+	v := s.accountView(res, a)
+	v.Warnings = *notes
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

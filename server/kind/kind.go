@@ -136,6 +136,29 @@ func WithoutLoginCheck(ctx context.Context) context.Context {
 // (the default) before it is stored.
 func LoginCheck(ctx context.Context) bool { return ctx.Value(noLoginCheck{}) == nil }
 
+// LoginFailed is CheckAccount's refusal of an account that did not log in
+// to res: the target's reason, and how to store it anyway.
+func LoginFailed(a *store.Account, res *store.Resource, err error) *api.Error {
+	return BadRequest("account %s cannot log in to %s: %v (fix the credential, or add --no-login-check to store it unchecked)", a.Name, res.Name, err)
+}
+
+type notesKey struct{}
+
+// WithNotes gives ctx a place for what CheckAccount tells the admin about
+// an account it stores (that it was not logged in with, and why), and
+// returns the list it fills.
+func WithNotes(ctx context.Context) (context.Context, *[]string) {
+	notes := new([]string)
+	return context.WithValue(ctx, notesKey{}, notes), notes
+}
+
+// Note adds a note for the admin under ctx (dropped without WithNotes).
+func Note(ctx context.Context, format string, args ...any) {
+	if notes, ok := ctx.Value(notesKey{}).(*[]string); ok {
+		*notes = append(*notes, fmt.Sprintf(format, args...))
+	}
+}
+
 // Common carries the login every kind with accounts fills in.
 func Common(acct *store.Account) tunnel.Login {
 	return tunnel.Login{Username: acct.Username, Password: acct.Password}

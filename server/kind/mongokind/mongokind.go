@@ -160,8 +160,9 @@ func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceU
 	return nil
 }
 
-// CheckAccount checks a new account's settings, then (new or updated)
-// that it logs in.
+// CheckAccount checks a new account's settings, then (new or updated, unless
+// the admin said --no-login-check) that it logs in, refusing it with the
+// server's reason.
 func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error {
 	if !update {
 		if a.Username == "" || a.Password == "" {
@@ -175,10 +176,7 @@ func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.A
 		return nil
 	}
 	if _, err := k.probe(ctx, res, a); err != nil {
-		if update {
-			return kind.BadRequest("account %s cannot log in with the new settings: %v", a.Name, err)
-		}
-		return kind.BadRequest("account %s cannot log in: %v", a.Name, err)
+		return kind.LoginFailed(a, res, err)
 	}
 	return nil
 }

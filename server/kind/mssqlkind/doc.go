@@ -13,5 +13,9 @@
 // password, or PKINIT (auth pkinit: no secret; the gateway gets a
 // certificate from the db-client CA per session).
 //
+// Accounts are logged in with (through the gateway) before they are stored,
+// unless the admin says --no-login-check; pkinit accounts are stored
+// unchecked.
+//
 // Files: mssqlkind.go, pkinit.go (checking pkinit accounts).
 package mssqlkind

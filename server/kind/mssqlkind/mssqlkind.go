@@ -2,6 +2,7 @@ package mssqlkind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -126,11 +127,42 @@ func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceU
 	return err
 }
 
-// CheckAccount checks an account's login settings.
-func (k *Kind) CheckAccount(ctx context.Context, _ *store.Resource, a *store.Account, _ bool) error {
+// CheckAccount checks an account's settings, then, unless the admin said
+// --no-login-check, logs in with it through the gateway as pamd resources
+// test does, refusing it with the server's (or KDC's) reason. A pkinit
+// account is stored unchecked: its certificate is signed for a live session
+// only. An update drops the secrets its auth does not use.
+func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.Account, update bool) error {
 	if a.Auth == "" {
 		a.Auth = "sql"
 	}
+	if update {
+		switch a.Auth {
+		case "pkinit":
+			a.Password, a.Keytab = "", ""
+		case "sql", "ntlm":
+			a.Keytab = ""
+		}
+	}
+	if err := checkSettings(a); err != nil {
+		return err
+	}
+	if !kind.LoginCheck(ctx) {
+		return nil
+	}
+	if a.Auth == "pkinit" {
+		kind.Note(ctx, "account %s is stored without a login check: a pkinit account logs in with a certificate pamd signs for a live session only (pamd connect %s/%s tries it)", a.Name, res.Name, a.Name)
+		return nil
+	}
+	if _, err := k.probe(ctx, res, a); err != nil {
+		// The gateway's words are for a stored account; this one is not yet.
+		return kind.LoginFailed(a, res, errors.New(strings.TrimSuffix(err.Error(), "; an administrator must update the account")))
+	}
+	return nil
+}
+
+// checkSettings checks (and normalises) an account's login settings.
+func checkSettings(a *store.Account) error {
 	if a.Auth == "pkinit" {
 		return checkPKINIT(a)
 	}
@@ -279,6 +311,9 @@ func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Accou
 		return "", err
 	}
 	r, err := k.env.Probe(ctx, res.Gateway, d)
+	if err != nil && d.Account != "" && strings.Contains(err.Error(), "no probe for protocol") {
+		return "", fmt.Errorf("gateway %s is too old to log in for a check (upgrade it)", res.Gateway)
+	}
 	if err != nil {
 		return "", err
 	}

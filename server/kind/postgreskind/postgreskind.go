@@ -129,11 +129,11 @@ func (k *Kind) CheckAccount(ctx context.Context, res *store.Resource, a *store.A
 	if strings.ContainsRune(a.Username, 0) || strings.ContainsRune(a.Password, 0) {
 		return kind.BadRequest("a PostgreSQL user name or password cannot hold a NUL byte")
 	}
+	if !kind.LoginCheck(ctx) {
+		return nil
+	}
 	if _, err := k.probe(ctx, res, a); err != nil {
-		if update {
-			return kind.BadRequest("account %s cannot log in with the new settings: %v", a.Name, err)
-		}
-		return kind.BadRequest("account %s cannot log in: %v", a.Name, err)
+		return kind.LoginFailed(a, res, err)
 	}
 	return nil
 }
