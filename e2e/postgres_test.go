@@ -183,6 +183,7 @@ func psql(t *testing.T, addr, settings string, args ...string) (string, error) {
 }
 
 type pgRecord struct {
+	Time                                           time.Time
 	Type, Command, Data, Database, Error, Op, Path string
 	Status                                         *int
 	Rows, Size                                     int64
@@ -193,6 +194,15 @@ type pgRecord struct {
 		SHA256 string
 		Values int
 	}
+}
+
+// pgLogs is a session's query log, a record per statement (the server
+// reads the gateway's batches back one by one).
+func (e *env) pgLogs(session string) []pgRecord {
+	e.t.Helper()
+	var recs []pgRecord
+	e.json(&recs, "sessions", "logs", session, "-o", "json")
+	return recs
 }
 
 // TestPostgresThroughConnect: PostgreSQL 15 with TLS verified against the
@@ -369,7 +379,7 @@ print(cur.fetchone()[0])
 	// The query log: statements, outcomes, COPY, parameters.
 	var recs []pgRecord
 	e.waitFor("the query log", 15*time.Second, func() bool {
-		e.json(&recs, "sessions", "logs", c.SessionID, "-o", "json")
+		recs = e.pgLogs(c.SessionID)
 		return slices.ContainsFunc(recs, func(r pgRecord) bool { return strings.Contains(r.Command, "pg_notify") })
 	})
 	find := func(what string, pred func(pgRecord) bool) pgRecord {
@@ -745,7 +755,7 @@ func TestPostgresJDBCAndNodeThroughConnect(t *testing.T) {
 	}
 	var recs []pgRecord
 	e.waitFor("the clients in the query log", 10*time.Second, func() bool {
-		e.json(&recs, "sessions", "logs", c.SessionID, "-o", "json")
+		recs = e.pgLogs(c.SessionID)
 		return slices.ContainsFunc(recs, func(r pgRecord) bool { return r.Data == "$1 = 'hello from node-postgres'" }) &&
 			slices.ContainsFunc(recs, func(r pgRecord) bool { return strings.HasPrefix(r.Command, "SELECT $1::int * 2") })
 	})

@@ -50,7 +50,11 @@
 //	7 record   gateway → server   Hello; then Messages "records" (a batch of Records) answered
 //	                              by "ack" with the highest seq stored, or by "refused" (the
 //	                              server then closes the stream); and unanswered "backlog"
-//	                              Messages whose detail is a Backlog
+//	                              Messages whose detail is a Backlog. A Record of type
+//	                              "batch" carries other records of its connection (their
+//	                              JSON as an array in its data, without session,
+//	                              connection, channel and database, which are the
+//	                              batch's); the server reads them one by one (Unbatch)
 //	8 rotate   server → gateway   Rotation; the gateway changes the account's credential on
 //	                              the target and answers one Message "rotation_result"
 //	                              whose detail is a RotationResult
@@ -127,5 +131,6 @@
 // may be added within a version; readers ignore fields they do not know.
 //
 // Files: header.go (Header, ReadHeader, Append), reply.go (Reply), message.go
-// (Messages), bodies.go (the JSON bodies), fuzz_test.go.
+// (Messages), bodies.go (the JSON bodies), batch.go (batch records),
+// fuzz_test.go.
 package tunnel

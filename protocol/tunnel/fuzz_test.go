@@ -71,3 +71,23 @@ func FuzzReadMessage(f *testing.F) {
 		}
 	})
 }
+
+// Unbatch takes any record: it never panics, never returns a batch, and
+// what it returns belongs to the batch's session and connection.
+func FuzzUnbatch(f *testing.F) {
+	f.Add(`[{"time":"2026-12-02T08:00:00Z","type":"query","command":"SELECT 1"},{"type":"execute"}]`)
+	f.Add(`[{"type":"batch","data":"[]"}]`)
+	f.Add(`[]`)
+	f.Add(`{`)
+	f.Fuzz(func(t *testing.T, data string) {
+		got, err := Unbatch(Record{Type: RecordBatch, SessionID: "s", ConnectionID: "c", Data: data})
+		if err != nil {
+			return
+		}
+		for _, r := range got {
+			if r.Type == RecordBatch || r.SessionID != "s" || r.ConnectionID != "c" {
+				t.Fatalf("unbatched %+v", r)
+			}
+		}
+	})
+}

@@ -213,3 +213,27 @@ func TestDescriptorStringHasNoSecret(t *testing.T) {
 		t.Fatalf("String() leaks the password: %q", s)
 	}
 }
+
+func TestUnbatch(t *testing.T) {
+	one := Record{Type: "query", SessionID: "s", Command: "SELECT 1"}
+	if got, err := Unbatch(one); err != nil || len(got) != 1 || got[0].Command != "SELECT 1" {
+		t.Fatalf("a record that is no batch: %+v %v", got, err)
+	}
+	b := Record{Seq: 7, Type: RecordBatch, SessionID: "s", ConnectionID: "c", Database: "orders",
+		Data: `[{"type":"query","command":"SELECT 1","session_id":"other"},{"type":"execute","command":"SELECT 2","database":"app"}]`}
+	got, err := Unbatch(b)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Unbatch: %+v %v", got, err)
+	}
+	if got[0].SessionID != "s" || got[0].ConnectionID != "c" || got[0].Database != "orders" || got[0].Seq != 7 || got[0].Command != "SELECT 1" {
+		t.Fatalf("first: %+v", got[0])
+	}
+	if got[1].Database != "app" || got[1].Type != "execute" {
+		t.Fatalf("second: %+v", got[1])
+	}
+	for _, data := range []string{`[{"type":"batch","data":"[]"}]`, `{`, `"x"`} {
+		if _, err := Unbatch(Record{Type: RecordBatch, Data: data}); err == nil {
+			t.Fatalf("Unbatch(%s) took it", data)
+		}
+	}
+}

@@ -27,10 +27,16 @@
 // values cut to their head, tail, length and SHA-256) and every COPY
 // (direction, bytes, rows) is logged with its outcome (the CommandComplete
 // tag, or SQLSTATE and message) and duration, read from the messages as
-// they pass (relay.go). Failures reach the client as an ErrorResponse
-// whose message starts with "pamd:"; texts from the server before login
-// are scrubbed of the account's credential. The password goes in clear
-// text (when a server asks for it so) only inside TLS.
+// they pass (relay.go). A connection's statements are recorded in
+// batches (batch.go): those that finish within 100 ms of the first go as
+// one batch record (tunnel.RecordBatch: their records as a JSON array in
+// its Data, which the server reads back one by one), a lone one as a record of
+// its own; a batch is recorded 100 ms after its first statement finished
+// at the latest, and at once when the connection ends. Failures reach the
+// client as an ErrorResponse whose message starts with "pamd:"; texts
+// from the server before login are scrubbed of the account's credential.
+// The password goes in clear text (when a server asks for it so) only
+// inside TLS.
 //
 // Rotation sets a role's new password with ALTER ROLE, as the role or as a
 // rotation account with CREATEROLE, sending it already hashed as the
@@ -39,6 +45,7 @@
 //
 // Files: postgresproxy.go (Handler, Handle, the client side), login.go
 // (the server side), cancel.go (key mapping and CancelRequest), relay.go
-// (messages and the query log), refuse.go (ErrorResponse), rotate.go
-// (rotation with ALTER ROLE and a password hashed ahead).
+// (messages and the query log), batch.go (the log's batches), refuse.go
+// (ErrorResponse), rotate.go (rotation with ALTER ROLE and a password
+// hashed ahead).
 package postgresproxy

@@ -229,6 +229,8 @@ type logger struct {
 	// is still to come.
 	lastLong *pending
 	longBind *portal
+	// batch holds finished statements not yet recorded (batch.go).
+	batch batch
 }
 
 // statement is a prepared statement's text and its parameters' types:
@@ -257,7 +259,9 @@ type pending struct {
 }
 
 func (l *logger) error(msg string) {
-	l.rec(tunnel.Record{SessionID: l.d.SessionID, ConnectionID: l.d.ConnectionID, Time: time.Now().UTC(), Type: "error", Data: msg})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.emit(tunnel.Record{SessionID: l.d.SessionID, ConnectionID: l.d.ConnectionID, Time: time.Now().UTC(), Type: "error", Data: msg})
 }
 
 // upstreamSeer follows the client's messages, downstreamSeer the
@@ -457,7 +461,7 @@ func (dn downstreamSeer) see(typ byte, body []byte, size int) {
 		text := "SQLSTATE " + e.Code + ": " + msg
 		switch {
 		case h == nil, h.kind == 'S':
-			l.rec(l.record(&pending{start: time.Now(), err: text, rec: tunnel.Record{Type: "execute"}}))
+			l.emit(l.record(&pending{start: time.Now(), err: text, rec: tunnel.Record{Type: "execute"}}))
 		case h.kind == 'Q':
 			if h.err == "" {
 				h.err = text
@@ -506,7 +510,7 @@ func (l *logger) pop() {
 // finish logs the head request and drops it.
 func (l *logger) finish(p *pending) {
 	if !p.done {
-		l.rec(l.record(p))
+		l.emit(l.record(p))
 	}
 	p.done = true
 	l.pop()
@@ -526,7 +530,8 @@ func (l *logger) record(p *pending) tunnel.Record {
 	return r
 }
 
-// flush logs what was still waiting when the connection ended.
+// flush logs what was still waiting when the connection ended, and the
+// batch.
 func (l *logger) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -541,6 +546,8 @@ func (l *logger) flush() {
 			l.pop()
 		}
 	}
+	l.flushBatch()
+	l.batch.ended = true
 }
 
 // tagRows is the row count a CommandComplete tag ends with ("SELECT 3",

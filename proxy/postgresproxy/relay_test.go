@@ -40,12 +40,26 @@ func feed(t testing.TB, l *logger, client, server []byte, slow ...bool) (up, dow
 	if err := pump(bufio.NewReaderSize(reader(server), 64<<10), &d, l.downstreamSeer()); err != io.EOF {
 		t.Fatalf("downstream: %v", err)
 	}
+	l.mu.Lock()
+	l.flushBatch()
+	l.mu.Unlock()
 	return u.Bytes(), d.Bytes()
 }
 
+// newTestLogger returns a logger and the records it made, each statement
+// of a batch as its own record.
 func newTestLogger() (*logger, *[]tunnel.Record) {
 	var recs []tunnel.Record
-	return &logger{d: &tunnel.Descriptor{SessionID: "s1"}, database: "orders", rec: func(r tunnel.Record) { recs = append(recs, r) }}, &recs
+	return &logger{d: &tunnel.Descriptor{SessionID: "s1"}, database: "orders", rec: func(r tunnel.Record) { recs = append(recs, unbatch(r)...) }}, &recs
+}
+
+// unbatch is r, or the statements of a batch, as the server reads them.
+func unbatch(r tunnel.Record) []tunnel.Record {
+	out, err := tunnel.Unbatch(r)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
 
 // TestLogPipeline: (both with whole reads and one byte at a time) a simple query with two statements, then an extended

@@ -17,7 +17,8 @@ import (
 	"github.com/pamd/pamd/store"
 )
 
-// sessionRecords returns a session's records if the caller may see the session.
+// sessionRecords returns a session's records if the caller may see the
+// session, those of a batch (tunnel.RecordBatch) one by one.
 func (s *API) sessionRecords(r *http.Request) (*store.Session, []tunnel.Record, error) {
 	c := auth.CallerOf(r)
 	var sess *store.Session
@@ -37,9 +38,15 @@ func (s *API) sessionRecords(r *http.Request) (*store.Session, []tunnel.Record, 
 	out := make([]tunnel.Record, 0, len(raws))
 	for _, raw := range raws {
 		var rec tunnel.Record
-		if json.Unmarshal(raw, &rec) == nil {
-			out = append(out, rec)
+		if json.Unmarshal(raw, &rec) != nil {
+			continue
 		}
+		recs, err := tunnel.Unbatch(rec)
+		if err != nil {
+			rec.Type, rec.Data = "error", "pamd: a batch of records the gateway sent does not read: "+err.Error()
+			recs = []tunnel.Record{rec}
+		}
+		out = append(out, recs...)
 	}
 	return sess, out, nil
 }
