@@ -22,7 +22,8 @@ func (s *Store) commit(fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCannotWrite, err)
 	}
-	if err := fn(&Tx{tx: tx, s: s}); err != nil {
+	t := &Tx{tx: tx, s: s}
+	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -30,6 +31,9 @@ func (s *Store) commit(fn func(*Tx) error) error {
 		err = fmt.Errorf("%w: %v", ErrCannotWrite, err)
 		s.lastWrite.Store(&err)
 		return err
+	}
+	if t.catalog {
+		s.catalogGen.Add(1)
 	}
 	s.lastWrite.Store(nil)
 	return nil

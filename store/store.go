@@ -44,6 +44,9 @@ type Store struct {
 	// lastWrite is the error of the last commit when it failed (see
 	// WriteHealth).
 	lastWrite atomic.Pointer[error]
+	// catalogGen moves after every commit that wrote a resource or an
+	// account (see CatalogGeneration).
+	catalogGen atomic.Uint64
 }
 
 // Observe has fn learn the time of every transaction from now on, commit
@@ -134,6 +137,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// CatalogGeneration moves after every committed write of a resource or an
+// account. A cache of them that read this number before it read the store
+// is current as long as the number has not moved.
+func (s *Store) CatalogGeneration() uint64 { return s.catalogGen.Load() }
+
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
 	defer s.timed(false, time.Now())
@@ -149,7 +157,18 @@ func (s *Store) Update(fn func(*Tx) error) error { return s.commit(fn) }
 func (s *Store) Batch(fn func(*Tx) error) error {
 	defer s.timed(true, time.Now())
 	var fnErr error
-	err := s.db.Batch(func(tx *bolt.Tx) error { fnErr = fn(&Tx{tx: tx, s: s}); return fnErr })
+	var catalog atomic.Bool
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		t := &Tx{tx: tx, s: s}
+		fnErr = fn(t)
+		if t.catalog {
+			catalog.Store(true)
+		}
+		return fnErr
+	})
+	if err == nil && catalog.Load() {
+		s.catalogGen.Add(1)
+	}
 	if err != nil && err != fnErr {
 		err = fmt.Errorf("%w: %v", ErrCannotWrite, err)
 		s.lastWrite.Store(&err)

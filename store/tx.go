@@ -14,11 +14,22 @@ import (
 type Tx struct {
 	tx *bolt.Tx
 	s  *Store
+	// catalog is set when the transaction wrote a resource or account;
+	// its commit moves the store's catalog generation.
+	catalog bool
 }
 
 func (t *Tx) bucket(name string) *bolt.Bucket { return t.tx.Bucket([]byte(name)) }
 
+// touch notes a write to bucket for the catalog generation.
+func (t *Tx) touch(bucket string) {
+	if bucket == bucketResources || bucket == bucketAccounts {
+		t.catalog = true
+	}
+}
+
 func put[T any](t *Tx, bucket string, key []byte, v *T) error {
+	t.touch(bucket)
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("store: encode %s: %w", bucket, err)
@@ -227,6 +238,7 @@ func (t *Tx) DeleteResource(r *Resource) error {
 	if err := t.dropIndex("resource", r.Name); err != nil {
 		return err
 	}
+	t.touch(bucketResources)
 	return t.bucket(bucketResources).Delete([]byte(r.ID))
 }
 
@@ -265,6 +277,7 @@ func (t *Tx) DeleteAccount(a *Account) error {
 	if err := t.dropIndex("account:"+a.ResourceID, a.Name); err != nil {
 		return err
 	}
+	t.touch(bucketAccounts)
 	return t.bucket(bucketAccounts).Delete(accountKey(a.ResourceID, a.ID))
 }
 

@@ -18,7 +18,7 @@ const DialTimeout = 10 * time.Second
 type Handler struct{}
 
 // Handle serves one dial stream: it connects to d.Target, answers the
-// server with a reply (a refusal names what failed), then relays until
+// server with a reply (a refusal names what failed), and relays until
 // either side ends or ctx (bounded by the session's expiry) is done.
 func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor, _ proxy.Recorder) error {
 	var dialer net.Dialer
@@ -29,11 +29,10 @@ func (Handler) Handle(ctx context.Context, stream net.Conn, d *tunnel.Descriptor
 		proxy.Answer(stream, proxy.Refuse("pamd: gateway cannot reach %s for resource %s: %v", d.Target, d.Resource, unwrapDial(err)))
 		return fmt.Errorf("dial %s: %w", d.Target, err)
 	}
-	if err := proxy.Answer(stream, nil); err != nil {
-		target.Close()
-		return err
-	}
-	return proxy.Join(ctx, stream, target, nil, nil)
+	// The client's first bytes, which the server passed on with the
+	// descriptor, go to the target while the answer goes back: a client
+	// that speaks first has its answer sooner.
+	return proxy.JoinAnswered(ctx, stream, target, nil, nil, func() error { return proxy.Answer(stream, nil) })
 }
 
 // unwrapDial drops the "dial tcp" prefix layers so the user reads the cause.

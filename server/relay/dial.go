@@ -72,13 +72,8 @@ func (s *Relay) Dial(sess *store.Session, remote string) (*Conn, error) {
 // the client's first bytes on without waiting a round trip.
 func (s *Relay) open(sess *store.Session, remote string) (*Conn, error) {
 	c := &Conn{relay: s, sess: sess, remote: remote, start: time.Now()}
-	err := s.st.View(func(tx *store.Tx) (err error) {
-		if c.Resource, err = tx.Resource(sess.ResourceID); err != nil {
-			return err
-		}
-		c.Account, err = tx.Account(sess.ResourceID, sess.AccountID)
-		return err
-	})
+	var err error
+	c.Resource, c.Account, err = s.catalog.get(sess)
 	if err != nil {
 		return nil, errors.New("pamd: the resource or account of this session was removed")
 	}

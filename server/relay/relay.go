@@ -53,12 +53,14 @@ type Relay struct {
 	live  *sessions.Live
 	trail audit.Trail
 	conns *connLog
+	// catalog answers a new connection's resource and account from memory.
+	catalog *catalog
 }
 
 // New is a relay.
 func New(cfg Config) *Relay {
 	return &Relay{cfg: cfg, st: cfg.Store, log: cfg.Log, live: cfg.Sessions, trail: audit.Trail{St: cfg.Store, Log: cfg.Log},
-		conns: newConnLog(cfg.Store, cfg.Log)}
+		conns: newConnLog(cfg.Store, cfg.Log), catalog: &catalog{st: cfg.Store}}
 }
 
 // Start starts writing connection records in the background; Stop
@@ -164,11 +166,17 @@ func (s *Relay) serveStream(ctx context.Context, st *yamux.Stream, kind tunnel.K
 }
 
 // authSession checks the stream's credential and that the session is live.
-// A refusal is a message for the user.
+// A refusal is a message for the user. A session live on this server is
+// answered from memory (a new connection reads nothing from the store for
+// it); any other is looked up, for the reason it carries no traffic.
 func (s *Relay) authSession(a *tunnel.Access) (*store.Session, *sessions.Active, string) {
 	var sess *store.Session
-	err := s.st.View(func(tx *store.Tx) (err error) { sess, err = tx.Session(a.SessionID); return })
-	if err != nil || subtle.ConstantTimeCompare([]byte(sess.CredentialHash), []byte(auth.HashToken(a.Credential))) != 1 {
+	if ls := s.live.Get(a.SessionID); ls != nil {
+		sess = ls.Session()
+	} else if err := s.st.View(func(tx *store.Tx) (err error) { sess, err = tx.Session(a.SessionID); return }); err != nil {
+		sess = nil
+	}
+	if sess == nil || subtle.ConstantTimeCompare([]byte(sess.CredentialHash), []byte(auth.HashToken(a.Credential))) != 1 {
 		return nil, nil, "pamd: unknown session or wrong session credential"
 	}
 	ls, refusal := s.Live(sess)

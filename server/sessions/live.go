@@ -43,10 +43,21 @@ type Active struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	timer     *time.Timer
+	// sess is the session as it was made live. A stored session changes
+	// only when it ends, and then it leaves the live set: so while it is
+	// live, this copy answers what a new connection asks of it without
+	// a store read.
+	sess store.Session
 }
 
 // Context ends when the session does; ReasonOf says why.
 func (a *Active) Context() context.Context { return a.ctx }
+
+// Session is a copy of the session as it was made live.
+func (a *Active) Session() *store.Session {
+	s := a.sess
+	return &s
+}
 
 // errSessionEnded is the cause of a live session's context; its text is the
 // end reason.
@@ -123,7 +134,7 @@ func (l *Live) Add(s *store.Session) *Active {
 		return ls
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ls := &Active{id: s.ID, userID: s.UserID, accountID: s.AccountID, ctx: ctx, cancel: cancel}
+	ls := &Active{id: s.ID, userID: s.UserID, accountID: s.AccountID, ctx: ctx, cancel: cancel, sess: *s}
 	ls.timer = time.AfterFunc(time.Until(s.ExpiresAt), func() { l.expire(s.ID) })
 	l.m[s.ID] = ls
 	return ls
