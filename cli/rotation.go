@@ -66,6 +66,19 @@ func printAccount(w io.Writer, a api.Account) {
 	if a.Auth != "" {
 		fmt.Fprintf(w, "auth:      %s\n", a.Auth)
 	}
+	// The Windows login settings (SQL Server), those that are set.
+	for _, f := range [...]struct{ name, v string }{{"domain", a.Domain}, {"realm", a.Realm}, {"SPN", a.SPN}, {"KDC", a.KDC},
+		{"UPN", a.UPN}, {"SID", a.SID}, {"KDC name", a.KDCHostname}} {
+		if f.v != "" {
+			printEscaped(w, "%-10s %s\n", f.name+":", f.v)
+		}
+	}
+	if a.HasKDCCA {
+		fmt.Fprintln(w, "KDC CA:    set (--kdc-ca-file)")
+	}
+	if a.HasKeytab {
+		fmt.Fprintln(w, "keytab:    stored (never shown)")
+	}
 	fmt.Fprintf(w, "MFA:       %s\ncreated:   %s\n", yesNo(a.RequireMFA), ts(a.CreatedAt))
 	r := a.Rotation
 	if r == nil {

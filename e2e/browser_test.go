@@ -141,7 +141,7 @@ func fetchStatus(t *testing.T, ctx context.Context, method, path string, withCSR
 	var status int
 	js := fmt.Sprintf(`fetch(%q, {method: %q, credentials: "same-origin", headers: %s, body: %q}).then(r => r.status)`,
 		path, method, map[bool]string{true: `{"Content-Type": "application/json", "X-CSRF-Token": state.csrf}`, false: `{"Content-Type": "application/json"}`}[withCSRF], `{"name":"mallory"}`)
-	run(t, ctx, "fetch "+path, chromedp.Evaluate(js, &status, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	run(t, ctx, "fetch "+path, chromedp.Evaluate(js, &status, awaitPromise))
 	return status
 }
 
@@ -200,6 +200,39 @@ func TestWebConsoleInARealBrowser(t *testing.T) {
 	if strings.Contains(textOf(t, ctx, "main"), sshPassword) {
 		t.Fatal("the account's password is shown on the page")
 	}
+	// A wrong password is logged in with and refused, with the target's
+	// reason; stored only when the admin says so.
+	const wrong = "not-the-password-9q"
+	run(t, ctx, "add an account with a wrong password",
+		chromedp.SendKeys("form[aria-label='add account'] [name=name]", "bad", chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add account'] [name=username]", sshUser, chromedp.ByQuery),
+		chromedp.SendKeys("form[aria-label='add account'] [name=password]", wrong, chromedp.ByQuery),
+		chromedp.Click("form[aria-label='add account'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("form[aria-label='add account'] .error", chromedp.ByQuery),
+	)
+	if got := textOf(t, ctx, "form[aria-label='add account'] .error"); !strings.Contains(got, "cannot log in") || !strings.Contains(got, "no-login-check") || strings.Contains(got, wrong) {
+		t.Fatalf("the refusal of a wrong password: %q", got)
+	}
+	run(t, ctx, "store it unchecked",
+		chromedp.Click("form[aria-label='add account'] [name=skip_login_check]", chromedp.ByQuery),
+		chromedp.Click("form[aria-label='add account'] button", chromedp.ByQuery),
+		chromedp.WaitVisible("//td[text()='bad']", chromedp.BySearch),
+	)
+	e.ok("", "accounts", "rm", "web/bad")
+
+	// The CAs and the db-client CRL, downloaded from the Certificates page.
+	var crl, dbCA string
+	run(t, ctx, "download the CAs",
+		chromedp.Navigate(e.url+"/#/pki"),
+		chromedp.WaitVisible("a[href='/api/v1/ca/db-client/crl?format=pem']", chromedp.ByQuery),
+		chromedp.Evaluate(`fetch(document.querySelector("a[href='/api/v1/ca/db-client/crl?format=pem']").href).then((r) => r.text())`, &crl, awaitPromise),
+		chromedp.Evaluate(`fetch(document.querySelector("a[href='/api/v1/ca/db-client?format=pem']").href).then((r) => r.text())`, &dbCA, awaitPromise),
+	)
+	if !strings.HasPrefix(crl, "-----BEGIN X509 CRL-----") || dbCA != e.ok("", "ca", "export", "--type", "db-client") {
+		t.Fatalf("the console's CRL %.40q and db-client CA %.40q", crl, dbCA)
+	}
+	run(t, ctx, "back to the resource", chromedp.Navigate(e.url+"/#/resource/web"), chromedp.WaitVisible("//td[text()='ops']", chromedp.BySearch))
+
 	run(t, ctx, "edit the account",
 		chromedp.Click("//td[text()='ops']/following-sibling::td//button[text()='Edit']", chromedp.BySearch),
 		chromedp.WaitVisible("form[aria-label='edit account ops']", chromedp.ByQuery),
@@ -563,7 +596,7 @@ func checkAuditPagingAndExport(t *testing.T, ctx context.Context, url string) {
 			if (r.ok) n++;
 		}
 		return n;
-	})()`, extra), &created, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	})()`, extra), &created, awaitPromise))
 	if created != extra {
 		t.Fatalf("%d of %d roles created", created, extra)
 	}
@@ -603,7 +636,7 @@ func checkAuditPagingAndExport(t *testing.T, ctx context.Context, url string) {
 		const out = {};
 		for (const a of document.querySelectorAll("main a[download]")) out[a.textContent] = a.href + "\n" + await (await fetch(a.href)).text();
 		return out;
-	})()`, &exports, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	})()`, &exports, awaitPromise))
 	jsonl, csvText := exports["Export JSON lines"], exports["Export CSV"]
 	href, lines, _ := strings.Cut(jsonl, "\n")
 	if !strings.Contains(href, "format=jsonl") || !strings.Contains(href, "action=role.create") || strings.Count(lines, "\n") != 131 {
@@ -648,3 +681,6 @@ func tableFits(t *testing.T, ctx context.Context) bool {
 	run(t, ctx, "measure the table", chromedp.Evaluate(`(() => { const w = document.querySelector("main .table-wrap"); return w.scrollWidth <= w.clientWidth; })()`, &fits))
 	return fits
 }
+
+// awaitPromise makes chromedp.Evaluate wait for the promise its script returns.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }

@@ -131,6 +131,9 @@ func TestMSSQLAccountsSetWindowsSettings(t *testing.T) {
 		a.Realm != "CORP.EXAMPLE.TEST" || a.SPN != "MSSQLSvc/sql1.corp.example.test:1433" || !a.HasKDCCA || a.HasPassword {
 		t.Fatalf("after accounts set: %+v", a)
 	}
+	if text := e.ok("", "accounts", "show", "sql1/alice"); !strings.Contains(text, "SID:       "+sid) || !strings.Contains(text, "KDC:       dc1.example.test:88") || !strings.Contains(text, "KDC CA:    set") {
+		t.Fatalf("accounts show:\n%s", text)
+	}
 	for _, bad := range []struct {
 		args []string
 		want string

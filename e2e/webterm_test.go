@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -167,7 +166,7 @@ func TestWebTerminalInARealBrowser(t *testing.T) {
 		chromedp.Evaluate(`fetch("/api/v1/sessions", {method: "POST", credentials: "same-origin",
 			headers: {"Content-Type": "application/json", "X-CSRF-Token": state.csrf},
 			body: JSON.stringify({resource: "box", account: "key", duration: "5s"})}).then((r) => r.json()).then((g) => g.session)`,
-			&short, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+			&short, awaitPromise),
 	)
 	expires, err := time.Parse(time.RFC3339Nano, short.ExpiresAt)
 	if err != nil {

@@ -134,6 +134,7 @@ const pages = [
   ["requests", "Requests", () => true],
   ["resources", "Resources", canRead],
   ["gateways", "Gateways", canRead],
+  ["pki", "Certificates", canRead],
   ["audit", "Audit", canRead],
   ["users", "Users", canRead],
   ["roles", "Roles", canRead],
@@ -500,7 +501,9 @@ views.resource = async (m, [name]) => {
     "Address", r.address || r.host + ":" + r.port,
     (r.details || []).map((x) => [x.label, x.value]),
     r.host_key_fingerprint ? ["Host key (pinned)", h("code", {}, r.host_key_fingerprint)] : []);
-  const parts = [h("h1", {}, "Resource " + r.name), info];
+  const parts = [h("h1", {}, "Resource " + r.name),
+    state.flash ? h("div", { class: "notice", role: "status", id: "resource-notice" }, state.flash) : null, info];
+  state.flash = "";
   const msg = h("div", { "aria-live": "polite" });
   if (isAdmin()) {
     const actions = h("div", { class: "actions" },
@@ -574,9 +577,10 @@ function accountEditForm(r, a) {
       check("require_mfa", "Require MFA at access", a.require_mfa)),
     h("div", { class: "row" }, field("Rotate every (30d, 12h; 0 for never)", input("rotation_interval", { value: (a.rotation && a.rotation.interval) || "" })),
       field("Rotate with account (empty: itself)", input("rotate_with", { value: (a.rotation && a.rotation.rotate_with) || "" }))),
+    h("div", { class: "row" }, noLoginCheck()),
     h("p", {}, h("button", { type: "submit" }, "Save")),
   ], async (d, form) => {
-    const req = { description: d.description, require_mfa: d.require_mfa };
+    const req = { description: d.description, require_mfa: d.require_mfa, skip_login_check: d.skip_login_check };
     const rot = a.rotation || {};
     if ((d.rotation_interval || "") !== (rot.interval || "")) req.rotation_interval = d.rotation_interval || "0";
     if ((d.rotate_with || "") !== (rot.rotate_with || "")) req.rotate_with = d.rotate_with;
@@ -584,7 +588,8 @@ function accountEditForm(r, a) {
       const v = x.keep ? shownValue(form, x, d) : d[x.name];
       if (v !== undefined) req[x.name] = v;
     }
-    await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name), req);
+    const out = await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts/" + encodeURIComponent(a.name), req);
+    state.flash = (out.warnings || []).join(" ");
     route();
   });
   f.addEventListener("change", () => showFields(f));
@@ -613,6 +618,10 @@ function resourceEditForm(r, gateways) {
   return f;
 }
 
+// noLoginCheck is the accounts forms' way to store one the target cannot
+// check yet (as --no-login-check).
+const noLoginCheck = () => check("skip_login_check", "Store it without logging in with it first (the target is down, or not set up yet)");
+
 function accountForm(r) {
   const k = state.kinds[r.type] || noKind;
   const f = form({ "aria-label": "add account" }, [
@@ -620,14 +629,16 @@ function accountForm(r) {
     h("div", { class: "row" }, field("Name", input("name", { required: true })),
       k.account_fields.map((x) => kindField(x, undefined, false))),
     h("div", { class: "row" }, field("Description", input("description")), check("require_mfa", "Require MFA at access")),
+    h("div", { class: "row" }, noLoginCheck()),
     h("p", {}, h("button", { type: "submit" }, "Add account")),
   ], async (d, form) => {
-    const req = { name: d.name, description: d.description, require_mfa: d.require_mfa };
+    const req = { name: d.name, description: d.description, require_mfa: d.require_mfa, skip_login_check: d.skip_login_check };
     for (const x of k.account_fields) {
       const v = shownValue(form, x, d);
       if (v !== undefined) req[x.name] = v;
     }
-    await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts", req);
+    const a = await api("POST", "/api/v1/resources/" + encodeURIComponent(r.name) + "/accounts", req);
+    state.flash = (a.warnings || []).join(" ");
     route();
   });
   f.addEventListener("change", () => showFields(f));
@@ -661,6 +672,21 @@ function watchGateway(name, status) {
   }, 2000);
   state.timers.push(timer);
 }
+
+// views.pki: the CAs' certificates and the db-client CRL, to download for
+// what must trust them (the same as pamd ca export and pamd ca crl).
+views.pki = async (m) => {
+  const dl = (path, label) => ["pem", "der"].map((f) => h("a", { class: "button secondary", download: "", href: path + "?format=" + f }, label + " (" + f.toUpperCase() + ")"));
+  const crl = location.origin + "/pki/db-client.crl";
+  fill(m, h("h1", {}, "Certificate authorities"),
+    table(["CA", "Who trusts it", "Download"], [
+      ["server", "pamd connect and pamd login, which pin its fingerprint; browsers, unless the server has a certificate of its own (--tls-cert)", h("div", { class: "actions" }, dl("/api/v1/ca/server", "Certificate"))],
+      ["resource", "database clients that verify pamd's TLS toward them (sslrootcert, SQL Server and MongoDB clients' CA file)", h("div", { class: "actions" }, dl("/api/v1/ca/resource", "Certificate"))],
+      ["db-client", "the KDC (MIT: pkinit_anchors) or Active Directory (NTAuth store) for PKINIT accounts", h("div", { class: "actions" }, dl("/api/v1/ca/db-client", "Certificate"), dl("/api/v1/ca/db-client/crl", "CRL"))],
+    ]),
+    h("p", { class: "muted" }, "The db-client CRL is also served without a login at its distribution point, ", h("code", {}, crl),
+      ", which every db-client certificate names. For Active Directory, ", h("code", {}, "pamd resources ad-setup RESOURCE"), " prints the script that publishes the CA and the CRL."));
+};
 
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
