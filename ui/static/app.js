@@ -684,8 +684,9 @@ views.pki = async (m) => {
       ["resource", "database clients that verify pamd's TLS toward them (sslrootcert, SQL Server and MongoDB clients' CA file)", h("div", { class: "actions" }, dl("/api/v1/ca/resource", "Certificate"))],
       ["db-client", "the KDC (MIT: pkinit_anchors) or Active Directory (NTAuth store) for PKINIT accounts", h("div", { class: "actions" }, dl("/api/v1/ca/db-client", "Certificate"), dl("/api/v1/ca/db-client/crl", "CRL"))],
     ]),
-    h("p", { class: "muted" }, "The db-client CRL is also served without a login at its distribution point, ", h("code", {}, crl),
-      ", which every db-client certificate names. For Active Directory, ", h("code", {}, "pamd resources ad-setup RESOURCE"), " prints the script that publishes the CA and the CRL."));
+    h("p", { class: "muted" }, "The db-client CRL is also served without a login at ", h("code", {}, crl),
+      ": the distribution point every db-client certificate names, under the server's --public-url. For Active Directory, ",
+      h("code", {}, "pamd resources ad-setup RESOURCE"), " prints the script that publishes the CA and the CRL."));
 };
 
 views.gateways = async (m) => {
