@@ -12,5 +12,6 @@
 //
 // Files: relay.go, dial.go (a session's connection to its gateway, and
 // whether a session is live), connlog.go (connection records, committed
-// off the data path).
+// off the data path), catalog.go (the resources and accounts connections
+// use, kept in memory while the store's catalog generation stands).
 package relay
