@@ -171,14 +171,17 @@ async function route() {
   }
   const view = views[name] || views.catalog;
   renderShell(views[name] ? name : "catalog");
-  const m = main();
-  fill(m, h("p", { class: "muted" }, "Loading…"));
+  // Each route renders into a container of its own: a view still waiting
+  // for the server when the next route starts fills a detached one, not
+  // the page that replaced it.
+  const m = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  fill(main(), m);
   try {
     await view(m, rest.map(decodeURIComponent));
   } catch (err) {
     fill(m, errorBox(err));
   }
-  m.focus({ preventScroll: true });
+  if (m.isConnected) main().focus({ preventScroll: true });
 }
 
 // --- views -----------------------------------------------------------------
