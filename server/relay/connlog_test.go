@@ -74,3 +74,42 @@ func TestConnLogAfterStopCommitsAtOnce(t *testing.T) {
 		t.Fatalf("records after stop: %+v", conns)
 	}
 }
+
+// A steady stream of connections, one every millisecond, costs a commit
+// per commitEvery at most, not two per connection, and each record still
+// reaches the store soon after it was put.
+func TestConnLogSpacesCommits(t *testing.T) {
+	st := storetest.Open(t)
+	l := newConnLog(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.start()
+	defer l.stop()
+	const n = 100
+	began := time.Now()
+	for i := range n {
+		c := store.Connection{ID: fmt.Sprintf("c%04d", i), SessionID: "s3", StartedAt: time.Now().UTC()}
+		l.put(c)
+		c.EndedAt = time.Now().UTC()
+		l.put(c)
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(began)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var conns []*store.Connection
+		if err := st.View(func(tx *store.Tx) (err error) { conns, err = tx.Connections("s3"); return }); err != nil {
+			t.Fatal(err)
+		}
+		if len(conns) == n && !conns[n-1].EndedAt.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records stored 5 s after the last put", len(conns), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The writer may commit once at the start of each window and once more
+	// for the last records.
+	if most := int64(took/commitEvery) + 2; l.commits.Load() > most {
+		t.Fatalf("%d commits for %d connections over %s; want at most %d", l.commits.Load(), n, took.Round(time.Millisecond), most)
+	}
+}
