@@ -48,7 +48,7 @@ func TestBenchTCP(t *testing.T) {
 		upload(t, p.digest, 16<<20)
 	}
 	var down, up, echo, fresh [4][]time.Duration
-	var downCPU, upCPU [4]time.Duration
+	var downCPU, upCPU, echoCPU, freshCPU [4]time.Duration
 	for turn := 0; turn < 2; turn++ {
 		for i, p := range paths {
 			down[i] = append(down[i], p.timed(&downCPU[i], func() time.Duration { return download(t, p.source, size) }))
@@ -58,10 +58,10 @@ func TestBenchTCP(t *testing.T) {
 		}
 	}
 	for i, p := range paths {
-		echo[i] = pingPong(t, p.echo, rounds)
+		p.timed(&echoCPU[i], func() time.Duration { echo[i] = pingPong(t, p.echo, rounds); return 0 })
 	}
 	for i, p := range paths {
-		fresh[i] = newConnections(t, p.echo, conns200)
+		p.timed(&freshCPU[i], func() time.Duration { fresh[i] = newConnections(t, p.echo, conns200); return 0 })
 	}
 	mib := fmt.Sprintf("%d MiB", size>>20)
 	tab := benchTable{t: t}
@@ -73,6 +73,8 @@ func TestBenchTCP(t *testing.T) {
 	tab.latency(fmt.Sprintf("echo 32 B x%d p99", rounds), echo, .99, 0)
 	tab.latency(fmt.Sprintf("new connection x%d p50", conns200), fresh, .5, 0)
 	tab.latency(fmt.Sprintf("new connection x%d p99", conns200), fresh, .99, 0)
+	tab.cpuPer("echo CPU of the relaying processes", rounds+100, echoCPU) // pingPong warms up with 100 more
+	tab.cpuPer("new connection CPU of the relaying processes", conns200, freshCPU)
 	tab.print()
 }
 
@@ -362,6 +364,22 @@ func (b *benchTable) cpu(name string, n int64, cpu [4]time.Duration) {
 		row = append(row, fmt.Sprintf("%.0f ms/GiB", perGiB(i)))
 	}
 	b.rows = append(b.rows, append(row, fmt.Sprintf("%.2fx", perGiB(pathPamd)/perGiB(pathSSH)), "", ""))
+}
+
+// cpuPer adds a row of the CPU time each path's relaying processes spent
+// per operation (n in all). Unlike latencies, it hardly moves with what
+// else the machine runs, so it shows where a round trip's cost is.
+func (b *benchTable) cpuPer(name string, n int, cpu [4]time.Duration) {
+	per := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(n) }
+	row := []string{name}
+	for i := range benchPaths {
+		if cpu[i] == 0 {
+			row = append(row, "-")
+			continue
+		}
+		row = append(row, fmt.Sprintf("%.0fµs/op", per(i)))
+	}
+	b.rows = append(b.rows, append(row, fmt.Sprintf("%.2fx", per(pathPamd)/per(pathSSH)), "", ""))
 }
 
 // latency adds a row of each path's percentile p; the ratios are pamd's
