@@ -41,6 +41,10 @@ func TestBenchPostgres(t *testing.T) {
 	ct := e.connect("pgtcp/raw")
 	raw := fmt.Sprintf("host=%s port=%d dbname=orders user=app password=%s sslmode=disable", ct.Host, ct.Port, pgAppPass)
 	direct := fmt.Sprintf("host=%s port=%s dbname=orders user=app password=%s sslmode=disable", host, port, pgAppPass)
+	// What a user would pick instead: ssh -L through an OpenSSH sshd.
+	fw := sshForward(t, p.addr)
+	fwHost, fwPort, _ := net.SplitHostPort(fw.locals[0])
+	viaSSH := fmt.Sprintf("host=%s port=%s dbname=orders user=app password=%s sslmode=disable", fwHost, fwPort, pgAppPass)
 	through := fmt.Sprintf("host=%s port=%d dbname=orders user=app sslmode=disable", c.Host, c.Port)
 	if out, err := exec.Command("pgbench", "-i", "-q", "-s", "2", direct).CombinedOutput(); err != nil {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
@@ -74,9 +78,10 @@ func TestBenchPostgres(t *testing.T) {
 	dTPS, dP50, _ := bench("direct", direct)
 	pTPS, pP50, pCount := bench("through pamd", through)
 	tTPS, tP50, _ := bench("through a tcp resource", raw)
+	sTPS, sP50, _ := bench("through ssh -L", viaSSH)
 	ratio := pTPS / dTPS
-	report(t, "postgres pgbench -S", fmt.Sprintf("8 clients, %d s: direct %.0f tps (p50 %s), through pamd %.0f tps (p50 %s); ratio %.2f (target >= 0.60); as a pamd tcp resource %.0f tps (p50 %s); load average before %s, after %s",
-		seconds, dTPS, us(dP50), pTPS, us(pP50), ratio, tTPS, us(tP50), load, loadAverage()))
+	report(t, "postgres pgbench -S", fmt.Sprintf("8 clients, %d s: direct %.0f tps (p50 %s), through pamd %.0f tps (p50 %s); ratio %.2f (target >= 0.60); as a pamd tcp resource %.0f tps (p50 %s); through ssh -L %.0f tps (p50 %s), ratio %.2f; load average before %s, after %s",
+		seconds, dTPS, us(dP50), pTPS, us(pP50), ratio, tTPS, us(tP50), sTPS, us(sP50), sTPS/dTPS, load, loadAverage()))
 	if ratio < 0.6 {
 		guard(t, "postgres pgbench ratio %.2f below 0.60", ratio)
 	}
