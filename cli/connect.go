@@ -68,6 +68,7 @@ func (a *app) connect(c *cli.Context) error {
 	}
 	cfg := localConfig(c, login, client, grant, log, a.stderr)
 	cfg.Ready = func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) }
+	clientThreads()
 	err = local.Run(c.Context, cfg)
 	var ended *local.Ended
 	if errors.As(err, &ended) {

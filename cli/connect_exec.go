@@ -105,6 +105,7 @@ func (a *app) connectExec(c *cli.Context) error {
 		}()
 	}
 	ran := make(chan error, 1)
+	clientThreads()
 	go func() { ran <- local.Run(runCtx, cfg) }()
 
 	var runErr error

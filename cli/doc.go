@@ -17,8 +17,9 @@
 //   - log.go: --log-level and --log-format for the roles
 //   - server.go, gateway.go, dev.go: the roles (pamd server, gateway, dev);
 //     server.go also holds pamd server rotate-master-key
-//   - connect.go, connect_exec.go, ssh.go: the laptop side (pamd connect,
-//     connect --exec running the native client, pamd ssh)
+//   - connect.go, connect_exec.go, ssh.go, threads.go: the laptop side
+//     (pamd connect, connect --exec running the native client, pamd ssh; the
+//     one scheduler thread they run on)
 //   - login.go, mfa.go: login, logout, whoami, passwd; mfa enroll
 //   - sso.go: pamd sso set|show|disable, users sync, and login --sso's
 //     loopback redirect
@@ -28,7 +29,8 @@
 //     requests: create, list, show, approve, deny, cancel, revoke): the
 //     nouns of the API
 //   - backup.go: pamd backup, through the API or from a stopped data dir
-//   - ca.go: pamd ca export|crl: the CAs' certificates, the db-client CRL
+//   - ca.go: pamd ca export|crl|revoke|rotate: the CAs' certificates, the
+//     db-client CRL, CA rotation (start, complete, rollback, status)
 //   - completion.go: pamd completion bash|zsh|fish, and the completions
 //     the scripts ask for: commands, flags, and targets from the catalog
 package cli

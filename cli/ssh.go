@@ -53,6 +53,7 @@ func (a *app) ssh(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	clientThreads()
 	status, err := local.RunSSH(c.Context, local.SSHConfig{
 		Tunnel: tun, HostKey: grant.SSHHostKey, User: grant.Username, Command: command,
 		Stdin: stdin, Stdout: a.stdout, Stderr: a.stderr,
