@@ -18,6 +18,9 @@ import (
 // process, as real targets do. PAMD_E2E_HELPER selects one:
 //
 //	echo        echoes each connection, half-closing after the client does
+//	idle-echo   echo for many connections at once: a 4 KiB buffer each and
+//	            no splice(2), which would hold a pipe (two more files) for
+//	            each connection and run out of files at a third of the limit
 //	sink        reads a connection to its end, then answers the byte count
 //	forward=A   relays each connection to A with io.Copy (a plain TCP hop)
 //
@@ -39,6 +42,9 @@ func runHelper(kind string) {
 			switch {
 			case kind == "echo":
 				io.CopyBuffer(c, c, make([]byte, 256<<10))
+				c.(*net.TCPConn).CloseWrite()
+			case kind == "idle-echo":
+				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 4<<10))
 				c.(*net.TCPConn).CloseWrite()
 			case kind == "sink":
 				n, _ := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
