@@ -135,6 +135,19 @@ func noArgsBut(subcommands ...string) cli.BeforeFunc {
 
 // requireFlags is the Before of commands with flags that must be given:
 // a missing one is bad usage (urfave/cli's Required would exit 1).
+// requireOneOf is a Before that wants exactly one of two flags.
+func requireOneOf(a, b string) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		switch {
+		case c.IsSet(a) && c.IsSet(b):
+			return usageError("--%s and --%s: give one of the two (see %s --help)", a, b, c.Command.HelpName)
+		case !c.IsSet(a) && !c.IsSet(b):
+			return usageError("--%s or --%s is required (see %s --help)", a, b, c.Command.HelpName)
+		}
+		return nil
+	}
+}
+
 func requireFlags(names ...string) cli.BeforeFunc {
 	return func(c *cli.Context) error {
 		for _, n := range names {

@@ -20,6 +20,9 @@ func (a *app) ls(c *cli.Context) error {
 	rows := [][]string{}
 	for _, e := range out {
 		gw := e.Gateway
+		if e.GatewayGroup != "" {
+			gw = "group " + e.GatewayGroup
+		}
 		if !e.GatewayOnline {
 			gw += " (offline)"
 		}

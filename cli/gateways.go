@@ -57,9 +57,9 @@ func (a *app) gatewaysList(c *cli.Context) error {
 	var rows [][]string
 	now := time.Now()
 	for _, g := range out {
-		rows = append(rows, []string{g.Name, gatewayState(g, now), dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen), ts(g.CertExpiresAt), backlogText(g.Backlog)})
+		rows = append(rows, []string{g.Name, gatewayState(g, now), dash(g.Group), dash(g.Version), dash(g.RemoteAddr), ts(g.LastSeen), ts(g.CertExpiresAt), backlogText(g.Backlog)})
 	}
-	return printList(c, out, []string{"NAME", "STATUS", "VERSION", "REMOTE", "LAST SEEN", "CERT EXPIRES", "BACKLOG"}, rows)
+	return printList(c, out, []string{"NAME", "STATUS", "GROUP", "VERSION", "REMOTE", "LAST SEEN", "CERT EXPIRES", "BACKLOG"}, rows)
 }
 
 func (a *app) gatewaysRevoke(c *cli.Context) error {

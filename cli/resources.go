@@ -16,7 +16,8 @@ func (a *app) resourcesCommand() *cli.Command {
 		{Name: "add", Usage: "add a resource", Flags: []cli.Flag{
 			&cli.StringFlag{Name: "type", Usage: "tcp, ssh, mongodb or mssql (required)"},
 			&cli.StringFlag{Name: "name", Usage: "(required)"},
-			&cli.StringFlag{Name: "gateway", Usage: "the gateway that reaches it (required)"},
+			&cli.StringFlag{Name: "gateway", Usage: "the gateway that reaches it (this or --gateway-group is required)"},
+			&cli.StringFlag{Name: "gateway-group", Usage: "the gateway group whose gateways reach it (pamd gateway --gateway-group): each connection goes to one of them that is connected"},
 			&cli.StringFlag{Name: "host", Usage: "host name or address as the gateway sees it (tcp, ssh, mssql)"},
 			&cli.IntFlag{Name: "port", Usage: "the target's port (tcp, ssh, mssql)", DefaultText: "22 for ssh, 1433 for mssql"},
 			&cli.StringFlag{Name: "database", Usage: "mssql: the database clients land in unless they name one; postgres: the database the gateway logs in to"},
@@ -26,10 +27,12 @@ func (a *app) resourcesCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tls-reject-unauthorized", Value: true, Usage: "mongodb, mssql, postgres: verify the server's certificate"},
 			&cli.StringFlag{Name: "tls-ca-file", Usage: "mongodb, mssql, postgres: CA certificate (PEM) to verify the server with"},
 			passwordLengthFlag(), passwordClassesFlag(), optionFlagSlice(), outputFlag(),
-		}, Before: before(noArgs, requireFlags("type", "name", "gateway")), Action: a.resourcesAdd},
+		}, Before: before(noArgs, requireFlags("type", "name"), requireOneOf("gateway", "gateway-group")), Action: a.resourcesAdd},
 		{Name: "test", ArgsUsage: "NAME", Usage: "check through the gateway that a resource is reachable and its accounts log in", Flags: []cli.Flag{outputFlag()}, Action: a.resourcesTest},
 		{Name: "set", ArgsUsage: "NAME", Usage: "change a resource (an ssh resource's new address re-pins its host key)", Flags: append(unchangedByDefault(
-			&cli.StringFlag{Name: "gateway"}, &cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
+			&cli.StringFlag{Name: "gateway", Usage: "move it to this gateway (out of its gateway group, if any)"},
+			&cli.StringFlag{Name: "gateway-group", Usage: "move it to this gateway group (off its gateway)"},
+			&cli.StringFlag{Name: "host"}, &cli.IntFlag{Name: "port"},
 			&cli.StringFlag{Name: "connection-string"}, &cli.StringFlag{Name: "auth-database"}, &cli.StringFlag{Name: "database"},
 			&cli.BoolFlag{Name: "tls"}, &cli.BoolFlag{Name: "tls-reject-unauthorized"}, &cli.StringFlag{Name: "tls-ca-file"},
 			passwordLengthFlag(), passwordClassesFlag(),
@@ -63,7 +66,8 @@ func unchangedByDefault(flags ...cli.Flag) []cli.Flag {
 }
 
 func (a *app) resourcesAdd(c *cli.Context) error {
-	req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), Host: c.String("host"), Port: c.Int("port")}
+	req := api.Resource{Name: c.String("name"), Type: c.String("type"), Gateway: c.String("gateway"), GatewayGroup: c.String("gateway-group"),
+		Host: c.String("host"), Port: c.Int("port")}
 	req.Options = policyOptions(c, req.Options)
 	client, err := client(c)
 	if err != nil {
@@ -93,7 +97,7 @@ func (a *app) resourcesAdd(c *cli.Context) error {
 	if out.Version != "" {
 		version = " (server version " + out.Version + ")"
 	}
-	printEscaped(a.stdout, "resource %s added: %s %s via gateway %s%s\n", out.Name, out.Type, out.Address, out.Gateway, version)
+	printEscaped(a.stdout, "resource %s added: %s %s via %s%s\n", out.Name, out.Type, out.Address, via(out), version)
 	if out.HostKeyFingerprint != "" {
 		fmt.Fprintf(a.stdout, "pinned the target's SSH host key %s\n", out.HostKeyFingerprint)
 	}
@@ -148,7 +152,10 @@ func (a *app) resourcesSet(c *cli.Context) error {
 		v := c.String(name)
 		return &v
 	}
-	req.Gateway, req.Host = str("gateway"), str("host")
+	if c.IsSet("gateway") && c.IsSet("gateway-group") {
+		return usageError("--gateway and --gateway-group: give one of the two")
+	}
+	req.Gateway, req.GatewayGroup, req.Host = str("gateway"), str("gateway-group"), str("host")
 	if c.IsSet("port") {
 		p := c.Int("port")
 		req.Port = &p
@@ -232,9 +239,9 @@ func (a *app) resourcesList(c *cli.Context) error {
 	}
 	var rows [][]string
 	for _, r := range out {
-		rows = append(rows, []string{r.Name, r.Type, r.Host + ":" + strconv.Itoa(r.Port), r.Gateway, ts(r.CreatedAt)})
+		rows = append(rows, []string{r.Name, r.Type, r.Host + ":" + strconv.Itoa(r.Port), dash(r.Gateway), dash(r.GatewayGroup), ts(r.CreatedAt)})
 	}
-	return printList(c, out, []string{"NAME", "TYPE", "ADDRESS", "GATEWAY", "CREATED"}, rows)
+	return printList(c, out, []string{"NAME", "TYPE", "ADDRESS", "GATEWAY", "GROUP", "CREATED"}, rows)
 }
 
 func (a *app) resourcesShow(c *cli.Context) error {
@@ -250,7 +257,13 @@ func (a *app) resourcesShow(c *cli.Context) error {
 		return printJSON(a.stdout, r)
 	}
 	w := a.stdout
-	fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\ngateway:  %s\ncreated:  %s\n", r.Name, r.Type, r.Host, r.Port, r.Gateway, ts(r.CreatedAt))
+	fmt.Fprintf(w, "name:     %s\ntype:     %s\naddress:  %s:%d\n", r.Name, r.Type, r.Host, r.Port)
+	if r.GatewayGroup != "" {
+		fmt.Fprintf(w, "group:    %s (any of its gateways)\n", r.GatewayGroup)
+	} else {
+		fmt.Fprintf(w, "gateway:  %s\n", r.Gateway)
+	}
+	fmt.Fprintf(w, "created:  %s\n", ts(r.CreatedAt))
 	if r.HostKeyFingerprint != "" {
 		fmt.Fprintf(w, "host key: %s (pinned)\n", r.HostKeyFingerprint)
 	}
@@ -357,4 +370,12 @@ func hasFlag(c *cli.Command, name string) bool {
 		}
 	}
 	return false
+}
+
+// via names what reaches a resource: "gateway NAME" or "gateway group NAME".
+func via(r api.Resource) string {
+	if r.GatewayGroup != "" {
+		return "gateway group " + r.GatewayGroup
+	}
+	return "gateway " + r.Gateway
 }

@@ -66,7 +66,7 @@ func (a *app) sessionsShow(c *cli.Context) error {
 	}
 	fmt.Fprintln(w, "connections:")
 	for _, cn := range s.Connections {
-		printEscaped(w, "  %s  from %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
+		printEscaped(w, "  %s  from %s  via %s  %s → %s  up %d B  down %d B  %s\n", cn.ID, dash(cn.ClientAddr), dash(cn.Gateway), ts(cn.StartedAt), ts(cn.EndedAt), cn.BytesUp, cn.BytesDown, cn.Error)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@
 //   - e2e_test.go: the end-to-end behaviour (data path, lifecycle, identity, audit, bad input).
 //   - dos_test.go: unauthenticated peers: stream floods on the tunnel, connections per source.
 //   - gateway_lifecycle_test.go: gateway certificates: revocation, --replace, renewal, expiry.
+//   - gateway_group_test.go: two gateways of a gateway group: connections shared, one
+//     killed (only its connections end), one session's records from both kept.
 //   - lifecycle_test.go: users' roles changed, passwords reset, users deleted, roles edited,
 //     gateways removed (their resources moved): what each change ends at once.
 //   - ssh_test.go, mongo_test.go, mssql_test.go, browser_test.go: SSH, MongoDB, SQL Server

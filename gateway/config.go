@@ -36,6 +36,23 @@ type Config struct {
 	// HealthListen, when set, is a plain-HTTP address serving /healthz,
 	// /readyz (connected to the server) and /metrics.
 	HealthListen string
+	// Group is the gateway group this gateway serves (its hello says it):
+	// the server sends it connections to the group's resources, sharing
+	// them among the group's connected gateways. Empty: none.
+	Group string
+}
+
+// checkGroup checks a gateway group's name as the server does its names.
+func checkGroup(group string) error {
+	if len(group) > 64 {
+		return errors.New("--gateway-group: at most 64 characters")
+	}
+	for _, r := range group {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("--gateway-group %q: use letters, digits, '-', '_' and '.'", group)
+		}
+	}
+	return nil
 }
 
 // Validate fills defaults and names the first bad field.
@@ -48,6 +65,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RecordBatchDelay == 0 {
 		c.RecordBatchDelay = 200 * time.Millisecond
+	}
+	if err := checkGroup(c.Group); err != nil {
+		return err
 	}
 	if c.RecordBatchDelay < 0 || c.RecordBatchDelay > time.Minute {
 		return errors.New("--record-batch-delay: want a duration from 0 to 1m")

@@ -249,7 +249,7 @@ func (g *gateway) hello(sess *yamux.Session) error {
 		return err
 	}
 	defer st.Close()
-	h, err := tunnel.NewHeader(tunnel.KindHello, tunnel.Hello{Name: g.id.Name, Version: g.cfg.Version})
+	h, err := tunnel.NewHeader(tunnel.KindHello, tunnel.Hello{Name: g.id.Name, Version: g.cfg.Version, Group: g.cfg.Group})
 	if err != nil {
 		return err
 	}

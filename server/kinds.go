@@ -32,8 +32,8 @@ type kindEnv struct {
 	hub *hub.Hub
 }
 
-func (e kindEnv) Probe(ctx context.Context, gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
-	return e.hub.Probe(ctx, gateway, d)
+func (e kindEnv) Probe(ctx context.Context, res *store.Resource, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+	return e.hub.ProbeFor(ctx, res, d)
 }
 
 func (e kindEnv) ResourceKey(use, resourceID string) (ssh.Signer, string, error) {

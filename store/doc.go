@@ -23,6 +23,16 @@
 // bucket, so VerifyAudit finds an edited, removed or reordered event, and a
 // cut-off tail.
 //
+// # Recordings
+//
+// A session's records are keyed by the session and a number the store
+// gives each in the order they come (AppendRecording), whichever gateway
+// sent them; a second bucket remembers, under the index HMAC, who numbered
+// each (a gateway's enrollment) and its number, so a record sent again is
+// stored once.
+// Files written before keep the gateway's numbers as keys: ordered per
+// session too, and followed by the new ones.
+//
 // # Access
 //
 // Callers work in closures: View and Update hand them a *Tx with typed

@@ -1,6 +1,10 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"encoding/json"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 type boltTx = bolt.Tx
 
@@ -14,4 +18,10 @@ func rewriteAuditEvent(t *Tx, seq uint64, edit func(*AuditEvent)) error {
 	}
 	edit(ev)
 	return put(t, bucketAudit, seqKey(seq), ev)
+}
+
+// PutRecordingAsBefore stores a record as pamd did before the server
+// numbered them: under the gateway's own sequence number.
+func PutRecordingAsBefore(t *Tx, sessionID string, gatewaySeq uint64, record json.RawMessage) error {
+	return put(t, bucketRecordings, recordingKey(sessionID, gatewaySeq), &record)
 }

@@ -20,6 +20,10 @@ const (
 	bucketAudit       = "audit"
 	bucketSecrets     = "secrets"
 	bucketRecordings  = "recordings"
+	// bucketRecordingSeen holds, for each record stored, the session, the
+	// gateway and that gateway's own number of it (under the index HMAC),
+	// so a batch sent again after a lost ack is stored once.
+	bucketRecordingSeen = "recording_seen"
 )
 
 // NewID returns a random identifier: 20 lowercase base32 characters.
@@ -107,6 +111,8 @@ type Gateway struct {
 	LastSeen      time.Time `json:"last_seen,omitzero"`
 	Version       string    `json:"version,omitempty"`
 	RemoteAddr    string    `json:"remote_addr,omitempty"`
+	// Group is the gateway group it said it was in when it last connected.
+	Group string `json:"group,omitempty"`
 }
 
 // EnrollToken lets one gateway enroll once, keyed by the SHA-256 of its secret.
@@ -124,14 +130,17 @@ type EnrollToken struct {
 
 // Resource is something reachable through a gateway.
 type Resource struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Type      string            `json:"type"`
-	Gateway   string            `json:"gateway"`
-	Host      string            `json:"host"`
-	Port      int               `json:"port"`
-	Options   map[string]string `json:"options,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Gateway string `json:"gateway"`
+	// GatewayGroup is set instead of Gateway when any live gateway of the
+	// group may serve the resource.
+	GatewayGroup string            `json:"gateway_group,omitempty"`
+	Host         string            `json:"host"`
+	Port         int               `json:"port"`
+	Options      map[string]string `json:"options,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
 }
 
 // Account is a credential on a resource.

@@ -29,7 +29,7 @@ const (
 var allBuckets = []string{
 	bucketMeta, bucketIndex, bucketUsers, bucketRoles, bucketTokens, bucketGateways,
 	bucketEnroll, bucketResources, bucketAccounts, bucketSessions, bucketConnections,
-	bucketAudit, bucketSecrets, bucketRecordings,
+	bucketAudit, bucketSecrets, bucketRecordings, bucketRecordingSeen,
 	bucketSSO,
 	bucketRequests,
 }

@@ -311,15 +311,55 @@ func (t *Tx) PutSecret(name string, value []byte) error {
 	return t.bucket(bucketSecrets).Put(k, t.s.data.seal(value, placeAD(bucketSecrets, k)))
 }
 
-// Session recordings: opaque JSON records keyed by session and the
-// gateway's sequence number, so a record sent twice is stored once.
-
+// Session recordings: opaque JSON records keyed by session and a number
+// the server gives each in the order it stores them, so the records of one
+// session from several gateways (a gateway group) never overwrite each
+// other. Stores written before keep their records under the gateway's
+// numbers; they are ordered per session too, and new ones follow them.
 func recordingKey(sessionID string, seq uint64) []byte {
 	return fmt.Appendf(nil, "%s/%020d", sessionID, seq)
 }
 
-func (t *Tx) PutRecording(sessionID string, seq uint64, record json.RawMessage) error {
-	return put(t, bucketRecordings, recordingKey(sessionID, seq), &record)
+// AppendRecording stores a record of a session that numberedBy (a
+// gateway, as the hub names its enrollment) numbered gatewaySeq, after
+// the session's last one. A record it sent before (its ack lost) is not
+// stored again: stored says which it was.
+func (t *Tx) AppendRecording(sessionID, numberedBy string, gatewaySeq uint64, record json.RawMessage) (stored bool, err error) {
+	seen := indexKey(t.s.idxKey, "recording", fmt.Sprintf("%s/%s/%d", sessionID, numberedBy, gatewaySeq))
+	if t.bucket(bucketRecordingSeen).Get(seen) != nil {
+		return false, nil
+	}
+	last, err := t.lastRecordingSeq(sessionID)
+	if err != nil {
+		return false, err
+	}
+	if err := put(t, bucketRecordings, recordingKey(sessionID, last+1), &record); err != nil {
+		return false, err
+	}
+	n := last + 1
+	return true, put(t, bucketRecordingSeen, seen, &n)
+}
+
+// lastRecordingSeq is the number of a session's newest record, 0 if none.
+func (t *Tx) lastRecordingSeq(sessionID string) (uint64, error) {
+	prefix := []byte(sessionID + "/")
+	c := t.bucket(bucketRecordings).Cursor()
+	// Past every key of the session (they are digits after the prefix),
+	// then one back.
+	k, _ := c.Seek(append(bytes.Clone(prefix), 0xff))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(string(k[len(prefix):]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: recording key %q: %w", k, err)
+	}
+	return n, nil
 }
 
 // HasRecordings says whether a session has any record, without opening one.
@@ -329,8 +369,8 @@ func (t *Tx) HasRecordings(sessionID string) bool {
 	return k != nil && bytes.HasPrefix(k, prefix)
 }
 
-// RecordingsAfter returns a session's records whose gateway sequence
-// number is above seq, in order, with the last one's number (seq when
+// RecordingsAfter returns a session's records whose stored number is
+// above seq, in order, with the last one's number (seq when
 // there is none): a cursor for following a session while it records.
 func (t *Tx) RecordingsAfter(sessionID string, seq uint64) ([]json.RawMessage, uint64, error) {
 	prefix := []byte(sessionID + "/")

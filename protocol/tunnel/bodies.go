@@ -14,10 +14,13 @@ type Access struct {
 	Credential string `json:"credential"`
 }
 
-// Hello is the first stream a gateway opens after connecting.
+// Hello is the first stream a gateway opens after connecting. Group is the
+// gateway group it serves (--gateway-group), empty for none (and from
+// gateways older than groups).
 type Hello struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	Group   string `json:"group,omitempty"`
 }
 
 // Protocol names, as resources' types and descriptors' Protocol carry them.

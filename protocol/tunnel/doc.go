@@ -42,7 +42,10 @@
 //	1 access   connect → server   Access{session_id, credential}; then raw bytes of one proxied connection
 //	2 dial     server → gateway   Descriptor; then raw bytes of one proxied connection
 //	3 control  connect → server   Access; then Messages both ways for the life of the session
-//	4 hello    gateway → server   Hello{name, version}; first stream after the gateway connects
+//	4 hello    gateway → server   Hello{name, version, group}; first stream after the gateway
+//	                              connects; group (optional, absent from older gateways) is
+//	                              the gateway group it serves: the server may send it dial
+//	                              streams for the group's resources
 //	5 probe    server → gateway   Descriptor; the gateway reaches the target and answers one
 //	                              Message "probe_result" whose detail is a ProbeResult
 //	6 notice   server → gateway   Message "ended" with the session in detail: the gateway
@@ -54,7 +57,11 @@
 //	                              "batch" carries other records of its connection (their
 //	                              JSON as an array in its data, without session,
 //	                              connection, channel and database, which are the
-//	                              batch's); the server reads them one by one (Unbatch)
+//	                              batch's); the server reads them one by one (Unbatch).
+//	                              A Record's seq is the gateway's own numbering: the server
+//	                              stores a session's records in its own order (several
+//	                              gateways of a group may serve one session) and keeps the
+//	                              seq only to drop a record the gateway sends again
 //	8 rotate   server → gateway   Rotation; the gateway changes the account's credential on
 //	                              the target and answers one Message "rotation_result"
 //	                              whose detail is a RotationResult

@@ -172,6 +172,8 @@ type Gateway struct {
 	RemoteAddr string    `json:"remote_addr,omitempty"`
 	LastSeen   time.Time `json:"last_seen,omitzero"`
 	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
+	// Group is the gateway group it said it serves when it last connected.
+	Group string `json:"group,omitempty"`
 	// CertExpiresAt is when the gateway's current certificate expires (it
 	// renews it over the tunnel); RevokedAt is set once it was revoked.
 	CertExpiresAt time.Time `json:"cert_expires_at,omitzero"`
@@ -217,13 +219,16 @@ type EnrollResponse struct {
 type Resource struct {
 	Name string `json:"name"`
 	// HostKeyFingerprint is the pinned SSH host key of an ssh resource.
-	HostKeyFingerprint string            `json:"host_key_fingerprint,omitempty"`
-	ID                 string            `json:"id,omitempty"`
-	Type               string            `json:"type"`
-	Gateway            string            `json:"gateway"`
-	Host               string            `json:"host"`
-	Port               int               `json:"port"`
-	Options            map[string]string `json:"options,omitempty"`
+	HostKeyFingerprint string `json:"host_key_fingerprint,omitempty"`
+	ID                 string `json:"id,omitempty"`
+	Type               string `json:"type"`
+	Gateway            string `json:"gateway"`
+	// GatewayGroup is set instead of Gateway when any connected gateway of
+	// the group serves the resource.
+	GatewayGroup string            `json:"gateway_group,omitempty"`
+	Host         string            `json:"host"`
+	Port         int               `json:"port"`
+	Options      map[string]string `json:"options,omitempty"`
 	// Address is where the resource is, as its kind says it (host:port, a
 	// connection string); Details are what else its kind shows.
 	Address string   `json:"address,omitempty"`
@@ -318,7 +323,8 @@ type CatalogEntry struct {
 	Account       string `json:"account"`
 	Username      string `json:"username,omitempty"`
 	Gateway       string `json:"gateway"`
-	GatewayOnline bool   `json:"gateway_online"`
+	GatewayGroup  string `json:"gateway_group,omitempty"`
+	GatewayOnline bool   `json:"gateway_online"` // of a group: any of its gateways
 	RequireMFA    bool   `json:"require_mfa"`
 	RequireReason bool   `json:"require_reason"`
 	MaxDuration   string `json:"max_duration"`
@@ -409,6 +415,7 @@ type Session struct {
 type Connection struct {
 	ID         string    `json:"id"`
 	ClientAddr string    `json:"client_addr,omitempty"`
+	Gateway    string    `json:"gateway,omitempty"` // the gateway that served it
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at,omitzero"`
 	BytesUp    int64     `json:"bytes_up"`
@@ -459,10 +466,13 @@ type Info struct {
 
 // ResourceUpdate changes what is set; options merge into the resource's.
 type ResourceUpdate struct {
-	Gateway *string           `json:"gateway,omitempty"`
-	Host    *string           `json:"host,omitempty"`
-	Port    *int              `json:"port,omitempty"`
-	Options map[string]string `json:"options,omitempty"`
+	// Gateway or GatewayGroup moves the resource to a gateway or a group
+	// (one of the two; the other is cleared).
+	Gateway      *string           `json:"gateway,omitempty"`
+	GatewayGroup *string           `json:"gateway_group,omitempty"`
+	Host         *string           `json:"host,omitempty"`
+	Port         *int              `json:"port,omitempty"`
+	Options      map[string]string `json:"options,omitempty"`
 }
 
 // AccountUpdate changes what is set; a secret is replaced, never returned.

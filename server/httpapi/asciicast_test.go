@@ -31,7 +31,7 @@ func exportCast(t *testing.T, recs ...tunnel.Record) (*asciicast.Header, []ascii
 		for i, r := range recs {
 			r.Seq, r.SessionID, r.ConnectionID, r.Time = uint64(i+1), sess.ID, "c1", start.Add(time.Duration(i)*time.Millisecond)
 			raw, _ := json.Marshal(r)
-			if err := tx.PutRecording(sess.ID, r.Seq, raw); err != nil {
+			if _, err := tx.AppendRecording(sess.ID, "gw", r.Seq, raw); err != nil {
 				return err
 			}
 		}

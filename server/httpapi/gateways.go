@@ -22,7 +22,7 @@ func (s *API) handleListGateways(w http.ResponseWriter, r *http.Request) error {
 	err := s.st.View(func(tx *store.Tx) error {
 		all, err := tx.Gateways()
 		for _, g := range all {
-			v := api.Gateway{Name: g.Name, Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen, EnrolledAt: g.EnrolledAt,
+			v := api.Gateway{Name: g.Name, Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen, EnrolledAt: g.EnrolledAt, Group: g.Group,
 				CertExpiresAt: g.CertExpiresAt, RevokedAt: g.RevokedAt}
 			if s.hub.Online(g.Name) {
 				v.Online, v.LastSeen = true, time.Now().UTC()

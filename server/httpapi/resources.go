@@ -25,7 +25,7 @@ func (s *API) resourceView(r *store.Resource) api.Resource {
 			opts[k] = "(set)"
 		}
 	}
-	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, Host: r.Host, Port: r.Port, Options: opts, CreatedAt: r.CreatedAt}
+	v := api.Resource{ID: r.ID, Name: r.Name, Type: r.Type, Gateway: r.Gateway, GatewayGroup: r.GatewayGroup, Host: r.Host, Port: r.Port, Options: opts, CreatedAt: r.CreatedAt}
 	if k, ok := s.kinds.Of(r.Type); ok {
 		k.View(r, &v)
 	}
@@ -101,14 +101,12 @@ func (s *API) handleCreateResource(w http.ResponseWriter, r *http.Request) error
 	if err := kind.CheckPort(req.Port); err != nil {
 		return err
 	}
-	if req.Gateway == "" {
-		return api.Errorf(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list)")
-	}
 	c := auth.CallerOf(r)
-	res := &store.Resource{ID: store.NewID(), Name: req.Name, Type: req.Type, Gateway: req.Gateway, Host: req.Host, Port: req.Port, CreatedAt: time.Now().UTC()}
+	res := &store.Resource{ID: store.NewID(), Name: req.Name, Type: req.Type, Gateway: req.Gateway, GatewayGroup: req.GatewayGroup,
+		Host: req.Host, Port: req.Port, CreatedAt: time.Now().UTC()}
 	if err := s.st.View(func(tx *store.Tx) error {
-		if _, err := tx.GatewayByName(req.Gateway); err != nil {
-			return api.Errorf(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", req.Gateway)
+		if err := checkVia(tx, req.Gateway, req.GatewayGroup); err != nil {
+			return err
 		}
 		if _, err := tx.ResourceByName(req.Name); err == nil {
 			return api.Errorf(http.StatusConflict, "resource %q already exists", req.Name)
@@ -117,7 +115,7 @@ func (s *API) handleCreateResource(w http.ResponseWriter, r *http.Request) error
 	}); err != nil {
 		return err
 	}
-	out := &kind.Outcome{Detail: res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + res.Gateway}
+	out := &kind.Outcome{Detail: res.Type + " " + res.Host + ":" + strconv.Itoa(res.Port) + " via " + kind.Via(res)}
 	policy := rotation.TakePolicy(req.Options)
 	if err := k.Create(r.Context(), res, req.Options, out); err != nil {
 		return err
@@ -301,7 +299,7 @@ func (s *API) handleCatalog(w http.ResponseWriter, r *http.Request) error {
 					g = sessions.Grant{RequireReason: e.requireReason, MaxDuration: e.max}
 				}
 				out = append(out, api.CatalogEntry{Resource: res.Name, Type: res.Type, Account: a.Name, Username: a.Username,
-					Gateway: res.Gateway, GatewayOnline: s.hub.Online(res.Gateway), RequireMFA: a.RequireMFA,
+					Gateway: res.Gateway, GatewayGroup: res.GatewayGroup, GatewayOnline: s.hub.Reachable(res), RequireMFA: a.RequireMFA,
 					RequireReason: g.RequireReason, MaxDuration: g.MaxDuration.String(), OnRequest: !ok, GrantEnds: e.grantEnds})
 			}
 		}
@@ -347,5 +345,23 @@ func (s *API) handleTestResource(w http.ResponseWriter, r *http.Request) error {
 // handleKinds describes every kind for the console's forms.
 func (s *API) handleKinds(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, s.kinds.Schemas())
+	return nil
+}
+
+// checkVia checks what is to reach a resource: one gateway that exists, or
+// a gateway group (which has no record: its gateways name it when they
+// connect).
+func checkVia(tx *store.Tx, gateway, group string) error {
+	switch {
+	case gateway != "" && group != "":
+		return api.Errorf(http.StatusBadRequest, "--gateway and --gateway-group: name one, the gateway or the group of gateways that reaches this resource")
+	case group != "":
+		return api.ValidName("gateway group", group)
+	case gateway == "":
+		return api.Errorf(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list), or --gateway-group a group of gateways")
+	}
+	if _, err := tx.GatewayByName(gateway); err != nil {
+		return api.Errorf(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", gateway)
+	}
 	return nil
 }

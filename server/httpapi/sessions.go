@@ -95,8 +95,8 @@ func (s *API) handleCreateSession(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
-	if !s.hub.Online(res.Gateway) {
-		return deny(http.StatusServiceUnavailable, "gateway %s of resource %s is offline; the resource cannot be reached until it reconnects", res.Gateway, res.Name)
+	if !s.hub.Reachable(res) {
+		return deny(http.StatusServiceUnavailable, "%s of resource %s is offline; the resource cannot be reached until it reconnects", offline(res), res.Name)
 	}
 	dur := min(want, g.MaxDuration)
 	credential := "pamds_" + auth.RandomSecret(32)
@@ -186,7 +186,7 @@ func sessionView(s *store.Session, resType string, conns []*store.Connection) ap
 		EndedAt: s.EndedAt, EndReason: s.EndReason, Active: s.Active(now), Ended: endedText(s, now),
 		RequestID: s.RequestID, RequestReason: s.RequestReason}
 	for _, c := range conns {
-		v.Connections = append(v.Connections, api.Connection{ID: c.ID, ClientAddr: c.ClientAddr, StartedAt: c.StartedAt,
+		v.Connections = append(v.Connections, api.Connection{ID: c.ID, ClientAddr: c.ClientAddr, Gateway: c.Gateway, StartedAt: c.StartedAt,
 			EndedAt: c.EndedAt, BytesUp: c.BytesUp, BytesDown: c.BytesDown, Error: c.Error})
 	}
 	sort.Slice(v.Connections, func(i, j int) bool { return v.Connections[i].StartedAt.Before(v.Connections[j].StartedAt) })
@@ -554,4 +554,12 @@ func (s *API) handleVerifyAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// offline names what is offline when res cannot be reached.
+func offline(res *store.Resource) string {
+	if res.GatewayGroup != "" {
+		return "every gateway of group " + res.GatewayGroup
+	}
+	return "gateway " + res.Gateway
 }

@@ -15,6 +15,22 @@ import (
 	"github.com/pamd/pamd/store"
 )
 
+// viaUpdate is the gateway and group an update moves res to (one of the
+// two set), and whether it moves it at all. Naming both is left to
+// checkVia to refuse.
+func viaUpdate(res *store.Resource, u *api.ResourceUpdate) (gateway, group string, moved bool) {
+	gateway, group = res.Gateway, res.GatewayGroup
+	switch {
+	case u.Gateway != nil && u.GatewayGroup != nil:
+		return *u.Gateway, *u.GatewayGroup, true
+	case u.Gateway != nil:
+		gateway, group = *u.Gateway, ""
+	case u.GatewayGroup != nil:
+		gateway, group = "", *u.GatewayGroup
+	}
+	return gateway, group, gateway != res.Gateway || group != res.GatewayGroup
+}
+
 // handleUpdateResource changes a resource's gateway, address or settings,
 // checking the result as creation does. A new address for an ssh resource
 // re-pins its host key, and the audit event says so.
@@ -30,12 +46,12 @@ func (s *API) handleUpdateResource(w http.ResponseWriter, r *http.Request) error
 	}
 	var changed []string
 	moved := false
-	if req.Gateway != nil && *req.Gateway != res.Gateway {
-		if err := s.st.View(func(tx *store.Tx) error { _, err := tx.GatewayByName(*req.Gateway); return err }); err != nil {
-			return api.Errorf(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", *req.Gateway)
+	if gateway, group, ok := viaUpdate(res, &req); ok {
+		if err := s.st.View(func(tx *store.Tx) error { return checkVia(tx, gateway, group) }); err != nil {
+			return err
 		}
-		res.Gateway, moved = *req.Gateway, true
-		changed = append(changed, "gateway "+res.Gateway)
+		res.Gateway, res.GatewayGroup, moved = gateway, group, true
+		changed = append(changed, kind.Via(res))
 	}
 	k, err := s.kinds.Must(res)
 	if err != nil {

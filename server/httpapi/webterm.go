@@ -58,7 +58,7 @@ func (s *API) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	detail := sess.ResourceName + "/" + sess.AccountName + " of " + sess.UserName
-	if err := s.hub.Watched(r.Context(), res.Gateway, sess.ID, c.User.Name, 2*time.Second); err != nil {
+	if err := s.hub.Watched(r.Context(), res, sess.ID, c.User.Name, 2*time.Second); err != nil {
 		detail += "; the user could not be told: " + err.Error()
 	} else {
 		detail += "; the user was told"

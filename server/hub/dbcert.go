@@ -54,7 +54,7 @@ func (h *Hub) serveDBCert(gc *gatewayConn, hdr *tunnel.Header, st *yamux.Stream)
 		}
 		target := res.Name + "/" + acct.Name
 		switch {
-		case res.Gateway != gc.name:
+		case !gc.serves(res):
 			refusal = fmt.Errorf("resource %s is not served by gateway %s", res.Name, gc.name)
 		case acct.Auth != "pkinit":
 			refusal = fmt.Errorf("account %s does not log in with PKINIT", target)

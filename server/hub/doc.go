@@ -5,11 +5,18 @@
 // asks it one question (Ask, Probe), tells it a session ended (Notice),
 // and takes what it sends: record batches and certificate renewals.
 //
+// A resource names one gateway or a gateway group, which its gateways say
+// in their hello. For a group's resource the hub picks, per new stream,
+// the connected gateway of the group with the fewest open streams (Pick,
+// OpenFor, ProbeFor), and tells every connected one about its sessions.
+//
 // Files:
 //   - hub.go: the registry, serving a gateway's connection, Open, Notice.
 //   - ask.go: Ask and Probe.
 //   - certs.go: a gateway certificate's lifecycle: admission, Recheck,
 //     renewal over the tunnel.
+//   - groups.go: the gateway for a resource: its own, or of its group the
+//     least busy connected one (Pick); all a resource's gateways (Serving).
 //   - records.go: storing session records, kept only from the gateway that
 //     served their connection.
 //   - dbcert.go: signing a gateway's certificate request for a PKINIT login

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,7 @@ type Hub struct {
 type gatewayConn struct {
 	name    string
 	version string
+	group   string // the gateway group its hello named, if any
 	remote  string
 	since   time.Time
 	sess    *yamux.Session
@@ -164,7 +166,7 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	}
 	// Only the gateway's current certificate gets in; the refusal says why
 	// in the gateway's log.
-	if err := h.admit(name, leaf.SerialNumber.String()); err != nil {
+	if err := h.admitHello(name, leaf, hello); err != nil {
 		h.log.Warn("gateway refused", "gateway", name, "remote", remote, "err", err)
 		h.trail.Event("gateway:"+name, "gateway.connect", name, "failure", audit.Host(remote), err.Error())
 		tunnel.Refuse("pamd server: gateway %s refused: %v", name, err).WriteTo(st)
@@ -178,7 +180,7 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	tunnel.OK().WriteTo(st)
 	st.Close()
 
-	gc := &gatewayConn{name: name, version: hello.Version, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(),
+	gc := &gatewayConn{name: name, version: hello.Version, group: hello.Group, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(),
 		expiry: time.AfterFunc(time.Until(leaf.NotAfter), func() { sess.Close() })}
 	defer gc.expiry.Stop()
 	h.mu.Lock()
@@ -189,7 +191,7 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	h.mu.Unlock()
 	h.Recheck(name, "certificate revoked") // a revocation while this one was being admitted
 	h.touch(name, gc, true)
-	h.log.Info("gateway connected", "gateway", name, "version", hello.Version, "remote", remote)
+	h.log.Info("gateway connected", "gateway", name, "version", hello.Version, "group", hello.Group, "remote", remote)
 	h.cfg.OnConnect()
 
 	// Gateways open record streams; anything else is refused. open
@@ -235,6 +237,17 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	h.log.Info("gateway disconnected", "gateway", name, "remote", remote)
 }
 
+// admitHello is admit, and a gateway group named as the API names things
+// (a group is only ever the name its gateways give).
+func (h *Hub) admitHello(name string, leaf *x509.Certificate, hello tunnel.Hello) error {
+	if hello.Group != "" {
+		if err := api.ValidName("gateway group", hello.Group); err != nil {
+			return err
+		}
+	}
+	return h.admit(name, leaf.SerialNumber.String())
+}
+
 // touch records a connect or disconnect on the gateway's record and in the audit log.
 func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 	action := "gateway.disconnect"
@@ -250,7 +263,7 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 		case err != nil:
 			return err
 		default:
-			g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
+			g.LastSeen, g.Version, g.RemoteAddr, g.Group = time.Now().UTC(), gc.version, gc.remote, gc.group
 			if err := tx.PutGateway(g); err != nil {
 				return err
 			}
@@ -262,16 +275,38 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 	}
 }
 
-// Notice tells a gateway that a session ended, waiting at most d (and
-// until ctx ends) for it to acknowledge.
-func (h *Hub) Notice(ctx context.Context, gateway, sessionID, reason string, d time.Duration) {
-	h.tell(ctx, gateway, tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason}, d)
+// Notice tells the gateways serving res (its gateway, or each of its
+// group's connected) that a session ended, waiting at most d (and until
+// ctx ends) for them to acknowledge.
+func (h *Hub) Notice(ctx context.Context, res *store.Resource, sessionID, reason string, d time.Duration) {
+	h.tellAll(ctx, res, tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason}, d)
 }
 
-// Watched tells a gateway that watcher began watching a session live, so
-// that it tells the session's terminals; it waits at most d.
-func (h *Hub) Watched(ctx context.Context, gateway, sessionID, watcher string, d time.Duration) error {
-	return h.tell(ctx, gateway, tunnel.KindWatch, tunnel.Watched{SessionID: sessionID, Watcher: watcher}, d)
+// Watched tells the gateways serving res that watcher began watching a
+// session live, so that they tell the session's terminals; it waits at
+// most d.
+func (h *Hub) Watched(ctx context.Context, res *store.Resource, sessionID, watcher string, d time.Duration) error {
+	return h.tellAll(ctx, res, tunnel.KindWatch, tunnel.Watched{SessionID: sessionID, Watcher: watcher}, d)
+}
+
+// tellAll is tell to each gateway serving res at once; the error is the
+// first one's.
+func (h *Hub) tellAll(ctx context.Context, res *store.Resource, kind tunnel.Kind, body any, d time.Duration) error {
+	names := h.Serving(res)
+	if len(names) == 0 {
+		return fmt.Errorf("no gateway of group %s is connected", res.GatewayGroup)
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = h.tell(ctx, name, kind, body, d)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // tell opens a stream of kind to a gateway with body and waits at most d

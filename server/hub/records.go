@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/yamux"
@@ -53,6 +54,7 @@ func (h *Hub) serveRecords(gateway string, st *yamux.Stream) {
 		malformed := 0
 		err = h.st.Update(func(tx *store.Tx) error {
 			malformed = 0
+			numberedBy := enrollment(tx, gateway)
 			for _, raw := range batch {
 				var r tunnel.Record
 				if json.Unmarshal(raw, &r) != nil {
@@ -72,10 +74,11 @@ func (h *Hub) serveRecords(gateway string, st *yamux.Stream) {
 				if !mine {
 					continue
 				}
-				if err := tx.PutRecording(r.SessionID, r.Seq, raw); err != nil {
+				stored, err := tx.AppendRecording(r.SessionID, numberedBy, r.Seq, raw)
+				if err != nil {
 					return err
 				}
-				if r.Type == "dropped" {
+				if stored && r.Type == "dropped" {
 					// The gateway could not upload a record of this session.
 					if err := audit.Append(tx, actor, "session.record_dropped", r.SessionID, "failure", "", shorten(r.Data, 200)); err != nil {
 						return err
@@ -113,11 +116,24 @@ func shorten(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// enrollment names the gateway's current enrollment, which numbers its
+// records: a gateway enrolled again (pamd gateways token --replace, a new
+// data dir) starts its numbers over, and its records are new ones.
+func enrollment(tx *store.Tx, gateway string) string {
+	g, err := tx.GatewayByName(gateway)
+	if err != nil {
+		return gateway // removed while connected: its records are refused anyway
+	}
+	return gateway + "@" + g.EnrolledAt.UTC().Format(time.RFC3339Nano)
+}
+
 // servedBy says whether gateway served the connection, as its record says
 // since it was opened, so records of a resource that has since moved to
-// another gateway are still kept. A connection not recorded yet (its records
-// can race its record) or recorded before connections named their gateway
-// goes by the gateway its session's resource has now.
+// another gateway are still kept, and of a group's resource only the
+// gateway that served the connection has its records kept. A connection
+// not recorded yet (its records can race its record) or recorded before
+// connections named their gateway goes by what its session's resource has
+// now: its gateway, or a gateway in its group.
 func servedBy(tx *store.Tx, gateway, sessionID, connectionID string) bool {
 	sess, err := tx.Session(sessionID)
 	if err != nil {
@@ -135,5 +151,12 @@ func servedBy(tx *store.Tx, gateway, sessionID, connectionID string) bool {
 		}
 	}
 	res, err := tx.Resource(sess.ResourceID)
-	return err == nil && res.Gateway == gateway
+	if err != nil {
+		return false
+	}
+	if res.GatewayGroup == "" {
+		return res.Gateway == gateway
+	}
+	g, err := tx.GatewayByName(gateway)
+	return err == nil && g.Group == res.GatewayGroup
 }

@@ -54,23 +54,19 @@ func newRecordsFixture(t *testing.T) *recordsFixture {
 		t.Fatal(err)
 	}
 
-	a, b := net.Pipe()
-	srv, err := proxy.YamuxServer(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := proxy.YamuxClient(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close(); srv.Close() })
-	h.mu.Lock()
-	h.gw["gwa"] = &gatewayConn{name: "gwa", sess: srv}
-	h.mu.Unlock()
+	rs := openRecordStream(t, h, "gwa", "")
+	return &recordsFixture{h: h, st: st, session: sess.ID, stream: rs}
+}
+
+// openRecordStream connects gateway name (of group) to h and opens a
+// record stream from it, served by serveRecords.
+func openRecordStream(t *testing.T, h *Hub, name, group string) *yamux.Stream {
+	t.Helper()
+	srv, cli := connectGateway(t, h, name, group)
 	go func() {
 		st, err := srv.AcceptStream()
 		if err == nil {
-			h.serveRecords("gwa", st)
+			h.serveRecords(name, st)
 		}
 	}()
 	rs, err := cli.OpenStream()
@@ -81,7 +77,27 @@ func newRecordsFixture(t *testing.T) *recordsFixture {
 	if r, err := tunnel.ReadReply(rs); err != nil || r.Err() != nil {
 		t.Fatalf("record stream: %v %v", r, err)
 	}
-	return &recordsFixture{h: h, st: st, session: sess.ID, stream: rs}
+	return rs
+}
+
+// connectGateway registers a connection of gateway name (of group) with h:
+// the hub's end of its yamux session, and the gateway's.
+func connectGateway(t *testing.T, h *Hub, name, group string) (srv, cli *yamux.Session) {
+	t.Helper()
+	a, b := net.Pipe()
+	srv, err := proxy.YamuxServer(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err = proxy.YamuxClient(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close(); srv.Close() })
+	h.mu.Lock()
+	h.gw[name] = &gatewayConn{name: name, group: group, sess: srv}
+	h.mu.Unlock()
+	return srv, cli
 }
 
 func (f *recordsFixture) send(t *testing.T, typ string, detail any) *tunnel.Message {

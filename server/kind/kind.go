@@ -91,9 +91,10 @@ type UserCA interface {
 
 // Env is what kinds use of the server.
 type Env interface {
-	// Probe asks gateway to reach a target as d describes, waiting for
-	// its answer until ctx ends.
-	Probe(ctx context.Context, gateway string, d tunnel.Descriptor) (*tunnel.ProbeResult, error)
+	// Probe asks a gateway serving res (its gateway, or one of its
+	// group's) to reach a target as d describes, waiting for its answer
+	// until ctx ends.
+	Probe(ctx context.Context, res *store.Resource, d tunnel.Descriptor) (*tunnel.ProbeResult, error)
 	// ResourceKey returns the per-resource SSH key of the given use
 	// ("ssh-ca", "ssh-hostkey"), made on first use, and its PEM.
 	ResourceKey(use, resourceID string) (ssh.Signer, string, error)
@@ -162,6 +163,15 @@ func Note(ctx context.Context, format string, args ...any) {
 // Common carries the login every kind with accounts fills in.
 func Common(acct *store.Account) tunnel.Login {
 	return tunnel.Login{Username: acct.Username, Password: acct.Password}
+}
+
+// Via names what reaches res, for messages: "gateway NAME" or "gateway
+// group NAME".
+func Via(res *store.Resource) string {
+	if res.GatewayGroup != "" {
+		return "gateway group " + res.GatewayGroup
+	}
+	return "gateway " + res.Gateway
 }
 
 // CheckHost checks a resource's host as the gateway sees it.

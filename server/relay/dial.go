@@ -79,7 +79,10 @@ func (s *Relay) open(sess *store.Session, remote string) (*Conn, error) {
 	}
 	res, acct := c.Resource, c.Account
 	c.rec = store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
-	gw, err := s.cfg.Gateways.Open(res.Gateway)
+	gw, served, err := s.cfg.Gateways.OpenFor(res)
+	if served != "" {
+		c.rec.Gateway = served // of the group, the one chosen
+	}
 	if err != nil {
 		s.recordConnection(&c.rec, 0, 0, err)
 		s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
@@ -152,7 +155,7 @@ func (c *Conn) failed(gw *yamux.Stream, err error) error {
 		return errors.New(refusal.Message)
 	}
 	s.cfg.Metrics.ConnectionRefused(res.Type, "failed")
-	return fmt.Errorf("pamd: gateway %s did not answer: %v", res.Gateway, err)
+	return fmt.Errorf("pamd: gateway %s did not answer: %v", c.rec.Gateway, err)
 }
 
 // End closes the stream and records the connection's end: the bytes

@@ -24,7 +24,9 @@ import (
 
 // Gateways is what the relay needs of the gateway hub.
 type Gateways interface {
-	Open(name string) (*yamux.Stream, error)
+	// OpenFor starts a stream to a gateway that serves res (its gateway,
+	// or one of its group's) and names that gateway.
+	OpenFor(res *store.Resource) (*yamux.Stream, string, error)
 }
 
 // Config is what the relay needs of the server.

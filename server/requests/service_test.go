@@ -22,7 +22,7 @@ import (
 
 type noNotices struct{}
 
-func (noNotices) Notice(context.Context, string, string, string, time.Duration) {}
+func (noNotices) Notice(context.Context, *store.Resource, string, string, time.Duration) {}
 
 // syncBuffer is a log the service's goroutines write while the test reads.
 type syncBuffer struct {

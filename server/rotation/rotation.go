@@ -39,7 +39,10 @@ const rotationTimeout = 3 * time.Minute
 
 // Gateways is what rotations need of the gateway hub.
 type Gateways interface {
-	Online(name string) bool
+	// Reachable says whether a gateway serving res is connected; Pick
+	// names the one to ask (its gateway, or one of its group's).
+	Reachable(res *store.Resource) bool
+	Pick(res *store.Resource) (string, error)
 	Ask(ctx context.Context, gateway string, kind tunnel.Kind, body any, timeout time.Duration, answer any) error
 }
 
@@ -195,8 +198,12 @@ func (s *Rotator) Rotate(ctx context.Context, resID, acctID, trigger, actor, sou
 // askRotation sends the rotation to the resource's gateway. sent says
 // whether the gateway may have started on it.
 func (s *Rotator) askRotation(ctx context.Context, res *store.Resource, acct, via *store.Account, resume bool) (*tunnel.RotationResult, bool, error) {
-	if !s.cfg.Gateways.Online(res.Gateway) {
-		return nil, false, fmt.Errorf("gateway %s is offline", res.Gateway)
+	gateway, err := s.cfg.Gateways.Pick(res)
+	if err == nil && !s.cfg.Gateways.Reachable(res) {
+		err = fmt.Errorf("gateway %s is offline", gateway)
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	// A certificate a rotation account logs in with lasts as long as the rotation may.
 	sess := &store.Session{ID: "rotation-" + store.NewID(), UserName: "pamd-rotation", ExpiresAt: time.Now().Add(rotationTimeout)}
@@ -213,7 +220,7 @@ func (s *Rotator) askRotation(ctx context.Context, res *store.Resource, acct, vi
 		}
 	}
 	var result tunnel.RotationResult
-	if err := s.cfg.Gateways.Ask(ctx, res.Gateway, tunnel.KindRotate, r, rotationTimeout, &result); err != nil {
+	if err := s.cfg.Gateways.Ask(ctx, gateway, tunnel.KindRotate, r, rotationTimeout, &result); err != nil {
 		var refusal *tunnel.Refusal
 		return nil, !errors.As(err, &refusal), err
 	}

@@ -93,7 +93,10 @@ func (s *Rotator) Run(ctx, work context.Context) {
 }
 
 func (s *Rotator) rotateDue(ctx, work context.Context) {
-	type due struct{ res, acct, name, trigger, gateway string }
+	type due struct {
+		res, acct, name, trigger string
+		via                      *store.Resource
+	}
 	var todo []due
 	now := time.Now()
 	s.st.View(func(tx *store.Tx) error {
@@ -103,9 +106,9 @@ func (s *Rotator) rotateDue(ctx, work context.Context) {
 			for _, a := range accts {
 				switch {
 				case a.Rotation.Pending != nil:
-					todo = append(todo, due{res.ID, a.ID, res.Name + "/" + a.Name, "resumed after an interruption", res.Gateway})
+					todo = append(todo, due{res.ID, a.ID, res.Name + "/" + a.Name, "resumed after an interruption", res})
 				case a.Rotation.Interval > 0 && !now.Before(NextRotation(&a.Rotation)):
-					todo = append(todo, due{res.ID, a.ID, res.Name + "/" + a.Name, "scheduled", res.Gateway})
+					todo = append(todo, due{res.ID, a.ID, res.Name + "/" + a.Name, "scheduled", res})
 				}
 			}
 		}
@@ -115,7 +118,7 @@ func (s *Rotator) rotateDue(ctx, work context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !s.cfg.Gateways.Online(d.gateway) {
+		if !s.cfg.Gateways.Reachable(d.via) {
 			continue // a pending rotation waits for its gateway; a due one is tried when it is back
 		}
 		a, err := s.Rotate(work, d.res, d.acct, d.trigger, "system", "")

@@ -11,10 +11,11 @@ import (
 	"github.com/pamd/pamd/store"
 )
 
-// Notifier tells a gateway that a session ended, waiting at most d (and
-// until ctx ends) for it to acknowledge: the gateway's hub.
+// Notifier tells the gateways serving a resource (its gateway, or its
+// group's) that a session ended, waiting at most d (and until ctx ends)
+// for them to acknowledge: the gateway's hub.
 type Notifier interface {
-	Notice(ctx context.Context, gateway, sessionID, reason string, d time.Duration)
+	Notice(ctx context.Context, res *store.Resource, sessionID, reason string, d time.Duration)
 }
 
 // Live tracks the sessions that may carry traffic: each has a context that
@@ -152,7 +153,7 @@ func (l *Live) Get(id string) *Active {
 // The gateway's notice stops waiting when ctx ends.
 func (l *Live) End(ctx context.Context, id, reason, actor string) error {
 	var ended bool
-	var gateway string
+	var res *store.Resource
 	err := l.st.Update(func(tx *store.Tx) error {
 		s, err := tx.Session(id)
 		if err != nil {
@@ -161,8 +162,8 @@ func (l *Live) End(ctx context.Context, id, reason, actor string) error {
 		if !s.EndedAt.IsZero() {
 			return nil
 		}
-		if res, err := tx.Resource(s.ResourceID); err == nil {
-			gateway = res.Gateway
+		if r, err := tx.Resource(s.ResourceID); err == nil {
+			res = r
 		}
 		s.EndedAt, s.EndReason, ended = time.Now().UTC(), reason, true
 		if err := tx.PutSession(s); err != nil {
@@ -174,10 +175,10 @@ func (l *Live) End(ctx context.Context, id, reason, actor string) error {
 	ls := l.m[id]
 	delete(l.m, id)
 	l.mu.Unlock()
-	if ls != nil && gateway != "" {
-		// The gateway tells the session's clients why, in their protocol,
-		// before the relays are cut; it has half a second.
-		l.gateways.Notice(ctx, gateway, id, reason, 500*time.Millisecond)
+	if ls != nil && res != nil {
+		// The gateways tell the session's clients why, in their protocol,
+		// before the relays are cut; they have half a second.
+		l.gateways.Notice(ctx, res, id, reason, 500*time.Millisecond)
 	}
 	if ls != nil {
 		ls.timer.Stop()

@@ -385,7 +385,7 @@ views.catalog = async (m) => {
 function catalogTable(entries, detail, empty) {
   const t = table(["Target", "Type", "User name", "Gateway", "Max", "Needs", ""], entries.map((e) => [
       e.resource + "/" + e.account, e.type, e.username || "–",
-      h("span", {}, e.gateway, " ", h("span", { class: "badge " + (e.gateway_online ? "online" : "offline") }, e.gateway_online ? "online" : "offline")),
+      h("span", {}, e.gateway_group ? "group " + e.gateway_group : e.gateway, " ", h("span", { class: "badge " + (e.gateway_online ? "online" : "offline") }, e.gateway_online ? "online" : "offline")),
       e.grant_ends ? "approved until " + fmt(e.grant_ends) : e.max_duration + (e.on_request ? " on request" : ""),
       [e.require_mfa ? "MFA " : "", e.require_reason ? "reason" : ""].join("") || "–",
       [e.on_request && !e.grant_ends ? h("button", { type: "button", onclick: () => go("requests/" + e.resource + "/" + e.account) }, "Request")
@@ -453,9 +453,12 @@ function showOpenInBrowser(detail, e) {
 views.resources = async (m) => {
   const [resources, gateways] = await Promise.all([api("GET", "/api/v1/resources"), api("GET", "/api/v1/gateways"), kinds()]);
   const online = Object.fromEntries(gateways.map((g) => [g.name, g.online]));
+  // A group is online while any of its gateways is.
+  const groupOnline = Object.fromEntries(gateways.filter((g) => g.group && g.online).map((g) => [g.group, true]));
+  const reachable = (r) => r.gateway_group ? groupOnline[r.gateway_group] : online[r.gateway];
   const rows = resources.map((r) => [
     h("a", { href: "#/resource/" + encodeURIComponent(r.name) }, r.name), r.type,
-    h("span", {}, r.gateway, " ", h("span", { class: "badge " + (online[r.gateway] ? "online" : "offline") }, online[r.gateway] ? "online" : "offline")),
+    h("span", {}, via(r), " ", h("span", { class: "badge " + (reachable(r) ? "online" : "offline") }, reachable(r) ? "online" : "offline")),
     r.address || r.host + ":" + r.port, fmt(r.created_at),
     isAdmin() ? h("button", { class: "danger", type: "button", onclick: async () => {
       if (!confirm("Remove resource " + r.name + " and all its accounts?")) return;
@@ -468,6 +471,13 @@ views.resources = async (m) => {
   fill(m, h("h1", {}, "Resources"), table(["Name", "Type", "Gateway", "Address", "Created", ""], rows, empty),
     isAdmin() && usable.length ? resourceForm(usable) : null);
 }
+
+// via is what reaches a resource: its gateway, or "group NAME".
+const via = (r) => r.gateway_group ? "group " + r.gateway_group : r.gateway;
+
+// viaRequest is the gateway part of a resource's request: the group when
+// one is given (its gateways share the connections), else the gateway.
+const viaRequest = (d) => d.gateway_group ? { gateway_group: d.gateway_group } : { gateway: d.gateway };
 
 // gatewaySelect picks one of the known gateways (value: the current one).
 function gatewaySelect(gateways, value) {
@@ -484,10 +494,10 @@ function resourceForm(gateways) {
   const f = form({ "aria-label": "add resource" }, [
     h("h2", {}, "Add a resource"),
     h("div", { class: "row" }, field("Type", typeSel), field("Name", input("name", { required: true })),
-      field("Gateway", gatewaySelect(gateways))),
+      field("Gateway", gatewaySelect(gateways)), field("Or gateway group", input("gateway_group", { placeholder: "any gateway of the group" }))),
     kindFields, h("p", {}, h("button", { type: "submit" }, "Add resource")),
   ], async (d, form) => {
-    const req = resourceRequest(state.kinds[d.type], form, d, { name: d.name, type: d.type, gateway: d.gateway });
+    const req = resourceRequest(state.kinds[d.type], form, d, Object.assign({ name: d.name, type: d.type }, viaRequest(d)));
     const r = await api("POST", "/api/v1/resources", req);
     go("resource/" + encodeURIComponent(r.name));
   });
@@ -500,7 +510,7 @@ views.resource = async (m, [name]) => {
     isAdmin() ? api("GET", "/api/v1/gateways") : [], kinds()]);
   const k = state.kinds[r.type] || noKind;
   const info = details(
-    "Type", k.label ? k.label + " (" + r.type + ")" : r.type, "Gateway", r.gateway,
+    "Type", k.label ? k.label + " (" + r.type + ")" : r.type, "Gateway", via(r),
     "Address", r.address || r.host + ":" + r.port,
     (r.details || []).map((x) => [x.label, x.value]),
     r.host_key_fingerprint ? ["Host key (pinned)", h("code", {}, r.host_key_fingerprint)] : []);
@@ -608,11 +618,12 @@ function resourceEditForm(r, gateways) {
   const f = form({ "aria-label": "edit resource" }, [
     h("h2", {}, "Edit resource"),
     h("div", { class: "row" }, fields.map((x) => kindField(x, stored(x), true))),
-    h("div", { class: "row" }, field("Gateway", gatewaySelect(gateways, r.gateway))),
+    h("div", { class: "row" }, field("Gateway", gatewaySelect(gateways, r.gateway)),
+      field("Or gateway group", input("gateway_group", { value: r.gateway_group || "", placeholder: "any gateway of the group" }))),
     k.edit_note ? h("p", { class: "muted" }, k.edit_note) : null,
     h("p", {}, h("button", { type: "submit" }, "Save")),
   ], async (d, form) => {
-    const req = resourceRequest({ resource_fields: fields }, form, d, { gateway: d.gateway });
+    const req = resourceRequest({ resource_fields: fields }, form, d, viaRequest(d));
     const res = await api("PATCH", "/api/v1/resources/" + encodeURIComponent(r.name), req);
     if (res.warnings && res.warnings.length) alert(res.warnings.join("\n"));
     route();
@@ -695,9 +706,9 @@ views.pki = async (m) => {
 views.gateways = async (m) => {
   const gws = await api("GET", "/api/v1/gateways");
   fill(m, h("h1", {}, "Gateways"),
-    table(["Name", "Status", "Version", "Remote address", "Last seen", "Enrolled", "Upload backlog"], gws.map((g) => [
+    table(["Name", "Status", "Group", "Version", "Remote address", "Last seen", "Enrolled", "Upload backlog"], gws.map((g) => [
       g.name, h("span", { class: "badge " + (g.online ? "online" : "offline") }, gatewayStatus(g)),
-      g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at),
+      g.group || "–", g.version || "–", g.remote_addr || "–", fmt(g.last_seen), fmt(g.enrolled_at),
       !g.backlog ? "–" : g.backlog.records === 0 ? "0" : `${g.backlog.records} records (${(g.backlog.bytes / 1024).toFixed(1)} KiB)`]),
       isAdmin() ? "No gateway yet. A gateway runs inside the private network and reaches your resources for pamd: create a token below, then run the command it shows there."
         : "No gateway yet."),

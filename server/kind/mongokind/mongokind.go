@@ -127,11 +127,11 @@ func (k *Kind) Create(ctx context.Context, res *store.Resource, opts map[string]
 	p.put(res, o, u)
 	version, err := k.probe(ctx, res, nil)
 	if err != nil {
-		return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, p.URI, err)
+		return kind.Errorf(http.StatusBadGateway, "%s cannot use %s: %v", kind.Via(res), p.URI, err)
 	}
 	res.Options["server_version"] = version
 	out.Warnings = warnings
-	out.Detail = "mongodb " + p.URI + " via " + res.Gateway + ", server " + version
+	out.Detail = "mongodb " + p.URI + " via " + kind.Via(res) + ", server " + version
 	if len(warnings) > 0 {
 		out.Detail += "; " + strings.Join(warnings, "; ")
 	}
@@ -154,7 +154,7 @@ func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceU
 	out.Warnings = warnings
 	version, err := k.probe(ctx, res, nil)
 	if err != nil {
-		return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, p.URI, err)
+		return kind.Errorf(http.StatusBadGateway, "%s cannot use %s: %v", kind.Via(res), p.URI, err)
 	}
 	res.Options["server_version"] = version
 	return nil
@@ -214,7 +214,7 @@ func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Accou
 		d.Account = acct.Name
 		d.Mongo.Login = kind.Common(acct)
 	}
-	r, err := k.env.Probe(ctx, res.Gateway, d)
+	r, err := k.env.Probe(ctx, res, d)
 	if err != nil {
 		return "", err
 	}

@@ -310,9 +310,9 @@ func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Accou
 	if err := k.Descriptor(&d, res, acct, nil); err != nil {
 		return "", err
 	}
-	r, err := k.env.Probe(ctx, res.Gateway, d)
+	r, err := k.env.Probe(ctx, res, d)
 	if err != nil && d.Account != "" && strings.Contains(err.Error(), "no probe for protocol") {
-		return "", fmt.Errorf("gateway %s is too old to log in for a check (upgrade it)", res.Gateway)
+		return "", fmt.Errorf("%s is too old to log in for a check (upgrade it)", kind.Via(res))
 	}
 	if err != nil {
 		return "", err

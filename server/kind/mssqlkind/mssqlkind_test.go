@@ -92,7 +92,7 @@ type probeEnv struct {
 	seen []tunnel.Descriptor
 }
 
-func (e *probeEnv) Probe(_ context.Context, _ string, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
+func (e *probeEnv) Probe(_ context.Context, _ *store.Resource, d tunnel.Descriptor) (*tunnel.ProbeResult, error) {
 	e.seen = append(e.seen, d)
 	if e.err != nil {
 		return &tunnel.ProbeResult{}, e.err

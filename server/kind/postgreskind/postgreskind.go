@@ -85,7 +85,7 @@ func (k *Kind) Create(ctx context.Context, res *store.Resource, opts map[string]
 		return err
 	}
 	if _, err := k.probe(ctx, res, nil); err != nil {
-		return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, address(res), err)
+		return kind.Errorf(http.StatusBadGateway, "%s cannot use %s: %v", kind.Via(res), address(res), err)
 	}
 	out.Detail += ", database " + o["database"]
 	out.Warnings = warnings
@@ -112,7 +112,7 @@ func (k *Kind) Update(ctx context.Context, res *store.Resource, u *api.ResourceU
 	}
 	if changed || m {
 		if _, err := k.probe(ctx, res, nil); err != nil {
-			return kind.Errorf(http.StatusBadGateway, "gateway %s cannot use %s: %v", res.Gateway, address(res), err)
+			return kind.Errorf(http.StatusBadGateway, "%s cannot use %s: %v", kind.Via(res), address(res), err)
 		}
 	}
 	return nil
@@ -174,7 +174,7 @@ func (k *Kind) probe(ctx context.Context, res *store.Resource, acct *store.Accou
 		d.Account = acct.Name
 		d.Postgres.Login = kind.Common(acct)
 	}
-	r, err := k.env.Probe(ctx, res.Gateway, d)
+	r, err := k.env.Probe(ctx, res, d)
 	if err != nil {
 		return "", err
 	}

@@ -169,12 +169,12 @@ func (k *Kind) login(ctx context.Context, res *store.Resource, acct *store.Accou
 	if err := k.Descriptor(&d, res, acct, check); err != nil {
 		return err
 	}
-	r, err := k.env.Probe(ctx, res.Gateway, d)
+	r, err := k.env.Probe(ctx, res, d)
 	if err != nil {
 		return err
 	}
 	if r.Version == "" {
-		return fmt.Errorf("gateway %s is too old to log in for a check (upgrade it)", res.Gateway)
+		return fmt.Errorf("%s is too old to log in for a check (upgrade it)", kind.Via(res))
 	}
 	return nil
 }
@@ -255,7 +255,7 @@ func (k *Kind) Rotation(a *store.Account) (kind.Rotation, string) {
 }
 
 func (k *Kind) Test(ctx context.Context, res *store.Resource, accts []*store.Account) ([]api.ResourceCheck, error) {
-	key, err := k.probeHostKey(ctx, res.Gateway, res.Host, res.Port)
+	key, err := k.probeHostKey(ctx, res)
 	if err == nil {
 		if fp := k.Fingerprint(res); fp != ssh.FingerprintSHA256(key) {
 			err = kind.Errorf(http.StatusConflict, "host key mismatch: pinned %s, the target presents %s", fp, ssh.FingerprintSHA256(key))
@@ -310,23 +310,23 @@ func (k *Kind) FailureAction(reason tunnel.Reason) string {
 }
 
 // probeHostKey asks the resource's gateway for the target's SSH host key.
-func (k *Kind) probeHostKey(ctx context.Context, gateway, host string, port int) (ssh.PublicKey, error) {
-	res, err := k.env.Probe(ctx, gateway, tunnel.Descriptor{Protocol: tunnel.ProtocolSSH, Target: net.JoinHostPort(host, strconv.Itoa(port))})
+func (k *Kind) probeHostKey(ctx context.Context, target *store.Resource) (ssh.PublicKey, error) {
+	res, err := k.env.Probe(ctx, target, tunnel.Descriptor{Protocol: tunnel.ProtocolSSH, Target: net.JoinHostPort(target.Host, strconv.Itoa(target.Port))})
 	if err != nil {
 		return nil, err
 	}
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(res.HostKey))
 	if err != nil {
-		return nil, fmt.Errorf("gateway %s: probe answer: host key: %w", gateway, err)
+		return nil, fmt.Errorf("%s: probe answer: host key: %w", kind.Via(target), err)
 	}
 	return key, nil
 }
 
 // Pin probes and stores the target's host key on res (not saved).
 func (k *Kind) Pin(ctx context.Context, res *store.Resource) (string, error) {
-	key, err := k.probeHostKey(ctx, res.Gateway, res.Host, res.Port)
+	key, err := k.probeHostKey(ctx, res)
 	if err != nil {
-		return "", kind.Errorf(http.StatusBadGateway, "cannot pin the SSH host key of %s:%d through gateway %s: %v", res.Host, res.Port, res.Gateway, err)
+		return "", kind.Errorf(http.StatusBadGateway, "cannot pin the SSH host key of %s:%d through %s: %v", res.Host, res.Port, kind.Via(res), err)
 	}
 	if res.Options == nil {
 		res.Options = map[string]string{}

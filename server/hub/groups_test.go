@@ -1,0 +1,152 @@
+package hub
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/pamd/pamd/protocol/tunnel"
+	"github.com/pamd/pamd/store"
+	"github.com/pamd/pamd/store/storetest"
+)
+
+func newTestHub(t *testing.T) *Hub {
+	t.Helper()
+	return New(Config{Store: storetest.Open(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4})
+}
+
+// openStreams opens n streams on the hub's end of a gateway's session.
+func openStreams(t *testing.T, sess *yamux.Session, n int) {
+	t.Helper()
+	for range n {
+		st, err := sess.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+	}
+}
+
+// TestPickGoesToTheLeastBusyGatewayOfTheGroup: a group's resource goes to
+// its connected gateway with the fewest streams (ties by name), never to a
+// gateway of another group or none; with none connected, Pick says so. A
+// resource on one gateway goes to that gateway.
+func TestPickGoesToTheLeastBusyGatewayOfTheGroup(t *testing.T) {
+	h := newTestHub(t)
+	ga, _ := connectGateway(t, h, "ga", "dc2")
+	gb, _ := connectGateway(t, h, "gb", "dc2")
+	connectGateway(t, h, "gc", "dc3")
+	connectGateway(t, h, "gd", "")
+	res := &store.Resource{Name: "box", GatewayGroup: "dc2"}
+	pick := func(want string) {
+		t.Helper()
+		if got, err := h.Pick(res); err != nil || got != want {
+			t.Fatalf("Pick = %q, %v; want %q", got, err, want)
+		}
+	}
+	pick("ga") // a tie: the first name
+	openStreams(t, ga, 2)
+	openStreams(t, gb, 1)
+	pick("gb")
+	openStreams(t, gb, 2)
+	pick("ga")
+	if got := h.Serving(res); !slices.Equal(got, []string{"ga", "gb"}) {
+		t.Fatalf("Serving = %v", got)
+	}
+	ga.Close()
+	pick("gb")
+	gb.Close()
+	if got, err := h.Pick(res); err == nil || h.Reachable(res) {
+		t.Fatalf("with the group's gateways gone: Pick = %q, %v; Reachable %v", got, err, h.Reachable(res))
+	}
+	single := &store.Resource{Name: "one", Gateway: "gd"}
+	if got, err := h.Pick(single); err != nil || got != "gd" || !h.Reachable(single) {
+		t.Fatalf("Pick of a gateway's resource = %q, %v", got, err)
+	}
+}
+
+// sendRecords sends a batch on a record stream and waits for the answer.
+func sendRecords(t *testing.T, rs *yamux.Stream, recs []tunnel.Record) {
+	t.Helper()
+	raw, _ := json.Marshal(recs)
+	if _, err := (&tunnel.Message{Type: tunnel.MsgRecords, Detail: raw}).WriteTo(rs); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := tunnel.ReadMessage(rs); err != nil || m.Type != tunnel.MsgAck {
+		t.Fatalf("answer to a batch: %v %v", m, err)
+	}
+}
+
+// TestRecordsOfAGroupResource: each gateway of the group has the records
+// of the connections it served kept, numbered as it likes (both start at
+// 1); a record of a connection another gateway served is dropped, as is
+// one from a gateway outside the group. A connection not recorded yet goes
+// by the group. A gateway enrolled again numbers from 1 again: its records
+// are new.
+func TestRecordsOfAGroupResource(t *testing.T) {
+	h := newTestHub(t)
+	st := h.st
+	res := &store.Resource{ID: store.NewID(), Name: "box", Type: "ssh", GatewayGroup: "dc2", Host: "10.0.0.5", Port: 22}
+	sess := &store.Session{ID: store.NewID(), ResourceID: res.ID, ResourceName: res.Name, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	err := st.Update(func(tx *store.Tx) error {
+		for name, group := range map[string]string{"ga": "dc2", "gb": "dc2", "gx": "dc3"} {
+			if err := tx.CreateGateway(&store.Gateway{ID: store.NewID(), Name: name, Group: group}); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateResource(res); err != nil {
+			return err
+		}
+		if err := tx.PutSession(sess); err != nil {
+			return err
+		}
+		for conn, gw := range map[string]string{"c1": "ga", "c2": "gb"} {
+			if err := tx.PutConnection(&store.Connection{ID: conn, SessionID: sess.ID, Gateway: gw, StartedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(seq uint64, conn, data string) tunnel.Record {
+		return tunnel.Record{Seq: seq, SessionID: sess.ID, ConnectionID: conn, Type: "o", Data: data}
+	}
+	sendRecords(t, openRecordStream(t, h, "ga", "dc2"), []tunnel.Record{rec(1, "c1", "ga c1"), rec(2, "c3", "ga c3"), rec(3, "c2", "ga not c2")})
+	gb := openRecordStream(t, h, "gb", "dc2")
+	sendRecords(t, gb, []tunnel.Record{rec(1, "c2", "gb c2"), rec(2, "c2", "gb c2 again")})
+	sendRecords(t, gb, []tunnel.Record{rec(2, "c2", "gb c2 again")}) // its ack was lost
+	sendRecords(t, openRecordStream(t, h, "gx", "dc3"), []tunnel.Record{rec(1, "c3", "gx c3")})
+	err = st.Update(func(tx *store.Tx) error {
+		g, err := tx.GatewayByName("gb")
+		if err != nil {
+			return err
+		}
+		g.EnrolledAt = time.Now()
+		return tx.PutGateway(g)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRecords(t, gb, []tunnel.Record{rec(1, "c2", "gb c2 after enrolling again")})
+
+	var got []string
+	st.View(func(tx *store.Tx) error {
+		raws, err := tx.Recordings(sess.ID)
+		for _, raw := range raws {
+			var r tunnel.Record
+			json.Unmarshal(raw, &r)
+			got = append(got, r.Data)
+		}
+		return err
+	})
+	if want := []string{"ga c1", "ga c3", "gb c2", "gb c2 again", "gb c2 after enrolling again"}; !slices.Equal(got, want) {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+}
