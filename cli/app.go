@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -182,7 +183,46 @@ func loggedIn(c *cli.Context) (*apiclient.Login, *apiclient.Client, error) {
 		return nil, nil, fmt.Errorf("your login to %s expired at %s: run pamd login", l.Server, ts(l.ExpiresAt))
 	}
 	client, err := l.Client()
+	if client != nil {
+		client.OnPins = func(served, current, next string) { followPins(c, dir, l, served, current, next) }
+	}
 	return l, client, err
+}
+
+var pinsMu sync.Mutex
+
+// followPins keeps the saved login's pins in step with a rotation of the
+// server's CA, telling the user (once) of a new fingerprint it trusts.
+func followPins(c *cli.Context, dir string, l *apiclient.Login, served, current, next string) {
+	pinsMu.Lock() // a command's calls may run at once (pamd connect's)
+	defer pinsMu.Unlock()
+	changed, learned := l.LearnPins(served, current, next)
+	if !changed {
+		return
+	}
+	if err := l.Save(dir); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "pamd: the server's CA is being rotated, but the login could not keep its new fingerprint: %v\n", err)
+		return
+	}
+	if learned != "" {
+		fmt.Fprintf(c.App.ErrWriter, "pamd: the server's CA is being rotated; its new fingerprint is %s, now trusted too\n", learned)
+	}
+}
+
+// loginPins gives a long-running command's tunnel the pins to dial with
+// now: the saved login's (which this or another pamd command updated
+// following a rotation of the server's CA), else the ones it started with.
+func loginPins(c *cli.Context, login *apiclient.Login) func() (current, next string) {
+	return func() (string, string) {
+		pinsMu.Lock()
+		defer pinsMu.Unlock()
+		if dir, err := configDir(c); err == nil {
+			if l, err := apiclient.LoadLogin(dir); err == nil && l.Server == login.Server && l.Fingerprint != "" {
+				return l.Fingerprint, l.NextFingerprint
+			}
+		}
+		return login.Fingerprint, login.NextFingerprint
+	}
 }
 
 // client returns an API client for the saved login.

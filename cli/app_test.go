@@ -110,8 +110,11 @@ func TestBadOutputRefusedBeforeAnyCall(t *testing.T) {
 	t.Setenv("PAMD_CONFIG_DIR", filepath.Join(dir, "not-this-one")) // --config-dir wins
 
 	required := map[string][]string{
-		"pamd gateways token": {"--name", "dc1"},
-		"pamd resources add":  {"--type", "tcp", "--name", "web", "--gateway", "dc1"},
+		"pamd gateways token":     {"--name", "dc1"},
+		"pamd resources add":      {"--type", "tcp", "--name", "web", "--gateway", "dc1"},
+		"pamd ca rotate start":    {"--type", "server"},
+		"pamd ca rotate complete": {"--type", "server"},
+		"pamd ca rotate rollback": {"--type", "server"},
 	}
 	checked := 0
 	a := newApp("test", Streams{}) // not set up: no help commands (urfave/cli's is one shared value)

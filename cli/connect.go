@@ -81,7 +81,8 @@ func (a *app) connect(c *cli.Context) error {
 // 127.0.0.1 and the command's --port.
 func localConfig(c *cli.Context, login *apiclient.Login, client *apiclient.Client, grant api.SessionGrant, log *slog.Logger, errs io.Writer) local.Config {
 	cfg := local.Config{
-		Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: grant.Session.ID, Credential: grant.Credential,
+		Server: client.HostPort(), Fingerprint: login.Fingerprint, NextFingerprint: login.NextFingerprint, Pins: loginPins(c, login),
+		SessionID: grant.Session.ID, Credential: grant.Credential,
 		Listen: net.JoinHostPort("127.0.0.1", fmt.Sprint(c.Int("port"))),
 		Logger: log,
 		Errors: errs,

@@ -61,6 +61,9 @@ func (a *app) login(c *cli.Context) error {
 			login = func() (api.LoginResponse, error) { return a.ssoDeviceLogin(c.Context, client) }
 		}
 		resp, err := login()
+		if errors.Is(err, pki.ErrPinMismatch) {
+			return pinMismatch(c, server, fp, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -77,6 +80,9 @@ func (a *app) login(c *cli.Context) error {
 	}
 	req := api.LoginRequest{Username: c.String("user"), Password: password, TOTP: c.String("totp")}
 	resp, err := client.Login(c.Context, req)
+	if errors.Is(err, pki.ErrPinMismatch) {
+		return pinMismatch(c, server, fp, err)
+	}
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == api.CodeMFARequired && req.TOTP == "" {
 		if req.TOTP, err = a.prompt("MFA code: "); err != nil {
@@ -135,6 +141,19 @@ func (a *app) trustServer(c *cli.Context, server string) (string, error) {
 		return "", errors.New("server not trusted")
 	}
 	return fp, nil
+}
+
+// pinMismatch explains a server whose chain does not match the pinned
+// fingerprint. What it presents was read over a connection nothing
+// verified: its CA may have been rotated, or someone is in between, so
+// the person confirms it before using it.
+func pinMismatch(c *cli.Context, server, pinned string, err error) error {
+	chain, cerr := apiclient.ServerChain(c.Context, server)
+	if cerr != nil || len(chain) == 0 {
+		return err
+	}
+	now := pki.Fingerprint(chain[len(chain)-1].Raw)
+	return fmt.Errorf("the server presents %s, not the pinned %s: its CA may have been rotated, or someone is in between; confirm %s with the administrator (pamd ca rotate status) before using it (pamd login --ca-fingerprint %s)", now, pinned, now, now)
 }
 
 func (a *app) logoutCommand() *cli.Command {

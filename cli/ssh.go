@@ -47,7 +47,8 @@ func (a *app) ssh(c *cli.Context) error {
 		return err
 	}
 	tun, err := local.Dial(c.Context, local.Config{
-		Server: client.HostPort(), Fingerprint: login.Fingerprint, SessionID: grant.Session.ID, Credential: grant.Credential,
+		Server: client.HostPort(), Fingerprint: login.Fingerprint, NextFingerprint: login.NextFingerprint, Pins: loginPins(c, login),
+		SessionID: grant.Session.ID, Credential: grant.Credential,
 		Logger: log,
 	})
 	if err != nil {

@@ -22,6 +22,8 @@
 //   - webterm_test.go: the console's SSH terminal in a real browser: typed, pasted, resized,
 //     recorded, ended by a terminate or the expiry.
 //   - rotation_test.go: credential rotation against sshd, FerretDB and the SQL stand-in.
+//   - ca_rotation_test.go: CA rotation (server, gateway, ssh user CA) with a logged-in CLI and
+//     a connected gateway across it, rollback, machines offline through a step, --force.
 //   - output_test.go: what the CLI prints of others' text (escaped control characters).
 //   - ops_test.go: health, readiness and metrics, the access log, backup and
 //     restore, a rolled-back store, master-key rotation killed midway, a full disk,

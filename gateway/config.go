@@ -92,6 +92,10 @@ type Identity struct {
 	Fingerprint string `json:"ca_fingerprint"`
 	CertPEM     []byte `json:"-"`
 	KeyPEM      []byte `json:"-"`
+
+	// NextFingerprint is pinned too: the next server CA of a rotation, as
+	// the server named it in a renewal (renew.go).
+	NextFingerprint string `json:"next_ca_fingerprint,omitempty"`
 }
 
 const (

@@ -21,11 +21,14 @@
 // 24 h by default): once connected, and then at half of each certificate's
 // lifetime, the gateway sends a CSR for a new key on a renew stream and
 // replaces the pair in its data dir atomically (gateway.pem). A gateway
-// whose certificate expired while it was offline must enroll again.
+// whose certificate expired while it was offline must enroll again. During
+// a CA rotation the server asks it to renew now (a renew-now stream); the
+// renewal's answer names the server CAs to pin (the current and the next
+// one), which it keeps in gateway.json and checks every dial against.
 //
 // Files: config.go (Config, identity files), handlers.go (the one map of
 // protocol handlers, proxy.Handler, the dispatch goes through), enroll.go (token and
-// enrollment), renew.go (the current certificate and its renewal), gateway.go (Run, the connection loop, dispatch, probes,
+// enrollment), renew.go (the current certificate, its renewal and the server CAs pinned), gateway.go (Run, the connection loop, dispatch, probes,
 // session ends, record upload), health.go (--health-listen: /healthz, /readyz, /metrics),
 // dial.go (reaching the server, straight or
 // through an HTTP proxy: internal/httpconnect), spool.go (the record spool), rotate.go

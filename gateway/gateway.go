@@ -151,6 +151,7 @@ func newGateway(id *Identity, cfg Config) (*gateway, error) {
 	}
 	tc := pki.PinnedClientConfig(id.Fingerprint, pki.ALPNGateway)
 	tc.GetClientCertificate = creds.clientCertificate
+	tc.VerifyPeerCertificate = creds.verifyServer // the pins renewals name (a CA rotation)
 	sp, err := openSpool(cfg.DataDir, cfg.Logger.With("gateway", id.Name))
 	if err != nil {
 		return nil, err
@@ -301,6 +302,9 @@ func (g *gateway) serveStream(ctx context.Context, st *yamux.Stream) {
 		if hdr.Decode(&e) == nil {
 			g.endSession(e.SessionID, e.Reason)
 		}
+		proxy.Answer(st, nil)
+	case tunnel.KindRenewNow: // a CA rotation's step (renew.go)
+		g.creds.renewSoon()
 		proxy.Answer(st, nil)
 	case tunnel.KindWatch:
 		var w tunnel.Watched

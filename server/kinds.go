@@ -40,6 +40,10 @@ func (e kindEnv) ResourceKey(use, resourceID string) (ssh.Signer, string, error)
 	return e.ca.ResourceKey(use, resourceID)
 }
 
+func (e kindEnv) NextResourceKey(use, resourceID string) (ssh.Signer, error) {
+	return e.ca.NextResourceKey(use, resourceID)
+}
+
 func (e kindEnv) ResourceCertificate(res *store.Resource) (string, string, error) {
 	return e.ca.ResourceCertificate(res)
 }

@@ -457,7 +457,7 @@ func TestUICookieHasHostPrefix(t *testing.T) {
 func TestGatewayStreamCap(t *testing.T) {
 	s, addr := serving(t, func(l *limits) { l.gatewayStreams = 4 })
 	key, _ := pki.NewKey()
-	der, leaf, err := s.ca.IssueGateway("capped", &key.PublicKey, time.Hour)
+	der, leaf, err := s.ca.IssueGateway(nil, "capped", &key.PublicKey, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

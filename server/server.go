@@ -116,6 +116,7 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 		return nil, err
 	}
 	s.served.Store(&s.cert)
+	s.ca.Serving(s.cert.Certificate)
 	s.auth, err = auth.New(st, s.log, auth.Config{DataDir: cfg.DataDir, AdminPassword: cfg.AdminPassword, KeepAdminPassword: cfg.KeepAdminPassword, Out: cfg.Out, Metrics: s.metrics})
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func compose(cfg Config, st *store.Store, lim limits) (*Server, error) {
 		AuthTimeout: s.lim.authTimeout, Streams: s.lim.clientStreams, Metrics: s.metrics})
 	s.api = httpapi.New(httpapi.Config{Store: st, Log: s.log, Auth: s.auth, Sessions: s.live, Gateways: s.hub, Kinds: kinds,
 		Rotations: s.rot, CA: s.ca, Requests: s.access, Version: cfg.Version, PublicURL: cfg.PublicURL, CAFingerprint: s.pin,
-		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics,
+		GatewayCertLifetime: cfg.GatewayCertLifetime, Listening: s.listening.Load, Metrics: s.metrics, ServerCARotated: s.reissueCertificate,
 		SSO:      sso.New(sso.Config{Store: st, Log: s.log}),
 		Terminal: webterm.New(webterm.Config{Store: st, Log: s.log, Relay: s.relay, Kinds: kinds, PublicURL: cfg.PublicURL})})
 	return s, nil
@@ -165,7 +166,28 @@ func masterKey(cfg *Config) ([]byte, error) {
 }
 
 // CAFingerprint is the fingerprint clients and gateways pin.
-func (s *Server) CAFingerprint() string { return s.pin }
+func (s *Server) CAFingerprint() string {
+	pin, _ := s.ca.ServerPins()
+	return pin
+}
+
+// reissueCertificate serves a certificate from the server CA that a
+// rotation made current: new handshakes get it, open connections and
+// tunnels keep theirs. With the operator's certificate (--tls-cert) there
+// is nothing to do: the server CA signs nothing clients see.
+func (s *Server) reissueCertificate() error {
+	if s.cfg.TLSCert != "" {
+		return nil
+	}
+	c, pin, err := s.ca.ServerCertificate("", "", s.cfg.Listen, s.cfg.PublicURL)
+	if err != nil {
+		return fmt.Errorf("the server CA rotation completed, but no certificate from the new CA could be issued (%w): the server goes on serving the old one and advertising both pins; restart pamd server", err)
+	}
+	s.served.Store(&c)
+	s.ca.Serving(c.Certificate) // only now are the pins advertised without the old CA
+	s.log.Info("server certificate re-issued from the rotated server CA", "ca_fingerprint", pin)
+	return nil
+}
 
 // Store gives pamd dev access for enrolling its in-process gateway.
 func (s *Server) Store() *store.Store { return s.st }
@@ -182,14 +204,17 @@ func (s *Server) tlsConfig() *tls.Config {
 	tunnel.MinVersion = tls.VersionTLS13
 	gw := tunnel.Clone()
 	gw.ClientAuth = tls.RequireAndVerifyClientCert
-	gw.ClientCAs = s.ca.GatewayClientCAs()
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 			for _, p := range hi.SupportedProtos {
 				switch p {
 				case pki.ALPNGateway:
-					return gw, nil
+					// Read at each handshake: a rotation of the gateway CA
+					// changes what gateway certificates chain to.
+					g := gw.Clone()
+					g.ClientCAs = s.ca.GatewayClientCAs()
+					return g, nil
 				case pki.ALPNTunnel:
 					return tunnel, nil
 				}

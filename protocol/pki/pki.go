@@ -122,6 +122,41 @@ func VerifyPinned(fingerprint string) func([][]byte, [][]*x509.Certificate) erro
 	}
 }
 
+// VerifyPinnedAny is VerifyPinned for several pins (during a CA rotation,
+// the current CA and the next): the chain is accepted when it verifies
+// against any of them. Empty fingerprints are skipped. When none matches,
+// the error names every pin.
+func VerifyPinnedAny(fingerprints ...string) func([][]byte, [][]*x509.Certificate) error {
+	var pins []string
+	for _, fp := range fingerprints {
+		if fp != "" && !slices.Contains(pins, fp) {
+			pins = append(pins, fp)
+		}
+	}
+	switch len(pins) {
+	case 0:
+		return VerifyPinned("") // matches nothing
+	case 1:
+		return VerifyPinned(pins[0])
+	}
+	return func(raw [][]byte, chains [][]*x509.Certificate) error {
+		var first error
+		for _, fp := range pins {
+			err := VerifyPinned(fp)(raw, chains)
+			if err == nil {
+				return nil
+			}
+			if first == nil || !errors.Is(err, ErrPinMismatch) && errors.Is(first, ErrPinMismatch) {
+				first = err
+			}
+		}
+		if errors.Is(first, ErrPinMismatch) {
+			return fmt.Errorf("%w (want %s)", ErrPinMismatch, strings.Join(pins, " or "))
+		}
+		return first
+	}
+}
+
 // checkServerIdentity applies VerifyPinned's identity rule to a leaf that
 // verified against root.
 func checkServerIdentity(leaf, root *x509.Certificate) error {
@@ -142,11 +177,13 @@ func checkServerIdentity(leaf, root *x509.Certificate) error {
 
 // PinnedClientConfig is a TLS client configuration trusting only the pinned
 // CA, offering the given ALPN protocol.
-func PinnedClientConfig(fingerprint, alpn string) *tls.Config {
+// Further fingerprints (a CA rotation's next CA) are pinned too: a chain
+// matching any of them is accepted.
+func PinnedClientConfig(fingerprint, alpn string, more ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion:            tls.VersionTLS12,
 		InsecureSkipVerify:    true, // replaced by VerifyPeerCertificate: the pin, checked below
-		VerifyPeerCertificate: VerifyPinned(fingerprint),
+		VerifyPeerCertificate: VerifyPinnedAny(append([]string{fingerprint}, more...)...),
 		NextProtos:            []string{alpn},
 	}
 }

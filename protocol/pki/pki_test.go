@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,6 +40,35 @@ func TestVerifyPinned(t *testing.T) {
 	}
 	if err := VerifyPinned(pin)(nil, nil); err == nil {
 		t.Fatal("empty chain accepted")
+	}
+}
+
+// TestVerifyPinnedAny: during a CA rotation, a chain from either pinned CA
+// is the server's; one from neither is refused naming both pins.
+func TestVerifyPinnedAny(t *testing.T) {
+	chain := func(name string) ([][]byte, string) {
+		caKey, _ := NewKey()
+		caDER, _ := NewCA(name, caKey, time.Hour)
+		ca, _ := x509.ParseCertificate(caDER)
+		key, _ := NewKey()
+		leaf, _ := Issue(ca, caKey, key.Public(), Leaf{CommonName: "s", Usage: x509.ExtKeyUsageServerAuth, Validity: time.Hour, Server: true})
+		return [][]byte{leaf, caDER}, Fingerprint(caDER)
+	}
+	current, currentPin := chain("current")
+	next, nextPin := chain("next")
+	other, _ := chain("other")
+	verify := VerifyPinnedAny(currentPin, nextPin, "")
+	for _, c := range [][][]byte{current, next} {
+		if err := verify(c, nil); err != nil {
+			t.Fatalf("a chain from a pinned CA refused: %v", err)
+		}
+	}
+	err := verify(other, nil)
+	if !errors.Is(err, ErrPinMismatch) || !strings.Contains(err.Error(), currentPin) || !strings.Contains(err.Error(), nextPin) {
+		t.Fatalf("a chain from neither CA: %v", err)
+	}
+	if err := VerifyPinnedAny("", "")(current, nil); err == nil {
+		t.Fatal("no pin at all accepted a chain")
 	}
 }
 

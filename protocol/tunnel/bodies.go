@@ -361,8 +361,20 @@ type DBClientCertRequest struct {
 }
 
 // RenewalResult is the detail of a certificate message: the new client
-// certificate (PEM) and when it expires.
+// certificate (PEM) and when it expires. In a renewal's answer, ServerCAs
+// are the fingerprints the gateway is to pin from now on: the server CA's
+// and, while it is being rotated, the next one's (the gateway trusts
+// both). Empty (an older server): the gateway keeps its pins.
 type RenewalResult struct {
 	Certificate string    `json:"certificate"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	ServerCAs   []string  `json:"server_cas,omitempty"`
+}
+
+// RenewNow is the body of a renew-now stream (server → gateway): a CA
+// rotation began, completed or was rolled back, so the gateway renews its
+// certificate now (from the CA that issues now, learning the server CAs
+// to pin) rather than at half of its lifetime.
+type RenewNow struct {
+	Reason string `json:"reason"`
 }

@@ -33,7 +33,7 @@
 //
 // The kinds the server opens (dial, probe, notice, rotate) may carry up to
 // MaxBody (64 KiB): descriptors hold keys and certificates. All others
-// (access, control, hello, record, renew) carry at most MaxSmallBody (4 KiB); a
+// (access, control, hello, record, renew, renew-now) carry at most MaxSmallBody (4 KiB); a
 // reader checks the limit of the kind before it allocates the body, so a
 // peer that has not authenticated yet cannot make it allocate more.
 //
@@ -68,6 +68,14 @@
 //	9 renew    gateway → server   Renewal{csr, serial}; the server issues the gateway a new
 //	                              client certificate for the CSR's key and answers one
 //	                              Message "certificate" whose detail is a RenewalResult
+//	                              {certificate, expires_at, server_cas}: server_cas are the
+//	                              server CA fingerprints the gateway is to pin from now on,
+//	                              at most 2 (the CA of the chain the server serves, then,
+//	                              during a rotation of the server CA or until the server
+//	                              serves a certificate from the CA a rotation made current,
+//	                              the other one); more than 2 is an error and the renewal
+//	                              is not kept. Absent (an older server): the pins stay. An
+//	                              older gateway ignores server_cas and keeps its pin
 //	10 watch   server → gateway   Watched{session_id, watcher}; the gateway tells the
 //	                              session's terminals that someone watches them live, and
 //	                              answers with a reply (a gateway that cannot refuses)
@@ -75,6 +83,19 @@
 //	                              CSR's key from the db-client CA for the session's pkinit
 //	                              account (until its expiry, at most an hour) and answers
 //	                              one Message "certificate" whose detail is a RenewalResult
+//	                              (server_cas is never set there: only kind 9 changes pins)
+//	12 renew-now server → gateway RenewNow{reason}; a CA rotation started, completed or was
+//	                              rolled back: the gateway answers with a reply and renews
+//	                              its certificate at once over a renew stream (the server
+//	                              lifts its renewal rate limit for it). The renewal's
+//	                              RenewalResult names the server CAs to pin (server_cas:
+//	                              the current one, and the next during a rotation); the
+//	                              gateway keeps them with its identity and accepts a
+//	                              server chain matching any of them. An older gateway does
+//	                              not know kind 12: it refuses the stream as an unknown
+//	                              kind (the server lists it as not told and it renews at
+//	                              half its certificate's lifetime, ignoring server_cas); an
+//	                              older server never opens it
 //
 // Unknown kinds, a bad magic, an unsupported version or an oversized body are
 // errors: the receiver closes the stream and keeps serving others.

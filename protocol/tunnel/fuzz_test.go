@@ -6,7 +6,7 @@ import (
 )
 
 func FuzzReadHeader(f *testing.F) {
-	for _, k := range []Kind{KindAccess, KindDial, KindControl, KindHello, KindProbe, KindNotice, KindRecord, KindRotate, KindRenew, KindWatch, KindDBCert} {
+	for _, k := range []Kind{KindAccess, KindDial, KindControl, KindHello, KindProbe, KindNotice, KindRecord, KindRotate, KindRenew, KindWatch, KindDBCert, KindRenewNow} {
 		h, _ := NewHeader(k, Descriptor{SessionID: "s", Target: "127.0.0.1:22", Protocol: "tcp"})
 		f.Add(h.Append(nil))
 	}

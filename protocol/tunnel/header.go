@@ -27,17 +27,18 @@ type Kind uint8
 
 // Stream kinds; see the package documentation.
 const (
-	KindAccess  Kind = 1
-	KindDial    Kind = 2
-	KindControl Kind = 3
-	KindHello   Kind = 4
-	KindProbe   Kind = 5
-	KindNotice  Kind = 6
-	KindRecord  Kind = 7
-	KindRotate  Kind = 8
-	KindRenew   Kind = 9
-	KindWatch   Kind = 10
-	KindDBCert  Kind = 11
+	KindAccess   Kind = 1
+	KindDial     Kind = 2
+	KindControl  Kind = 3
+	KindHello    Kind = 4
+	KindProbe    Kind = 5
+	KindNotice   Kind = 6
+	KindRecord   Kind = 7
+	KindRotate   Kind = 8
+	KindRenew    Kind = 9
+	KindWatch    Kind = 10
+	KindDBCert   Kind = 11
+	KindRenewNow Kind = 12
 )
 
 func (k Kind) String() string {
@@ -64,6 +65,8 @@ func (k Kind) String() string {
 		return "watch"
 	case KindDBCert:
 		return "dbcert"
+	case KindRenewNow:
+		return "renew-now"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -124,7 +127,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 		return nil, fmt.Errorf("%w %d (this side speaks %d)", ErrVersion, fixed[4], Version)
 	}
 	kind := Kind(fixed[5])
-	if kind < KindAccess || kind > KindDBCert {
+	if kind < KindAccess || kind > KindRenewNow {
 		return nil, fmt.Errorf("%w %d", ErrKind, fixed[5])
 	}
 	// The limit depends on the kind, and is checked before allocating.

@@ -24,10 +24,18 @@ import (
 type Config struct {
 	Server      string // host:port of the pamd server
 	Fingerprint string // pinned CA; empty trusts the system roots
-	SessionID   string
-	Credential  string
-	Listen      string // loopback HOST:PORT; port 0 picks one
-	Logger      *slog.Logger
+	// NextFingerprint is pinned too: the next CA of a rotation of the
+	// server's CA (the saved login learns it).
+	NextFingerprint string
+	// Pins, when set, gives the fingerprints to pin at each dial (the
+	// saved login's now, so a tunnel that reconnects after a rotation
+	// completed uses the ones it followed); Fingerprint and
+	// NextFingerprint are used otherwise. Only when Fingerprint is set.
+	Pins       func() (current, next string)
+	SessionID  string
+	Credential string
+	Listen     string // loopback HOST:PORT; port 0 picks one
+	Logger     *slog.Logger
 	// Errors receives one line per refused connection, for the person
 	// running connect (stderr).
 	Errors io.Writer
@@ -143,7 +151,13 @@ func Run(ctx context.Context, cfg Config) error {
 func (c *conn) connect(ctx context.Context) error {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNTunnel}}
 	if c.cfg.Fingerprint != "" {
-		tc = pki.PinnedClientConfig(c.cfg.Fingerprint, pki.ALPNTunnel)
+		cur, next := c.cfg.Fingerprint, c.cfg.NextFingerprint
+		if c.cfg.Pins != nil {
+			if pc, pn := c.cfg.Pins(); pc != "" {
+				cur, next = pc, pn
+			}
+		}
+		tc = pki.PinnedClientConfig(cur, pki.ALPNTunnel, next)
 	} else if host, _, err := net.SplitHostPort(c.cfg.Server); err == nil {
 		tc.ServerName = host
 	}

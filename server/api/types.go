@@ -509,3 +509,36 @@ type AccountUpdate struct {
 type RevokeCertificateRequest struct {
 	Serial string `json:"serial"`
 }
+
+// The headers of every API answer saying what clients pin: the CA of the
+// chain the server presents and, while the server CA is rotated, the
+// next one (both "SHA256:…").
+const (
+	PinHeader     = "Pamd-CA-Fingerprint"
+	NextPinHeader = "Pamd-Next-CA-Fingerprint"
+)
+
+// CARotation is one CA's rotation state (pamd ca rotate status, and the
+// answer to a rotation step).
+type CARotation struct {
+	Type        string `json:"type"`               // server, gateway, resource, db-client, ssh
+	Resource    string `json:"resource,omitempty"` // for ssh: the resource whose user CA it is
+	Fingerprint string `json:"fingerprint"`        // the current CA's (for ssh, the key's as ssh-keygen -l shows it)
+	// NextFingerprint is the next CA's while it is rotated (both trusted).
+	NextFingerprint string    `json:"next_fingerprint,omitempty"`
+	StartedAt       time.Time `json:"started_at,omitempty"`
+	// PreviousFingerprint is the CA the last completed rotation retired.
+	PreviousFingerprint string `json:"previous_fingerprint,omitempty"`
+	// Gateways, for the gateway CA, say which CA each gateway's
+	// certificate is from ("current" or "next") during its rotation.
+	Gateways []CARotationGateway `json:"gateways,omitempty"`
+	// Note says what the step means for clients and gateways.
+	Note string `json:"note,omitempty"`
+}
+
+// CARotationGateway is one gateway during a rotation of the gateway CA.
+type CARotationGateway struct {
+	Name   string `json:"name"`
+	CA     string `json:"ca"` // "current" or "next"
+	Online bool   `json:"online"`
+}

@@ -21,21 +21,28 @@ import (
 
 // Client calls one server's API.
 type Client struct {
-	Base        string // https://host:port
-	Fingerprint string // pinned CA; empty means the system roots
-	Token       string
-	http        *http.Client
+	Base            string // https://host:port
+	Fingerprint     string // pinned CA; empty means the system roots
+	NextFingerprint string // a CA rotation's next CA, pinned too
+	Token           string
+	// OnPins, when set, is called after every answer with the fingerprint
+	// of the last certificate of the chain the connection verified and
+	// what the server says clients pin (api.PinHeader, api.NextPinHeader),
+	// for the saved login to follow a CA rotation (Login.LearnPins).
+	OnPins func(served, current, next string)
+	http   *http.Client
 }
 
-// New returns a client for server; fingerprint may be empty.
-func New(server, fingerprint, token string) (*Client, error) {
+// New returns a client for server; fingerprint may be empty. More
+// fingerprints (a CA rotation's next CA) are pinned too.
+func New(server, fingerprint, token string, more ...string) (*Client, error) {
 	base, err := NormalizeServer(server)
 	if err != nil {
 		return nil, err
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{pki.ALPNHTTP}}
 	if fingerprint != "" {
-		tc = pki.PinnedClientConfig(fingerprint, pki.ALPNHTTP)
+		tc = pki.PinnedClientConfig(fingerprint, pki.ALPNHTTP, more...)
 	}
 	return &Client{Base: base, Fingerprint: fingerprint, Token: token, http: &http.Client{
 		Timeout:   60 * time.Second,
@@ -99,9 +106,17 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if errors.Is(err, pki.ErrPinMismatch) {
+			return fmt.Errorf("cannot reach pamd server %s: %w: its CA may have been rotated while this login was not used, or someone is in between; log in again with --ca-fingerprint (confirm it with the administrator: pamd ca rotate status)", c.Base, err)
+		}
 		return fmt.Errorf("cannot reach pamd server %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
+	if c.OnPins != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		// Followed only when the chain that verified is pinned (LearnPins).
+		chain := resp.TLS.PeerCertificates
+		c.OnPins(pki.Fingerprint(chain[len(chain)-1].Raw), resp.Header.Get(api.PinHeader), resp.Header.Get(api.NextPinHeader))
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("reading answer from %s: %w", c.Base, err)

@@ -7,6 +7,6 @@
 // whoami, password, MFA), admin.go (users, roles, gateways), resources.go
 // (resources, accounts, SSH CA), sessions.go (catalog, sessions, records,
 // audit), backup.go (a hot copy of the data file), login.go (the saved
-// login, ConfigDir), sso.go (SSO settings, the CLI's SSO login, users
+// login, ConfigDir, following a CA rotation's pins: LearnPins), sso.go (SSO settings, the CLI's SSO login, users
 // sync), requests.go (access requests).
 package apiclient

@@ -7,15 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pamd/pamd/protocol/pki"
 )
 
 // Login is what pamd login leaves behind.
 type Login struct {
-	Server      string    `json:"server"`
-	Fingerprint string    `json:"ca_fingerprint,omitempty"`
-	User        string    `json:"user"`
-	Token       string    `json:"token"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	Server      string `json:"server"`
+	Fingerprint string `json:"ca_fingerprint,omitempty"`
+	// NextFingerprint is the server's next CA while its CA is rotated
+	// (LearnPins): trusted too, and the one pinned once the rotation
+	// completed.
+	NextFingerprint string    `json:"next_ca_fingerprint,omitempty"`
+	User            string    `json:"user"`
+	Token           string    `json:"token"`
+	ExpiresAt       time.Time `json:"expires_at"`
 }
 
 // ErrNotLoggedIn means there is no saved login.
@@ -79,4 +85,65 @@ func RemoveLogin(dir string) error {
 }
 
 // Client returns an API client for the saved login.
-func (l *Login) Client() (*Client, error) { return New(l.Server, l.Fingerprint, l.Token) }
+func (l *Login) Client() (*Client, error) {
+	c, err := New(l.Server, l.Fingerprint, l.Token, l.NextFingerprint)
+	if c != nil {
+		c.Fingerprint, c.NextFingerprint = l.Fingerprint, l.NextFingerprint
+	}
+	return c, err
+}
+
+// LearnPins updates a pinned login from what the server pins now. served
+// is the fingerprint of the last certificate of the chain that verified
+// on the connection; current and next are what the server says clients
+// pin (api.PinHeader: the chain it serves new connections, api.NextPinHeader:
+// the next CA of a rotation in progress, or empty). They are followed only
+// when served is one the login pins (the answer came from the server it
+// trusts); the login then pins current (served when the server names
+// none) and next alone. So the next CA of a rotation in progress is added
+// (learned is its fingerprint, to tell the user), the old pin is dropped
+// once the rotation completed and the next one once it was rolled back,
+// and a login offline through a complete and a new start pins the CA
+// served and the new next one. It reports whether the login changed. A
+// login that trusts the system roots (no fingerprint) pins nothing.
+func (l *Login) LearnPins(served, current, next string) (changed bool, learned string) {
+	if l.Fingerprint == "" || served == "" {
+		return false, ""
+	}
+	norm := func(fp string) string {
+		n, err := pki.NormalizeFingerprint(fp)
+		if err != nil {
+			return ""
+		}
+		return n
+	}
+	pinned := func(fp string) bool {
+		return fp != "" && (fp == norm(l.Fingerprint) || fp == norm(l.NextFingerprint))
+	}
+	served = norm(served)
+	if !pinned(served) {
+		return false, "" // not what verified: never follow what it says
+	}
+	cur := served
+	if current != "" {
+		if cur = norm(current); cur == "" {
+			return false, ""
+		}
+	}
+	if next != "" {
+		if next = norm(next); next == "" {
+			return false, ""
+		}
+	}
+	if next == cur {
+		next = ""
+	}
+	if next != "" && !pinned(next) {
+		learned = next
+	}
+	if l.Fingerprint == cur && l.NextFingerprint == next {
+		return false, ""
+	}
+	l.Fingerprint, l.NextFingerprint = cur, next
+	return true, learned
+}

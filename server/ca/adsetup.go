@@ -63,13 +63,23 @@ func (a *Authority) ADSetupScript(resource string, accounts []ADAccount) (string
 	p(`New-Item -ItemType Directory -Force -Path $dir | Out-Null`)
 	p(`$caFile = Join-Path $dir "pamd-db-client-ca.cer"`)
 	p(`$crlFile = Join-Path $dir "pamd-db-client-ca.crl"`)
-	p("Set-Content -Path $caFile -Encoding ascii -Value @'\n%s'@", strings.TrimSpace(string(a.dbClient.certPEM))+"\n")
+	p("Set-Content -Path $caFile -Encoding ascii -Value @'\n%s'@", strings.TrimSpace(string(a.pair(TypeDBClient).certPEM))+"\n")
 	p("Set-Content -Path $crlFile -Encoding ascii -Value @'\n%s'@", strings.TrimSpace(string(crlPEM))+"\n")
+	files := []string{"$caFile"}
+	if next := a.nextCertPEM(TypeDBClient); next != nil { // a rotation: AD trusts both until it completes
+		p(`$nextFile = Join-Path $dir "pamd-db-client-ca-next.cer"`)
+		p("Set-Content -Path $nextFile -Encoding ascii -Value @'\n%s'@", strings.TrimSpace(string(next))+"\n")
+		files = append(files, "$nextFile")
+	}
 	p("")
 	p("# 1. Trusted root of every domain member (AD's RootCA container; members pull it at Group Policy refresh).")
-	p(`certutil -f -dspublish $caFile RootCA`)
+	for _, f := range files {
+		p(`certutil -f -dspublish %s RootCA`, f)
+	}
 	p("# 2. NTAuth: domain controllers accept logon certificates only from CAs in it.")
-	p(`certutil -f -dspublish $caFile NTAuthCA`)
+	for _, f := range files {
+		p(`certutil -f -dspublish %s NTAuthCA`, f)
+	}
 	p("# 3. The CRL, where the certificates' LDAP distribution point names it (CN=%s,CN=%s,CN=CDP,...).", adCRLName, adCRLContainer)
 	p(`certutil -f -dspublish $crlFile %s %s`, adCRLContainer, adCRLName)
 	p("")

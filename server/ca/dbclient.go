@@ -133,7 +133,8 @@ func (a *Authority) IssueDBClient(pub crypto.PublicKey, c DBClientCert) ([]byte,
 		}
 		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: oidNTDSCASecurity, Value: ext})
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.dbClient.cert, pub, a.dbClient.key)
+	dca := a.pair(TypeDBClient)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, dca.cert, pub, dca.key)
 	if err != nil {
 		return nil, fmt.Errorf("db-client certificate: %w", err)
 	}
@@ -186,10 +187,10 @@ func sidExtension(sid string) ([]byte, error) {
 
 // DBClientCertPEM is the db-client CA's certificate, for NTAuth and
 // pkinit_anchors.
-func (a *Authority) DBClientCertPEM() []byte { return a.dbClient.certPEM }
+func (a *Authority) DBClientCertPEM() []byte { return a.pair(TypeDBClient).certPEM }
 
 // DBClientCA is the db-client CA's certificate.
-func (a *Authority) DBClientCA() *x509.Certificate { return a.dbClient.cert }
+func (a *Authority) DBClientCA() *x509.Certificate { return a.pair(TypeDBClient).cert }
 
 // The revoked db-client certificates, kept as a secret until long after
 // they would have expired.
@@ -257,12 +258,13 @@ func (a *Authority) DBClientCRL() ([]byte, error) {
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: r.At})
 	}
+	dca := a.pair(TypeDBClient)
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(now.UnixNano()), // grows with every CRL signed
 		ThisUpdate:                now.Add(-time.Minute),
 		NextUpdate:                now.Add(CRLValidity),
 		RevokedCertificateEntries: entries,
-	}, a.dbClient.cert, a.dbClient.key)
+	}, dca.cert, dca.key)
 	if err != nil {
 		return nil, fmt.Errorf("db-client CRL: %w", err)
 	}

@@ -52,7 +52,7 @@ func gatewayKey(t *testing.T, kind string) crypto.Signer {
 // TestDBClientProfile: what a db-client certificate carries.
 func TestDBClientProfile(t *testing.T) {
 	a := testAuthority(t)
-	if !a.DBClientCA().IsCA || a.DBClientCA().Equal(a.cert) || a.DBClientCA().Equal(a.resource.cert) || a.DBClientCA().Equal(a.gateway.cert) {
+	if !a.DBClientCA().IsCA || a.DBClientCA().Equal(a.pair(TypeServer).cert) || a.DBClientCA().Equal(a.pair(TypeResource).cert) || a.DBClientCA().Equal(a.pair(TypeGateway).cert) {
 		t.Fatal("the db-client CA is not a CA of its own")
 	}
 	key := gatewayKey(t, "ecdsa")

@@ -10,8 +10,18 @@
 // Kerberos realms with (PKINIT); KDCs trust it (NTAuth, pkinit_anchors),
 // and its CRL lists what was revoked.
 //
+// Each CA rotates: a next CA is made beside the current one and both are
+// trusted (the overlap), then it is made current or dropped; the state is
+// kept in the store, so a restart in the overlap keeps it. A retired CA is
+// kept as its certificate alone. Each step builds its in-memory state in
+// its transaction and swaps it in once that committed. The server pins
+// advertised follow the chain served (Serving), not the CA state alone.
+//
 // Files: ca.go (the CAs, the server certificate, gateway certificates),
-// resource.go (per-resource keys and certificates), dbclient.go (the
-// db-client certificate profile, revocation, the CRL), adsetup.go (the
-// PowerShell script that makes Active Directory trust it).
+// rotate.go (CA rotation: start, complete, rollback, status, the bundle
+// to trust during the overlap), sshrotate.go (rotating a resource's SSH
+// user CA key), resource.go (per-resource keys and
+// certificates), dbclient.go (the db-client certificate profile,
+// revocation, the CRL), adsetup.go (the PowerShell script that makes
+// Active Directory trust it).
 package ca

@@ -82,7 +82,7 @@ func (a *Authority) ResourceCertificate(res *store.Resource) (string, string, er
 // so the authority key id tells, without a signature check per connection.
 func (a *Authority) fromResourceCA(secret []byte) bool {
 	c, err := pki.DecodeCert(secret)
-	return err == nil && len(c.AuthorityKeyId) > 0 && bytes.Equal(c.AuthorityKeyId, a.resource.cert.SubjectKeyId)
+	return err == nil && len(c.AuthorityKeyId) > 0 && bytes.Equal(c.AuthorityKeyId, a.pair(TypeResource).cert.SubjectKeyId)
 }
 
 // newMSSQLCertificate issues and stores the certificate (chain and key, PEM)
@@ -96,7 +96,8 @@ func (a *Authority) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name 
 	if err != nil {
 		return err
 	}
-	der, err := pki.Issue(a.resource.cert, a.resource.key, key.Public(), pki.Leaf{
+	rca := a.pair(TypeResource)
+	der, err := pki.Issue(rca.cert, rca.key, key.Public(), pki.Leaf{
 		CommonName: "pamd " + res.Name, DNSNames: []string{"localhost"},
 		IPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		URIs:  []*url.URL{pki.ResourceIdentity(res.ID)},
@@ -109,6 +110,6 @@ func (a *Authority) newMSSQLCertificate(tx *store.Tx, res *store.Resource, name 
 	if err != nil {
 		return err
 	}
-	*out = append(append(pki.EncodeCert(der), a.resource.certPEM...), keyPEM...)
+	*out = append(append(pki.EncodeCert(der), rca.certPEM...), keyPEM...)
 	return tx.PutSecret(name, *out)
 }

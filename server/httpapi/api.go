@@ -63,13 +63,16 @@ type Config struct {
 
 	Version             string
 	PublicURL           string // the URL users reach the server by, if set
-	CAFingerprint       string // what clients pin
+	CAFingerprint       string // what clients pin at start (after a rotation of the server CA: ca.ServerPins)
 	GatewayCertLifetime time.Duration
 	// Listening says whether the tunnel listener accepts (for /readyz).
 	Listening func() bool
 	Metrics   *metrics.M
 	// Terminal serves the console's web terminals (nil: none).
 	Terminal *webterm.Terminal
+	// ServerCARotated re-issues the server's certificate from its new CA
+	// once a rotation of the server CA completed (nil: nothing to do).
+	ServerCARotated func() error
 }
 
 // New is the API.
@@ -193,6 +196,8 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/ca/{name}", auth.Authed, s.handleCACertificate)
 	h("GET /api/v1/ca/{name}/crl", auth.Authed, s.handleCACRL)
 	h("POST /api/v1/ca/{name}/revoke", auth.Admin, s.handleCARevoke)
+	h("GET /api/v1/ca/rotations", auth.Reader, s.handleCARotations)
+	h("POST /api/v1/ca/{name}/rotate/{step}", auth.Admin, s.handleCARotate)
 	h("GET /pki/{file}", auth.Public, s.handlePKIFile)
 	h("GET /api/v1/resources/mssql/{id}/ad-setup", auth.Admin, s.handleADSetup)
 	h("GET /healthz", auth.Public, s.handleHealthz)
@@ -225,6 +230,7 @@ func (s *API) wrap(level auth.Level, fn handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
+		s.setPinHeaders(w)
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		c, err := s.auth.Authorize(r, level)
 		if err == nil {

@@ -21,6 +21,8 @@
 //   - targets.go: pinning SSH host keys and the SSH user CA endpoints.
 //   - pki.go: the CAs' certificates and the db-client CRL (/api/v1/ca/…,
 //     and /pki/ without a login: the CRL distribution point).
+//   - carotation.go: rotating the CAs (start, complete, rollback, status),
+//     and the pin headers of every answer a logged-in CLI follows.
 //   - ui.go: the console's cookie login and session, TOTP QR codes.
 //   - webterm.go: a session's web terminal, for its own user (webterm serves it).
 //   - requests.go: just-in-time access requests (/api/v1/requests), the

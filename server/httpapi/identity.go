@@ -24,7 +24,7 @@ import (
 )
 
 func (s *API) handleInfo(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, api.Info{Version: s.cfg.Version, CAFingerprint: s.cfg.CAFingerprint, ResourceCA: string(s.ca.ResourceCertPEM())})
+	writeJSON(w, http.StatusOK, api.Info{Version: s.cfg.Version, CAFingerprint: s.pin(), ResourceCA: string(s.ca.ResourceCertPEM())})
 	return nil
 }
 
@@ -580,7 +580,7 @@ func (s *API) newEnrollToken(name, by, url string, ttl time.Duration, replace bo
 	if err := s.st.Update(func(tx *store.Tx) error { return tx.PutEnrollToken(e) }); err != nil {
 		return "", time.Time{}, err
 	}
-	b, _ := json.Marshal(enrollToken{URL: url, Fingerprint: s.cfg.CAFingerprint, Secret: secret, Name: name})
+	b, _ := json.Marshal(enrollToken{URL: url, Fingerprint: s.pin(), Secret: secret, Name: name})
 	return enrollTokenPrefix + base64.RawURLEncoding.EncodeToString(b), e.ExpiresAt, nil
 }
 
@@ -648,7 +648,7 @@ func (s *API) enroll(secret string, pub any, source string) (*api.EnrollResponse
 			refusal = api.Errorf(http.StatusConflict, "gateway %s is already enrolled: create a token with pamd gateways token --name %s --replace to enroll a new one in its place", name, name)
 			return audit.Append(tx, "gateway:"+name, "gateway.enroll", name, "failure", source, refusal.Error())
 		}
-		der, cert, err := s.ca.IssueGateway(e.GatewayName, pub, s.cfg.GatewayCertLifetime)
+		der, cert, err := s.ca.IssueGateway(tx, e.GatewayName, pub, s.cfg.GatewayCertLifetime)
 		if err != nil {
 			return err
 		}

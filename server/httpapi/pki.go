@@ -23,15 +23,12 @@ import (
 // login (DER): the CRL distribution point of its certificates.
 const DBClientCRLPath = "/pki/db-client.crl"
 
-// caCertificate returns the PEM certificate of a CA by its type.
+// caCertificate returns the PEM certificate of a CA by its type and,
+// while it is rotated, the next one's after it (ca.Bundle).
 func (s *API) caCertificate(typ string) ([]byte, error) {
 	switch typ {
-	case "db-client":
-		return s.ca.DBClientCertPEM(), nil
-	case "server":
-		return s.ca.CertPEM(), nil
-	case "resource":
-		return s.ca.ResourceCertPEM(), nil
+	case ca.TypeDBClient, ca.TypeServer, ca.TypeResource:
+		return s.ca.Bundle(typ), nil
 	}
 	return nil, api.Errorf(http.StatusNotFound, "no CA of type %q: want db-client, server or resource", typ)
 }
@@ -52,13 +49,19 @@ func writePEMOrDER(w http.ResponseWriter, r *http.Request, pemType string, der [
 	return api.Errorf(http.StatusBadRequest, "format: want pem or der")
 }
 
-// handleCACertificate: GET /api/v1/ca/{name}[?format=pem|der].
+// handleCACertificate: GET /api/v1/ca/{name}[?format=pem|der]; during a
+// rotation, PEM gives the current and the next CA, DER the current only.
 func (s *API) handleCACertificate(w http.ResponseWriter, r *http.Request) error {
 	certPEM, err := s.caCertificate(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	block, _ := pem.Decode(certPEM)
+	if f := r.URL.Query().Get("format"); f == "" || f == "pem" { // the bundle, during a rotation
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, err := w.Write(certPEM)
+		return err
+	}
+	block, _ := pem.Decode(certPEM) // DER holds one: the current CA
 	if block == nil {
 		return api.Errorf(http.StatusInternalServerError, "the CA's certificate does not decode")
 	}

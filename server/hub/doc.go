@@ -14,7 +14,9 @@
 //   - hub.go: the registry, serving a gateway's connection, Open, Notice.
 //   - ask.go: Ask and Probe.
 //   - certs.go: a gateway certificate's lifecycle: admission, Recheck,
-//     renewal over the tunnel.
+//     renewal over the tunnel, and asking every gateway to renew now
+//     (RenewAll, a CA rotation's step); cutting connections on a certificate
+//     from a retired gateway CA (CutRetiredGatewayCA), which renew nothing.
 //   - groups.go: the gateway for a resource: its own, or of its group the
 //     least busy connected one (Pick); all a resource's gateways (Serving).
 //   - records.go: storing session records, kept only from the gateway that

@@ -62,6 +62,7 @@ type gatewayConn struct {
 	// then each renewal's) and renewed when, guarded by hub.mu; expiry
 	// closes the connection when that certificate expires.
 	serial  string
+	cert    *x509.Certificate // the certificate serial names (certs.go)
 	renewed time.Time
 	expiry  *time.Timer
 	// backlog is what the gateway last reported its spool holds (on a
@@ -180,7 +181,7 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	tunnel.OK().WriteTo(st)
 	st.Close()
 
-	gc := &gatewayConn{name: name, version: hello.Version, group: hello.Group, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(),
+	gc := &gatewayConn{name: name, version: hello.Version, group: hello.Group, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(), cert: leaf,
 		expiry: time.AfterFunc(time.Until(leaf.NotAfter), func() { sess.Close() })}
 	defer gc.expiry.Stop()
 	h.mu.Lock()
@@ -245,7 +246,7 @@ func (h *Hub) admitHello(name string, leaf *x509.Certificate, hello tunnel.Hello
 			return err
 		}
 	}
-	return h.admit(name, leaf.SerialNumber.String())
+	return h.admit(name, leaf)
 }
 
 // touch records a connect or disconnect on the gateway's record and in the audit log.

@@ -98,6 +98,10 @@ type Env interface {
 	// ResourceKey returns the per-resource SSH key of the given use
 	// ("ssh-ca", "ssh-hostkey"), made on first use, and its PEM.
 	ResourceKey(use, resourceID string) (ssh.Signer, string, error)
+	// NextResourceKey is the next key of that use while it is rotated
+	// (pamd ca rotate --type ssh), trusted beside the current one; nil
+	// otherwise.
+	NextResourceKey(use, resourceID string) (ssh.Signer, error)
 	// ResourceCertificate returns the certificate chain and key (PEM) the
 	// gateways show clients of res, signed by the resource CA, made on
 	// first use.

@@ -344,13 +344,23 @@ func (k *Kind) Fingerprint(res *store.Resource) string {
 	return ssh.FingerprintSHA256(key)
 }
 
-// CALine is the resource's user CA public key, named for the resource.
+// CALine is the resource's user CA public key, named for the resource;
+// while the CA is rotated, the next key's line follows (targets trust
+// both until the rotation completes).
 func (k *Kind) CALine(res *store.Resource) (string, error) {
 	ca, _, err := k.env.ResourceKey("ssh-ca", res.ID)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + " pamd-ca@" + res.Name, nil
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + " pamd-ca@" + res.Name
+	next, err := k.env.NextResourceKey("ssh-ca", res.ID)
+	if err != nil {
+		return "", err
+	}
+	if next != nil {
+		line += "\n" + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(next.PublicKey()))) + " pamd-ca-next@" + res.Name
+	}
+	return line, nil
 }
 
 // SetupScript installs the resource's CA for sshd.
