@@ -154,6 +154,9 @@ func (s *API) handleDeleteResource(w http.ResponseWriter, r *http.Request) error
 		if err := tx.DeleteResource(res); err != nil {
 			return err
 		}
+		if err := s.ca.ForgetSSHRotation(tx, res.ID); err != nil { // a next SSH user CA key goes with it
+			return err
+		}
 		return audit.Append(tx, c.User.Name, "resource.delete", name, "success", c.Source, "")
 	})
 	if err != nil {
