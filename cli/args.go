@@ -133,8 +133,6 @@ func noArgsBut(subcommands ...string) cli.BeforeFunc {
 	}
 }
 
-// requireFlags is the Before of commands with flags that must be given:
-// a missing one is bad usage (urfave/cli's Required would exit 1).
 // requireOneOf is a Before that wants exactly one of two flags.
 func requireOneOf(a, b string) cli.BeforeFunc {
 	return func(c *cli.Context) error {
@@ -148,6 +146,8 @@ func requireOneOf(a, b string) cli.BeforeFunc {
 	}
 }
 
+// requireFlags is the Before of commands with flags that must be given:
+// a missing one is bad usage (urfave/cli's Required would exit 1).
 func requireFlags(names ...string) cli.BeforeFunc {
 	return func(c *cli.Context) error {
 		for _, n := range names {

@@ -140,19 +140,31 @@ func TestGatewayGroupSharesConnectionsAndSurvivesAKill(t *testing.T) {
 
 	// New connections all succeed, through gb.
 	for range 4 {
-		dialEcho(t, c.addr())
+		conns = append(conns, dialEcho(t, c.addr()))
 	}
 	if n := countBy(e.servedBy(c.SessionID, 10)); n["gb"] != served["gb"]+4 {
 		t.Fatalf("connections by gateway: %v, want gb's %d and the 4 new ones", n, served["gb"])
 	}
 
-	// Ending the session reaches the group's gateway: its connections end.
+	// Ending the session reaches the group's gateway, which ends its
+	// connections (it says so in its log: the server cuts its relays
+	// too, so closed connections alone would not show it), and every
+	// connection ends, the 4 new ones too.
 	e.ok("", "sessions", "terminate", c.SessionID)
-	for _, ec := range conns {
+	for i, ec := range conns {
 		if _, err := waitClosed(ec, 10*time.Second); err != nil {
-			t.Fatalf("after the session ended: %v", err)
+			t.Fatalf("connection %d after the session ended: %v", i, err)
 		}
 	}
+	notice := fmt.Sprintf("session=%s reason=", c.SessionID)
+	e.waitFor("gb told the session ended", 10*time.Second, func() bool {
+		for _, line := range strings.Split(gws["gb"].stderr.String(), "\n") {
+			if strings.Contains(line, "session ended by the server") && strings.Contains(line, notice) && !strings.Contains(line, "connections=0") {
+				return true
+			}
+		}
+		return false
+	})
 	// The dead gateway names no resource of its group: it goes without a move.
 	if out := e.ok("", "gateways", "remove", "ga"); strings.Contains(out, "moved to") {
 		t.Fatalf("removing a gateway of the group moved resources: %s", out)

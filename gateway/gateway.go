@@ -410,6 +410,7 @@ func (g *gateway) endSession(session, reason string) {
 		conns = append(conns, lc)
 	}
 	g.mu.Unlock()
+	g.log.Info("session ended by the server", "session", session, "reason", reason, "connections", len(conns))
 	for _, h := range g.handlers {
 		if se, ok := h.(proxy.SessionEnder); ok {
 			se.EndSession(session)

@@ -30,8 +30,10 @@
 // sent them; a second bucket remembers, under the index HMAC, who numbered
 // each (a gateway's enrollment) and its number, so a record sent again is
 // stored once.
-// Files written before keep the gateway's numbers as keys: ordered per
-// session too, and followed by the new ones.
+// Stores written before (schema 1) keep the gateway's numbers as keys:
+// ordered per session too, and followed by the new ones. Opening one marks
+// it schema 2, which an older pamd refuses (it would overwrite the
+// server-numbered records).
 //
 // # Access
 //

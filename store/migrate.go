@@ -5,11 +5,21 @@ import (
 )
 
 // SchemaVersion is the layout this build reads and writes.
-const SchemaVersion = 1
+//
+//   - 1: the first.
+//   - 2: a session's recordings are keyed by the server's number, in the
+//     order it stores them (with the recording_seen index), not by the
+//     gateway's own sequence number. An older pamd writing records by its
+//     own numbers would overwrite server-numbered ones, so version 2 makes
+//     it refuse the store ("upgrade pamd"); the keys of version 1 still
+//     read, so its migration changes nothing else.
+const SchemaVersion = 2
 
 // migrations[i] moves a store from schema i+1 to i+2. Each runs in the same
 // transaction as the version bump, so a crash leaves the old version intact.
-var migrations = []func(*Tx) error{}
+var migrations = []func(*Tx) error{
+	func(*Tx) error { return nil }, // 1 → 2: only the bump (see SchemaVersion)
+}
 
 type schemaRecord struct {
 	Version int `json:"version"`

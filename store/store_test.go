@@ -231,3 +231,47 @@ func TestMasterKeyFile(t *testing.T) {
 		t.Fatal("a malformed key file was accepted")
 	}
 }
+
+// TestSchemaOneIsMarkedTwo: a store of schema 1 (before server-numbered
+// recordings) opens and is marked 2, so that an older pamd, which would
+// overwrite server-numbered records, refuses it; a store newer than this
+// build is refused.
+func TestSchemaOneIsMarkedTwo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pamd.db")
+	open := func() (*Store, error) { return Open(path, testKey(1)) }
+	setSchema := func(v int) {
+		t.Helper()
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Update(func(tx *Tx) error { return put(tx, bucketMeta, schemaKey, &schemaRecord{Version: v}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schema := func() int {
+		t.Helper()
+		s, err := open()
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		defer s.Close()
+		var rec *schemaRecord
+		if err := s.View(func(tx *Tx) (err error) { rec, err = get[schemaRecord](tx, bucketMeta, schemaKey); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Version
+	}
+	if got := schema(); got != 2 || SchemaVersion != 2 {
+		t.Fatalf("a new store has schema %d (this build %d), want 2", got, SchemaVersion)
+	}
+	setSchema(1)
+	if got := schema(); got != 2 {
+		t.Fatalf("a schema 1 store opened as %d, want 2", got)
+	}
+	setSchema(3)
+	if _, err := open(); err == nil || !strings.Contains(err.Error(), "upgrade pamd") {
+		t.Fatalf("open a schema 3 store: %v", err)
+	}
+}

@@ -2,9 +2,12 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/yamux"
 
@@ -17,21 +20,44 @@ import (
 // (ties to the first name), so a group's gateways share the connections
 // and one that drops takes only its own.
 func (h *Hub) Pick(res *store.Resource) (string, error) {
+	names, err := h.byLoad(res)
+	if err != nil {
+		return "", err
+	}
+	return names[0], nil
+}
+
+// byLoad is the gateways that may take a new stream for res, the least
+// busy first: its gateway, or its group's connected gateways by open
+// streams, then name.
+func (h *Hub) byLoad(res *store.Resource) ([]string, error) {
 	if res.GatewayGroup == "" {
-		return res.Gateway, nil
+		return []string{res.Gateway}, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	best, fewest := "", 0
+	type load struct {
+		name    string
+		streams int
+	}
+	var loads []load
 	for _, g := range h.inGroup(res.GatewayGroup) {
-		if n := g.sess.NumStreams(); best == "" || n < fewest {
-			best, fewest = g.name, n
-		}
+		loads = append(loads, load{g.name, g.sess.NumStreams()})
 	}
-	if best == "" {
-		return "", fmt.Errorf("no gateway of group %s is connected", res.GatewayGroup)
+	if len(loads) == 0 {
+		return nil, noGatewayOf(res.GatewayGroup)
 	}
-	return best, nil
+	slices.SortStableFunc(loads, func(a, b load) int { return a.streams - b.streams }) // inGroup sorted them by name
+	names := make([]string, len(loads))
+	for i, l := range loads {
+		names[i] = l.name
+	}
+	return names, nil
+}
+
+// noGatewayOf is the error when no gateway of group is connected.
+func noGatewayOf(group string) error {
+	return fmt.Errorf("no gateway of group %s is connected: start a gateway in group %s (pamd gateway --gateway-group %s); see pamd gateways list", group, group, group)
 }
 
 // inGroup is the connected gateways of group, by name; h.mu is held.
@@ -46,14 +72,28 @@ func (h *Hub) inGroup(group string) []*gatewayConn {
 	return out
 }
 
-// OpenFor starts a stream to the gateway Pick chooses for res, and names it.
-func (h *Hub) OpenFor(res *store.Resource) (*yamux.Stream, string, error) {
-	name, err := h.Pick(res)
+// OpenFor starts a stream to the gateway Pick chooses for res, and names
+// it. Should that gateway go between the choice and the open, the group's
+// others are tried in the same order (least busy first) until one opens.
+// The hub remembers the gateway as connectionID's (the descriptor's
+// connection ID) before the stream is returned, so its records are kept
+// from that gateway only (servedBy), even before the relay's record of
+// the connection reaches the store.
+func (h *Hub) OpenFor(res *store.Resource, connectionID string) (*yamux.Stream, string, error) {
+	names, err := h.byLoad(res)
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := h.Open(name)
-	return st, name, err
+	var errs []error
+	for _, name := range names {
+		st, err := h.Open(name)
+		if err == nil {
+			h.opened.put(connectionID, name)
+			return st, name, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, names[0], errors.Join(errs...)
 }
 
 // Reachable says whether a gateway that can serve res is connected.
@@ -96,4 +136,41 @@ func (g *gatewayConn) serves(res *store.Resource) bool {
 		return g.group == res.GatewayGroup
 	}
 	return res.Gateway == g.name
+}
+
+// openedFor is how long the hub remembers which gateway it opened a
+// connection's dial stream on: far longer than the relay takes to commit
+// the connection's record (it queues it before writing the descriptor,
+// and commits every 20 ms), after which the store answers.
+const openedFor = time.Minute
+
+// openedLog remembers, for openedFor to twice that, the gateway each
+// connection's dial stream went to: two maps, the older dropped as a whole
+// when the newer is openedFor old, so remembering costs no sweep.
+type openedLog struct {
+	mu        sync.Mutex
+	cur, prev map[string]string
+	since     time.Time // when cur was started
+}
+
+func (l *openedLog) put(connectionID, gateway string) {
+	if connectionID == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); l.cur == nil || now.Sub(l.since) > openedFor {
+		l.prev, l.cur, l.since = l.cur, map[string]string{}, now
+	}
+	l.cur[connectionID] = gateway
+}
+
+func (l *openedLog) get(connectionID string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if g, ok := l.cur[connectionID]; ok {
+		return g, true
+	}
+	g, ok := l.prev[connectionID]
+	return g, ok
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,8 +86,10 @@ func sendRecords(t *testing.T, rs *yamux.Stream, recs []tunnel.Record) {
 // TestRecordsOfAGroupResource: each gateway of the group has the records
 // of the connections it served kept, numbered as it likes (both start at
 // 1); a record of a connection another gateway served is dropped, as is
-// one from a gateway outside the group. A connection not recorded yet goes
-// by the group. A gateway enrolled again numbers from 1 again: its records
+// one from a gateway outside the group. A connection neither recorded nor
+// opened by the hub, or none, is refused from any of the group; one whose
+// dial stream the hub opened is kept from that gateway only, before its
+// record is committed. A gateway enrolled again numbers from 1 again: its records
 // are new.
 func TestRecordsOfAGroupResource(t *testing.T) {
 	h := newTestHub(t)
@@ -118,9 +121,13 @@ func TestRecordsOfAGroupResource(t *testing.T) {
 	rec := func(seq uint64, conn, data string) tunnel.Record {
 		return tunnel.Record{Seq: seq, SessionID: sess.ID, ConnectionID: conn, Type: "o", Data: data}
 	}
-	sendRecords(t, openRecordStream(t, h, "ga", "dc2"), []tunnel.Record{rec(1, "c1", "ga c1"), rec(2, "c3", "ga c3"), rec(3, "c2", "ga not c2")})
+	// c4's dial stream went to gb, its record not committed yet: the hub
+	// remembered it when it opened the stream (OpenFor).
+	h.opened.put("c4", "gb")
+	sendRecords(t, openRecordStream(t, h, "ga", "dc2"), []tunnel.Record{rec(1, "c1", "ga c1"), rec(2, "c3", "ga c3 unknown"), rec(3, "c2", "ga not c2"),
+		rec(4, "c4", "ga not c4"), rec(5, "", "ga no connection")})
 	gb := openRecordStream(t, h, "gb", "dc2")
-	sendRecords(t, gb, []tunnel.Record{rec(1, "c2", "gb c2"), rec(2, "c2", "gb c2 again")})
+	sendRecords(t, gb, []tunnel.Record{rec(1, "c2", "gb c2"), rec(2, "c2", "gb c2 again"), rec(3, "c4", "gb c4")})
 	sendRecords(t, gb, []tunnel.Record{rec(2, "c2", "gb c2 again")}) // its ack was lost
 	sendRecords(t, openRecordStream(t, h, "gx", "dc3"), []tunnel.Record{rec(1, "c3", "gx c3")})
 	err = st.Update(func(tx *store.Tx) error {
@@ -146,7 +153,131 @@ func TestRecordsOfAGroupResource(t *testing.T) {
 		}
 		return err
 	})
-	if want := []string{"ga c1", "ga c3", "gb c2", "gb c2 again", "gb c2 after enrolling again"}; !slices.Equal(got, want) {
+	if want := []string{"ga c1", "gb c2", "gb c2 again", "gb c4", "gb c2 after enrolling again"}; !slices.Equal(got, want) {
 		t.Fatalf("stored %q, want %q", got, want)
 	}
+}
+
+// TestOpenForTriesTheGroupsOthers: when the least busy gateway of the
+// group cannot take a stream (it is going away: it sent GoAway), OpenFor
+// opens one on the next instead of failing.
+func TestOpenForTriesTheGroupsOthers(t *testing.T) {
+	h := newTestHub(t)
+	_, gaCli := connectGateway(t, h, "ga", "dc2")
+	gb, _ := connectGateway(t, h, "gb", "dc2")
+	openStreams(t, gb, 50) // busier than ga even with the streams the wait below opens
+	res := &store.Resource{Name: "box", GatewayGroup: "dc2"}
+	if got, _ := h.Pick(res); got != "ga" {
+		t.Fatalf("Pick = %s, want ga", got)
+	}
+	gaCli.GoAway()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := h.Open("ga")
+		if err != nil {
+			break
+		}
+		st.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("ga still takes streams after its GoAway")
+		}
+	}
+	if got, _ := h.Pick(res); got != "ga" {
+		t.Fatalf("Pick = %s, want ga (connected, the least busy)", got)
+	}
+	st, name, err := h.OpenFor(res, "c1")
+	if err != nil || name != "gb" {
+		t.Fatalf("OpenFor = %s, %v; want a stream to gb", name, err)
+	}
+	st.Close()
+}
+
+// answerNotices answers every notice stream on a gateway's end of its
+// session, ok or refused, and counts them on told.
+func answerNotices(t *testing.T, cli *yamux.Session, ok bool, told chan<- string, name string) {
+	t.Helper()
+	go func() {
+		for {
+			st, err := cli.AcceptStream()
+			if err != nil {
+				return
+			}
+			if _, err := tunnel.ReadHeader(st); err == nil {
+				told <- name
+				if ok {
+					tunnel.OK().WriteTo(st)
+				} else {
+					tunnel.Refuse("not now").WriteTo(st)
+				}
+			}
+			st.Close()
+		}
+	}()
+}
+
+// TestNoticesReachTheSessionsGateways: a session's end reaches the gateway
+// that served its connections though its resource has moved to a group
+// since, and the group's; the watch notice's error counts only the
+// gateways of the session's live connections, not a member of the group
+// serving none of them.
+func TestNoticesReachTheSessionsGateways(t *testing.T) {
+	h := newTestHub(t)
+	res := &store.Resource{ID: store.NewID(), Name: "box", Type: "ssh", GatewayGroup: "dc2"}
+	sess := &store.Session{ID: store.NewID(), ResourceID: res.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	err := h.st.Update(func(tx *store.Tx) error {
+		if err := tx.PutSession(sess); err != nil {
+			return err
+		}
+		for conn, gw := range map[string]string{"c1": "old", "c2": "ga"} {
+			if err := tx.PutConnection(&store.Connection{ID: conn, SessionID: sess.ID, Gateway: gw, StartedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return tx.PutConnection(&store.Connection{ID: "c3", SessionID: sess.ID, Gateway: "gb", StartedAt: time.Now(), EndedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := make(chan string, 16)
+	for name, c := range map[string]struct {
+		group string
+		ok    bool
+	}{"old": {"", true}, "ga": {"dc2", true}, "gb": {"dc2", false}, "other": {"dc3", true}} {
+		_, cli := connectGateway(t, h, name, c.group)
+		answerNotices(t, cli, c.ok, told, name)
+	}
+	collect := func(n int) []string {
+		t.Helper()
+		var got []string
+		for range n {
+			select {
+			case name := <-told:
+				got = append(got, name)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("told only %v", got)
+			}
+		}
+		slices.Sort(got)
+		return got
+	}
+	if err := h.Watched(t.Context(), res, sess.ID, "alice", 5*time.Second); err != nil {
+		t.Fatalf("Watched: %v (gb failed, but serves none of the session's live connections)", err)
+	}
+	if got := collect(3); !slices.Equal(got, []string{"ga", "gb", "old"}) {
+		t.Fatalf("watch notice to %v", got)
+	}
+	h.Notice(t.Context(), res, sess.ID, "terminated", 5*time.Second)
+	if got := collect(3); !slices.Equal(got, []string{"ga", "gb", "old"}) {
+		t.Fatalf("session end told %v, want the old gateway and the group's", got)
+	}
+	// gb serving a live connection: its failure counts.
+	if err := h.st.Update(func(tx *store.Tx) error {
+		return tx.PutConnection(&store.Connection{ID: "c4", SessionID: sess.ID, Gateway: "gb", StartedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Watched(t.Context(), res, sess.ID, "alice", 5*time.Second); err == nil || !strings.Contains(err.Error(), "not now") {
+		t.Fatalf("Watched with gb's live connection refused: %v", err)
+	}
+	collect(3)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,9 @@ type Hub struct {
 	trail audit.Trail
 	mu    sync.Mutex
 	gw    map[string]*gatewayConn
+	// opened is the gateway each recent connection's dial stream went to
+	// (groups.go).
+	opened openedLog
 }
 
 type gatewayConn struct {
@@ -276,26 +280,62 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 	}
 }
 
-// Notice tells the gateways serving res (its gateway, or each of its
-// group's connected) that a session ended, waiting at most d (and until
-// ctx ends) for them to acknowledge.
+// Notice tells the gateways of a session that it ended: those that served
+// its connections (their records name them, even if the resource has moved
+// since) and those serving res now (its gateway, or each of its group's
+// connected), waiting at most d (and until ctx ends) for them to
+// acknowledge.
 func (h *Hub) Notice(ctx context.Context, res *store.Resource, sessionID, reason string, d time.Duration) {
-	h.tellAll(ctx, res, tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason}, d)
+	h.tellAll(ctx, res, sessionID, tunnel.KindNotice, tunnel.Ended{SessionID: sessionID, Reason: reason}, d)
 }
 
-// Watched tells the gateways serving res that watcher began watching a
-// session live, so that they tell the session's terminals; it waits at
-// most d.
+// Watched tells the gateways of a session (as Notice) that watcher began
+// watching it live, so that they tell the session's terminals; it waits at
+// most d. The error counts only the gateways serving the session's live
+// connections, where its terminals are (a gateway of the group with none
+// of them failing does not matter); with no live connection, any gateway
+// told is enough.
 func (h *Hub) Watched(ctx context.Context, res *store.Resource, sessionID, watcher string, d time.Duration) error {
-	return h.tellAll(ctx, res, tunnel.KindWatch, tunnel.Watched{SessionID: sessionID, Watcher: watcher}, d)
+	return h.tellAll(ctx, res, sessionID, tunnel.KindWatch, tunnel.Watched{SessionID: sessionID, Watcher: watcher}, d)
 }
 
-// tellAll is tell to each gateway serving res at once; the error is the
-// first one's.
-func (h *Hub) tellAll(ctx context.Context, res *store.Resource, kind tunnel.Kind, body any, d time.Duration) error {
+// sessionGateways is the connected gateways named by the session's
+// connection records, and of them those serving a connection still open.
+func (h *Hub) sessionGateways(sessionID string) (all, live map[string]bool) {
+	all, live = map[string]bool{}, map[string]bool{}
+	h.st.View(func(tx *store.Tx) error {
+		conns, err := tx.Connections(sessionID)
+		for _, c := range conns {
+			if c.Gateway == "" {
+				continue
+			}
+			all[c.Gateway] = true
+			if c.EndedAt.IsZero() {
+				live[c.Gateway] = true
+			}
+		}
+		return err
+	})
+	return all, live
+}
+
+// tellAll is tell to each gateway of the session at once (the union of
+// its connections' gateways and those serving res now). The error is
+// that of the gateways serving its live connections, if any; else nil
+// once one was told.
+func (h *Hub) tellAll(ctx context.Context, res *store.Resource, sessionID string, kind tunnel.Kind, body any, d time.Duration) error {
+	served, live := h.sessionGateways(sessionID)
 	names := h.Serving(res)
+	for name := range served {
+		if !slices.Contains(names, name) && h.Online(name) {
+			names = append(names, name)
+		}
+	}
 	if len(names) == 0 {
-		return fmt.Errorf("no gateway of group %s is connected", res.GatewayGroup)
+		if res.GatewayGroup == "" {
+			return fmt.Errorf("gateway %s is offline", res.Gateway)
+		}
+		return noGatewayOf(res.GatewayGroup)
 	}
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -307,6 +347,25 @@ func (h *Hub) tellAll(ctx context.Context, res *store.Resource, kind tunnel.Kind
 		}()
 	}
 	wg.Wait()
+	var counted []error
+	told := false
+	for i, name := range names {
+		told = told || errs[i] == nil
+		if live[name] {
+			counted = append(counted, errs[i])
+		}
+	}
+	if len(live) > 0 {
+		for name := range live {
+			if !slices.Contains(names, name) {
+				counted = append(counted, fmt.Errorf("gateway %s is offline", name))
+			}
+		}
+		return errors.Join(counted...)
+	}
+	if told {
+		return nil
+	}
 	return errors.Join(errs...)
 }
 

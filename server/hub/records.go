@@ -65,7 +65,7 @@ func (h *Hub) serveRecords(gateway string, st *yamux.Stream) {
 				key := [2]string{r.SessionID, r.ConnectionID}
 				mine, known := served[key]
 				if !known {
-					mine = servedBy(tx, gateway, r.SessionID, r.ConnectionID)
+					mine = h.servedBy(tx, gateway, r.SessionID, r.ConnectionID)
 					served[key] = mine
 					if !mine {
 						h.log.Warn("records for a connection this gateway did not serve; dropped", "gateway", gateway, "session", r.SessionID, "connection", r.ConnectionID)
@@ -130,11 +130,18 @@ func enrollment(tx *store.Tx, gateway string) string {
 // servedBy says whether gateway served the connection, as its record says
 // since it was opened, so records of a resource that has since moved to
 // another gateway are still kept, and of a group's resource only the
-// gateway that served the connection has its records kept. A connection
-// not recorded yet (its records can race its record) or recorded before
-// connections named their gateway goes by what its session's resource has
-// now: its gateway, or a gateway in its group.
-func servedBy(tx *store.Tx, gateway, sessionID, connectionID string) bool {
+// gateway that served the connection has its records kept.
+//
+// The relay queues a connection's record (naming its gateway) before it
+// writes the descriptor, but commits it off the data path, so a record
+// can reach the hub first. The hub itself remembered the gateway when it
+// opened the dial stream (OpenFor, h.opened), before the descriptor left:
+// that answers until the store does, with no race. A connection neither
+// knows goes by what its session's resource has now only for a resource
+// of one gateway (connections recorded before they named their gateway);
+// for a group's resource it is refused, since any of the group could
+// claim it.
+func (h *Hub) servedBy(tx *store.Tx, gateway, sessionID, connectionID string) bool {
 	sess, err := tx.Session(sessionID)
 	if err != nil {
 		return false
@@ -149,14 +156,13 @@ func servedBy(tx *store.Tx, gateway, sessionID, connectionID string) bool {
 				return c.Gateway == gateway
 			}
 		}
+		if served, ok := h.opened.get(connectionID); ok {
+			return served == gateway
+		}
 	}
 	res, err := tx.Resource(sess.ResourceID)
 	if err != nil {
 		return false
 	}
-	if res.GatewayGroup == "" {
-		return res.Gateway == gateway
-	}
-	g, err := tx.GatewayByName(gateway)
-	return err == nil && g.Group == res.GatewayGroup
+	return res.GatewayGroup == "" && res.Gateway == gateway
 }

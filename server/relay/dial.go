@@ -79,7 +79,7 @@ func (s *Relay) open(sess *store.Session, remote string) (*Conn, error) {
 	}
 	res, acct := c.Resource, c.Account
 	c.rec = store.Connection{ID: store.NewID(), SessionID: sess.ID, ClientAddr: remote, Gateway: res.Gateway, StartedAt: time.Now().UTC()}
-	gw, served, err := s.cfg.Gateways.OpenFor(res)
+	gw, served, err := s.cfg.Gateways.OpenFor(res, c.rec.ID)
 	if served != "" {
 		c.rec.Gateway = served // of the group, the one chosen
 	}
@@ -108,6 +108,12 @@ func (s *Relay) open(sess *store.Session, remote string) (*Conn, error) {
 		s.log.Error("descriptor", "session", sess.ID, "err", err)
 		return nil, errors.New("pamd: preparing the connection failed (see the server log)")
 	}
+	// The connection's record, naming the gateway, is queued before the
+	// descriptor (and so any record of the connection) leaves; the hub
+	// keeps the connection's records from that gateway only (it also
+	// remembered it in OpenFor, until this record is committed). answer
+	// records it again with the gateway's answer.
+	s.recordConnection(&c.rec, 0, 0, nil)
 	if _, err := hdr.WriteTo(gw); err != nil {
 		return nil, c.failed(gw, err)
 	}

@@ -25,8 +25,9 @@ import (
 // Gateways is what the relay needs of the gateway hub.
 type Gateways interface {
 	// OpenFor starts a stream to a gateway that serves res (its gateway,
-	// or one of its group's) and names that gateway.
-	OpenFor(res *store.Resource) (*yamux.Stream, string, error)
+	// or one of its group's) for the connection connectionID and names
+	// that gateway; the hub keeps records of the connection from it only.
+	OpenFor(res *store.Resource, connectionID string) (*yamux.Stream, string, error)
 }
 
 // Config is what the relay needs of the server.
