@@ -111,6 +111,7 @@ func TestBadOutputRefusedBeforeAnyCall(t *testing.T) {
 
 	required := map[string][]string{
 		"pamd gateways token":     {"--name", "dc1"},
+		"pamd gateways set":       {"--group", "dc1"},
 		"pamd resources add":      {"--type", "tcp", "--name", "web", "--gateway", "dc1"},
 		"pamd ca rotate start":    {"--type", "server"},
 		"pamd ca rotate complete": {"--type", "server"},

@@ -19,7 +19,7 @@ func (a *app) gatewayCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Value: "./pamd-gateway", EnvVars: []string{"PAMD_GATEWAY_DATA_DIR"}},
 			&cli.DurationFlag{Name: "record-batch-delay", Value: 200 * time.Millisecond, Usage: "how long session records wait to be uploaded together (they are on disk meanwhile)", EnvVars: []string{"PAMD_RECORD_BATCH_DELAY"}},
 			proxyFlag(),
-			&cli.StringFlag{Name: "gateway-group", Usage: "serve the resources of gateway group `G` with the other gateways of the group (pamd resources add --gateway-group G)", EnvVars: []string{"PAMD_GATEWAY_GROUP"}},
+			&cli.StringFlag{Name: "gateway-group", Usage: "the gateway group `G` the server has this gateway in (pamd gateways token/set --group G); only checked: the server refuses a gateway that names another group than its own", EnvVars: []string{"PAMD_GATEWAY_GROUP"}},
 			&cli.StringFlag{Name: "health-listen", Usage: "plain-HTTP ADDR serving /healthz, /readyz (connected to the server) and /metrics", EnvVars: []string{"PAMD_GATEWAY_HEALTH_LISTEN"}},
 		}, logFlags("info")...),
 		Before: noArgs,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,8 +17,14 @@ func (a *app) gatewaysCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "the gateway's name (required)"},
 			&cli.DurationFlag{Name: "ttl", Value: time.Hour, Usage: "how long the token stays valid (at most 24h)"},
 			&cli.BoolFlag{Name: "replace", Usage: "enroll a new gateway in place of an enrolled one of that name; its certificate stops working when the new one enrolls"},
+			&cli.StringFlag{Name: "group", Usage: "put the gateway in this gateway group: it serves (and receives the credentials of) the group's resources; with --replace, the new gateway is in this group, or in none without it"},
 			outputFlag(),
 		}, Before: before(noArgs, requireFlags("name")), Action: a.gatewaysToken},
+		{Name: "set", Usage: "change an enrolled gateway: its gateway group (a connected gateway reconnects in its new group)", ArgsUsage: "NAME", Flags: []cli.Flag{
+			&cli.StringFlag{Name: "group", Usage: "put the gateway in this gateway group: it serves (and receives the credentials of) the group's resources"},
+			&cli.BoolFlag{Name: "no-group", Usage: "take the gateway out of its gateway group"},
+			outputFlag(),
+		}, Before: requireOneOf("group", "no-group"), Action: a.gatewaysSet},
 		{Name: "list", Usage: "list gateways", Flags: []cli.Flag{outputFlag()}, Before: noArgs, Action: a.gatewaysList},
 		{Name: "revoke", Usage: "revoke a gateway's certificate: it is disconnected at once and cannot reconnect", ArgsUsage: "NAME", Action: a.gatewaysRevoke},
 		{Name: "remove", Aliases: []string{"rm"}, ArgsUsage: "NAME", Usage: "delete a gateway: its tunnel is cut and it cannot reconnect; refused while resources name it, unless --move-to moves them", Flags: []cli.Flag{
@@ -33,7 +40,7 @@ func (a *app) gatewaysToken(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	req := api.GatewayTokenRequest{Name: c.String("name"), TTL: c.Duration("ttl").String(), Replace: c.Bool("replace")}
+	req := api.GatewayTokenRequest{Name: c.String("name"), TTL: c.Duration("ttl").String(), Replace: c.Bool("replace"), Group: c.String("group")}
 	out, err := client.CreateGatewayToken(c.Context, req)
 	if err != nil {
 		return err
@@ -42,6 +49,27 @@ func (a *app) gatewaysToken(c *cli.Context) error {
 		return printJSON(a.stdout, out)
 	}
 	fmt.Fprintf(a.stdout, "%s\n\nvalid until %s, once. On the gateway host run:\n  %s\n", out.Token, ts(out.ExpiresAt), out.Command)
+	return nil
+}
+
+func (a *app) gatewaysSet(c *cli.Context) error {
+	name, client, err := argAndClient(c, "NAME")
+	if err != nil {
+		return err
+	}
+	group := c.String("group")
+	var out api.Gateway
+	if err := client.Do(c.Context, "PATCH", "/api/v1/gateways/"+url.PathEscape(name), api.GatewayUpdate{Group: &group}, &out); err != nil {
+		return err
+	}
+	if jsonOutput(c) {
+		return printJSON(a.stdout, out)
+	}
+	if out.Group == "" {
+		fmt.Fprintf(a.stdout, "gateway %s is in no group\n", name)
+	} else {
+		fmt.Fprintf(a.stdout, "gateway %s is in group %s\n", name, out.Group)
+	}
 	return nil
 }
 

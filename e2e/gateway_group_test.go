@@ -11,11 +11,12 @@ import (
 	"time"
 )
 
-// startGroupGateway enrolls and starts a gateway of a gateway group.
+// startGroupGateway enrolls a gateway in a gateway group (pamd gateways
+// token --group) and starts it, told its group.
 func (e *env) startGroupGateway(name, group string) *proc {
 	e.t.Helper()
 	var tok struct{ Token string }
-	e.json(&tok, "gateways", "token", "--name", name, "-o", "json")
+	e.json(&tok, "gateways", "token", "--name", name, "--group", group, "-o", "json")
 	p := e.start([]string{"PAMD_GATEWAY_GROUP=" + group}, "gateway", "--token", tok.Token, "--data-dir", filepath.Join(e.dir, "gw-"+name))
 	e.waitGatewayOnline(name, 15*time.Second)
 	return p
@@ -219,5 +220,58 @@ func TestGatewayGroupRecordsFromBothGateways(t *testing.T) {
 	e.waitFor("both connections' records", 15*time.Second, func() bool {
 		logs := e.ok("", "sessions", "logs", c.SessionID)
 		return strings.Contains(logs, "first-marker-42") && strings.Contains(logs, "second-marker-42") && strings.Count(logs, "exit status") >= 2
+	})
+}
+
+// TestGatewayGroupIsTheAdmins: a gateway is in the group the admin put it
+// in, not the one it claims. One enrolled in no group but told
+// PAMD_GATEWAY_GROUP=dc2 is refused with what to do, and serves nothing
+// of dc2; once pamd gateways set puts it in dc2 it connects and gets new
+// connections. A resource naming a group no gateway is in is refused.
+func TestGatewayGroupIsTheAdmins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startGroupGateway("ga", "dc2")
+	var tok struct{ Token string }
+	e.json(&tok, "gateways", "token", "--name", "rogue", "-o", "json")
+	rogue := e.start([]string{"PAMD_GATEWAY_GROUP=dc2"}, "gateway", "--token", tok.Token, "--data-dir", filepath.Join(e.dir, "gw-rogue"))
+	refusal := "gateway rogue is in no group on the server, not dc2: run pamd gateways set rogue --group dc2, or fix PAMD_GATEWAY_GROUP"
+	e.waitFor("rogue refused", 15*time.Second, func() bool { return strings.Contains(rogue.stderr.String(), refusal) })
+	if e.gatewayState("rogue").Online {
+		t.Fatal("a gateway claiming a group it is not in is online")
+	}
+
+	host, port, _ := net.SplitHostPort(echoServer(t))
+	if out := e.fails("", "resources", "add", "--type", "tcp", "--name", "typo", "--gateway-group", "dc9", "--host", host, "--port", port); !strings.Contains(out, `no gateway is in group "dc9"`) {
+		t.Fatalf("a resource of a group no gateway is in: %s", out)
+	}
+	e.ok("", "resources", "add", "--type", "tcp", "--name", "echo", "--gateway-group", "dc2", "--host", host, "--port", port)
+	e.ok("target-secret\n", "accounts", "add", "echo/raw", "--username", "svc", "--password-stdin")
+	c := e.connect("echo/raw")
+	for range 3 {
+		dialEcho(t, c.addr()) // held open: ga has streams, rogue (later) none
+	}
+	if n := countBy(e.servedBy(c.SessionID, 3)); n["ga"] != 3 {
+		t.Fatalf("connections by gateway: %v, want all 3 through ga", n)
+	}
+
+	e.ok("", "gateways", "set", "rogue", "--group", "dc2")
+	e.waitGatewayOnline("rogue", 15*time.Second)
+	var listed []struct{ Name, Group string }
+	e.json(&listed, "gateways", "list", "-o", "json")
+	for _, g := range listed {
+		if g.Name == "rogue" && g.Group != "dc2" {
+			t.Fatalf("rogue listed in group %q, want dc2", g.Group)
+		}
+	}
+	dialEcho(t, c.addr())
+	if n := countBy(e.servedBy(c.SessionID, 4)); n["rogue"] != 1 {
+		t.Fatalf("connections by gateway: %v, want the new one through rogue", n)
+	}
+	// Out of the group again: it is cut, and refused while it claims dc2.
+	before := strings.Count(rogue.stderr.String(), refusal)
+	e.ok("", "gateways", "set", "rogue", "--no-group")
+	e.waitFor("rogue refused again", 15*time.Second, func() bool {
+		return strings.Count(rogue.stderr.String(), refusal) > before && !e.gatewayState("rogue").Online
 	})
 }

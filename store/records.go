@@ -111,7 +111,9 @@ type Gateway struct {
 	LastSeen      time.Time `json:"last_seen,omitzero"`
 	Version       string    `json:"version,omitempty"`
 	RemoteAddr    string    `json:"remote_addr,omitempty"`
-	// Group is the gateway group it said it was in when it last connected.
+	// Group is the gateway group the admin put it in (pamd gateways token
+	// --group, pamd gateways set --group): the hub admits it to that group
+	// only, whatever its hello says.
 	Group string `json:"group,omitempty"`
 }
 
@@ -126,6 +128,9 @@ type EnrollToken struct {
 	// Replace lets the token enroll a name that is already enrolled; the
 	// old certificate stops working when the new gateway enrolls.
 	Replace bool `json:"replace,omitempty"`
+	// Group is the gateway group the enrolled gateway is put in (its
+	// record's Group), if any.
+	Group string `json:"group,omitempty"`
 }
 
 // Resource is something reachable through a gateway.

@@ -44,8 +44,9 @@
 //	3 control  connect → server   Access; then Messages both ways for the life of the session
 //	4 hello    gateway → server   Hello{name, version, group}; first stream after the gateway
 //	                              connects; group (optional, absent from older gateways) is
-//	                              the gateway group it serves: the server may send it dial
-//	                              streams for the group's resources
+//	                              the gateway group it was told it is in: the server refuses
+//	                              a group other than the one its record names (the admin's),
+//	                              and serves it its record's group whatever it says
 //	5 probe    server → gateway   Descriptor; the gateway reaches the target and answers one
 //	                              Message "probe_result" whose detail is a ProbeResult
 //	6 notice   server → gateway   Message "ended" with the session in detail: the gateway

@@ -172,7 +172,7 @@ type Gateway struct {
 	RemoteAddr string    `json:"remote_addr,omitempty"`
 	LastSeen   time.Time `json:"last_seen,omitzero"`
 	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
-	// Group is the gateway group it said it serves when it last connected.
+	// Group is the gateway group the admin put it in, if any.
 	Group string `json:"group,omitempty"`
 	// CertExpiresAt is when the gateway's current certificate expires (it
 	// renews it over the tunnel); RevokedAt is set once it was revoked.
@@ -196,6 +196,15 @@ type GatewayTokenRequest struct {
 	// Replace must be set to enroll a name that is already enrolled: the
 	// current gateway's certificate is revoked when the new one enrolls.
 	Replace bool `json:"replace,omitempty"`
+	// Group puts the gateway that enrolls with the token in this gateway
+	// group.
+	Group string `json:"group,omitempty"`
+}
+
+// GatewayUpdate changes an enrolled gateway: Group, when set, puts it in
+// that gateway group ("" takes it out of its group).
+type GatewayUpdate struct {
+	Group *string `json:"group,omitempty"`
 }
 
 type GatewayTokenResponse struct {

@@ -152,6 +152,7 @@ func (s *API) Handler(uiHandler http.Handler) http.Handler {
 	h("GET /api/v1/gateways", auth.Reader, s.handleListGateways)
 	h("POST /api/v1/gateways/tokens", auth.Admin, s.handleGatewayToken)
 	h("POST /api/v1/gateways/{name}/revoke", auth.Admin, s.handleRevokeGateway)
+	h("PATCH /api/v1/gateways/{name}", auth.Admin, s.handleUpdateGateway)
 	h("DELETE /api/v1/gateways/{name}", auth.Admin, s.handleRemoveGateway)
 
 	h("GET /api/v1/kinds", auth.Authed, s.handleKinds)

@@ -83,6 +83,78 @@ func (s *API) handleRevokeGateway(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// handleUpdateGateway changes what the admin owns on an enrolled
+// gateway's record: its gateway group. A connected gateway whose group
+// changed is cut and admitted again in its new group (hub.RecheckGroup).
+func (s *API) handleUpdateGateway(w http.ResponseWriter, r *http.Request) error {
+	var req api.GatewayUpdate
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Group == nil {
+		return api.Errorf(http.StatusBadRequest, "nothing to change: pass --group GROUP or --no-group")
+	}
+	group := *req.Group
+	if group != "" {
+		if err := api.ValidName("gateway group", group); err != nil {
+			return err
+		}
+	}
+	c := auth.CallerOf(r)
+	name := r.PathValue("name")
+	var g *store.Gateway
+	err := s.st.Update(func(tx *store.Tx) (err error) {
+		if g, err = tx.GatewayByName(name); err != nil {
+			return err
+		}
+		if g.Group == group {
+			return nil
+		}
+		detail := groupDetail(g.Group, group)
+		g.Group = group
+		if err := tx.PutGateway(g); err != nil {
+			return err
+		}
+		return audit.Append(tx, c.User.Name, "gateway.update", name, "success", c.Source, detail)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return api.Errorf(http.StatusNotFound, "no gateway %s (see pamd gateways list)", name)
+	}
+	if err != nil {
+		return err
+	}
+	s.hub.RecheckGroup(name)
+	writeJSON(w, http.StatusOK, api.Gateway{Name: g.Name, Online: s.hub.Online(g.Name), Version: g.Version, RemoteAddr: g.RemoteAddr, LastSeen: g.LastSeen,
+		EnrolledAt: g.EnrolledAt, Group: g.Group, CertExpiresAt: g.CertExpiresAt, RevokedAt: g.RevokedAt})
+	return nil
+}
+
+// groupDetail is the audit detail of a gateway's group change.
+func groupDetail(from, to string) string {
+	switch {
+	case to == "":
+		return "out of group " + from
+	case from == "":
+		return "into group " + to
+	}
+	return "group " + from + " -> " + to
+}
+
+// enrolledGroup puts a gateway enrolling with e in the token's group (a
+// --replace token sets it again, emptying it when the token names none),
+// and says so for the audit event.
+func enrolledGroup(e *store.EnrollToken, g *store.Gateway) string {
+	if g.Group == e.Group {
+		if e.Group == "" {
+			return ""
+		}
+		return "group " + e.Group
+	}
+	detail := groupDetail(g.Group, e.Group)
+	g.Group = e.Group
+	return detail
+}
+
 // handleRemoveGateway deletes a gateway's record: its certificate then
 // names no enrolled gateway, so its tunnel is cut and it cannot connect
 // again (a new enrollment of the name is a new gateway). Resources that

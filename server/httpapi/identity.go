@@ -544,6 +544,11 @@ func (s *API) handleGatewayToken(w http.ResponseWriter, r *http.Request) error {
 	if err := api.ValidName("gateway", req.Name); err != nil {
 		return err
 	}
+	if req.Group != "" {
+		if err := api.ValidName("gateway group", req.Group); err != nil {
+			return err
+		}
+	}
 	ttl := time.Hour
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
@@ -557,13 +562,16 @@ func (s *API) handleGatewayToken(w http.ResponseWriter, r *http.Request) error {
 		s.trail.Event(c.User.Name, "gateway.token", req.Name, "failure", c.Source, err.Error())
 		return err
 	}
-	token, exp, err := s.newEnrollToken(req.Name, c.User.Name, s.publicURL(r), ttl, req.Replace)
+	token, exp, err := s.newEnrollToken(req.Name, req.Group, c.User.Name, s.publicURL(r), ttl, req.Replace)
 	if err != nil {
 		return err
 	}
 	detail := "expires " + exp.Format(time.RFC3339)
 	if req.Replace {
 		detail += "; replaces the enrolled gateway of that name"
+	}
+	if req.Group != "" {
+		detail += "; in group " + req.Group
 	}
 	s.trail.Event(c.User.Name, "gateway.token", req.Name, "success", c.Source, detail)
 	writeJSON(w, http.StatusCreated, api.GatewayTokenResponse{
@@ -573,10 +581,10 @@ func (s *API) handleGatewayToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *API) newEnrollToken(name, by, url string, ttl time.Duration, replace bool) (string, time.Time, error) {
+func (s *API) newEnrollToken(name, group, by, url string, ttl time.Duration, replace bool) (string, time.Time, error) {
 	secret := auth.RandomSecret(32)
 	now := time.Now().UTC()
-	e := &store.EnrollToken{Hash: auth.HashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Replace: replace}
+	e := &store.EnrollToken{Hash: auth.HashToken(secret), GatewayName: name, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl), Replace: replace, Group: group}
 	if err := s.st.Update(func(tx *store.Tx) error { return tx.PutEnrollToken(e) }); err != nil {
 		return "", time.Time{}, err
 	}
@@ -655,6 +663,7 @@ func (s *API) enroll(secret string, pub any, source string) (*api.EnrollResponse
 		// The certificate of a gateway this one replaces stops working now.
 		g.CertSerial, g.PrevSerial, g.CertExpiresAt, g.RevokedAt = cert.SerialNumber.String(), "", cert.NotAfter, time.Time{}
 		g.EnrolledAt = now
+		groupNote := enrolledGroup(e, g)
 		if err := tx.PutGateway(g); err != nil {
 			return err
 		}
@@ -663,7 +672,7 @@ func (s *API) enroll(secret string, pub any, source string) (*api.EnrollResponse
 			return err
 		}
 		resp = &api.EnrollResponse{Name: g.Name, Certificate: string(pki.EncodeCert(der)), CA: string(s.ca.CertPEM())}
-		return audit.Append(tx, "gateway:"+g.Name, "gateway.enroll", g.Name, "success", source, "")
+		return audit.Append(tx, "gateway:"+g.Name, "gateway.enroll", g.Name, "success", source, groupNote)
 	})
 	if err != nil {
 		return nil, err
@@ -678,7 +687,7 @@ func (s *API) enroll(secret string, pub any, source string) (*api.EnrollResponse
 // EnrollLocal enrolls an in-process gateway (pamd dev) without a network
 // round trip, returning the certificate and CA in PEM.
 func (s *API) EnrollLocal(name string, pub any) (certPEM, caPEM []byte, err error) {
-	token, _, err := s.newEnrollToken(name, "system", "", time.Minute, true)
+	token, _, err := s.newEnrollToken(name, "", "system", "", time.Minute, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -352,14 +352,19 @@ func (s *API) handleKinds(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkVia checks what is to reach a resource: one gateway that exists, or
-// a gateway group (which has no record: its gateways name it when they
-// connect).
+// a gateway group (which has no record of its own: the admin puts gateways
+// in it) that an enrolled gateway is in, or that an unused enrollment
+// token puts the gateway it enrolls in, so that a mistyped group is
+// refused rather than leaving the resource unreachable.
 func checkVia(tx *store.Tx, gateway, group string) error {
 	switch {
 	case gateway != "" && group != "":
 		return api.Errorf(http.StatusBadRequest, "--gateway and --gateway-group: name one, the gateway or the group of gateways that reaches this resource")
 	case group != "":
-		return api.ValidName("gateway group", group)
+		if err := api.ValidName("gateway group", group); err != nil {
+			return err
+		}
+		return groupExists(tx, group)
 	case gateway == "":
 		return api.Errorf(http.StatusBadRequest, "--gateway: name the gateway that reaches this resource (see pamd gateways list), or --gateway-group a group of gateways")
 	}
@@ -367,4 +372,29 @@ func checkVia(tx *store.Tx, gateway, group string) error {
 		return api.Errorf(http.StatusBadRequest, "no gateway named %q (see pamd gateways list)", gateway)
 	}
 	return nil
+}
+
+// groupExists refuses a gateway group no gateway is in, nor an unused
+// enrollment token puts one in.
+func groupExists(tx *store.Tx, group string) error {
+	gws, err := tx.Gateways()
+	if err != nil {
+		return err
+	}
+	for _, g := range gws {
+		if g.Group == group {
+			return nil
+		}
+	}
+	toks, err := tx.EnrollTokens()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, e := range toks {
+		if e.Group == group && e.UsedAt.IsZero() && now.Before(e.ExpiresAt) {
+			return nil
+		}
+	}
+	return api.Errorf(http.StatusBadRequest, "no gateway is in group %q: put one in it first (pamd gateways set NAME --group %s, or pamd gateways token --name NAME --group %s), see pamd gateways list", group, group, group)
 }

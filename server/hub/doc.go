@@ -5,10 +5,15 @@
 // asks it one question (Ask, Probe), tells it a session ended (Notice),
 // and takes what it sends: record batches and certificate renewals.
 //
-// A resource names one gateway or a gateway group, which its gateways say
-// in their hello. For a group's resource the hub picks, per new stream,
-// the connected gateway of the group with the fewest open streams (Pick,
-// OpenFor, ProbeFor), and tells every connected one about its sessions.
+// A resource names one gateway or a gateway group. A gateway's group is
+// the one the admin put it in on its store record (enrollment token,
+// pamd gateways set), read at admission: a hello naming another group is
+// refused, one naming none is admitted to the stored group, and a group
+// change cuts the connection to admit it again (RecheckGroup). For a
+// group's resource the hub picks, per new stream, the connected gateway of
+// the group with the fewest open streams (Pick, OpenFor, ProbeFor), and
+// tells every connected one about its sessions: every gateway of a group
+// receives the credentials of all the group's resources.
 //
 // Files:
 //   - hub.go: the registry, serving a gateway's connection, Open, Notice.
@@ -18,7 +23,8 @@
 //     (RenewAll, a CA rotation's step); cutting connections on a certificate
 //     from a retired gateway CA (CutRetiredGatewayCA), which renew nothing.
 //   - groups.go: the gateway for a resource: its own, or of its group the
-//     least busy connected one (Pick); all a resource's gateways (Serving).
+//     least busy connected one (Pick); all a resource's gateways (Serving);
+//     re-admission after a group change (RecheckGroup).
 //   - records.go: storing session records, kept only from the gateway that
 //     served their connection.
 //   - dbcert.go: signing a gateway's certificate request for a PKINIT login

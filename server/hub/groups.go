@@ -57,7 +57,7 @@ func (h *Hub) byLoad(res *store.Resource) ([]string, error) {
 
 // noGatewayOf is the error when no gateway of group is connected.
 func noGatewayOf(group string) error {
-	return fmt.Errorf("no gateway of group %s is connected: start a gateway in group %s (pamd gateway --gateway-group %s); see pamd gateways list", group, group, group)
+	return fmt.Errorf("no gateway of group %s is connected: start a gateway in group %s (pamd gateways set NAME --group %s); see pamd gateways list", group, group, group)
 }
 
 // inGroup is the connected gateways of group, by name; h.mu is held.
@@ -127,6 +127,27 @@ func (h *Hub) ProbeFor(ctx context.Context, res *store.Resource, d tunnel.Descri
 		return nil, err
 	}
 	return h.Probe(ctx, name, d)
+}
+
+// RecheckGroup re-admits the named gateway after its group changed on its
+// record (pamd gateways set --group): a connection admitted to another
+// group than the record's now is cut, and the gateway, reconnecting, is
+// admitted to the new one (or refused, when its hello claims another).
+// It also rechecks its certificate (Recheck).
+func (h *Hub) RecheckGroup(name string) {
+	h.Recheck(name, "certificate revoked")
+	h.mu.Lock()
+	gc, ok := h.gw[name]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	group, err := h.storedGroup(name)
+	if err == nil && group == gc.group {
+		return
+	}
+	h.log.Warn("gateway cut", "gateway", name, "reason", "its gateway group changed", "from", gc.group, "to", group)
+	gc.sess.Close()
 }
 
 // serves says whether this connection's gateway may serve res: it is its

@@ -58,7 +58,7 @@ type Hub struct {
 type gatewayConn struct {
 	name    string
 	version string
-	group   string // the gateway group its hello named, if any
+	group   string // the gateway group its store record named at admission, if any
 	remote  string
 	since   time.Time
 	sess    *yamux.Session
@@ -171,7 +171,8 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	}
 	// Only the gateway's current certificate gets in; the refusal says why
 	// in the gateway's log.
-	if err := h.admitHello(name, leaf, hello); err != nil {
+	group, err := h.admitHello(name, leaf, hello)
+	if err != nil {
 		h.log.Warn("gateway refused", "gateway", name, "remote", remote, "err", err)
 		h.trail.Event("gateway:"+name, "gateway.connect", name, "failure", audit.Host(remote), err.Error())
 		tunnel.Refuse("pamd server: gateway %s refused: %v", name, err).WriteTo(st)
@@ -185,7 +186,7 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	tunnel.OK().WriteTo(st)
 	st.Close()
 
-	gc := &gatewayConn{name: name, version: hello.Version, group: hello.Group, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(), cert: leaf,
+	gc := &gatewayConn{name: name, version: hello.Version, group: group, remote: remote, since: time.Now().UTC(), sess: sess, serial: leaf.SerialNumber.String(), cert: leaf,
 		expiry: time.AfterFunc(time.Until(leaf.NotAfter), func() { sess.Close() })}
 	defer gc.expiry.Stop()
 	h.mu.Lock()
@@ -195,8 +196,9 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	h.gw[name] = gc
 	h.mu.Unlock()
 	h.Recheck(name, "certificate revoked") // a revocation while this one was being admitted
+	h.RecheckGroup(name)                   // a group change while this one was being admitted
 	h.touch(name, gc, true)
-	h.log.Info("gateway connected", "gateway", name, "version", hello.Version, "group", hello.Group, "remote", remote)
+	h.log.Info("gateway connected", "gateway", name, "version", hello.Version, "group", group, "remote", remote)
 	h.cfg.OnConnect()
 
 	// Gateways open record streams; anything else is refused. open
@@ -242,15 +244,53 @@ func (h *Hub) Serve(ctx context.Context, c *tls.Conn) {
 	h.log.Info("gateway disconnected", "gateway", name, "remote", remote)
 }
 
-// admitHello is admit, and a gateway group named as the API names things
-// (a group is only ever the name its gateways give).
-func (h *Hub) admitHello(name string, leaf *x509.Certificate, hello tunnel.Hello) error {
+// admitHello is admit, and the gateway's group: the one the admin put it
+// in on its record (pamd gateways token --group, pamd gateways set
+// --group), never the one its hello claims. A hello naming no group is
+// accepted (older gateways, or one not told its group) and the gateway
+// serves its stored group all the same; a hello naming another group is
+// refused, so that a misconfigured gateway says so rather than serving a
+// group nobody meant.
+func (h *Hub) admitHello(name string, leaf *x509.Certificate, hello tunnel.Hello) (group string, err error) {
 	if hello.Group != "" {
 		if err := api.ValidName("gateway group", hello.Group); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return h.admit(name, leaf)
+	if err := h.admit(name, leaf); err != nil {
+		return "", err
+	}
+	group, err = h.storedGroup(name)
+	if err != nil {
+		return "", err
+	}
+	if hello.Group != "" && hello.Group != group {
+		return "", groupMismatch(name, group, hello.Group)
+	}
+	return group, nil
+}
+
+// storedGroup is the group on the named gateway's record.
+func (h *Hub) storedGroup(name string) (string, error) {
+	var g *store.Gateway
+	err := h.st.View(func(tx *store.Tx) (err error) { g, err = tx.GatewayByName(name); return err })
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errGatewayUnknown
+	}
+	if err != nil {
+		return "", fmt.Errorf("admit gateway: %w", err)
+	}
+	return g.Group, nil
+}
+
+// groupMismatch is the refusal of a hello claiming a group the gateway's
+// record does not name.
+func groupMismatch(name, stored, claimed string) error {
+	in := "in group " + stored
+	if stored == "" {
+		in = "in no group"
+	}
+	return fmt.Errorf("gateway %s is %s on the server, not %s: run pamd gateways set %s --group %s, or fix PAMD_GATEWAY_GROUP", name, in, claimed, name, claimed)
 }
 
 // touch records a connect or disconnect on the gateway's record and in the audit log.
@@ -268,7 +308,7 @@ func (h *Hub) touch(name string, gc *gatewayConn, connected bool) {
 		case err != nil:
 			return err
 		default:
-			g.LastSeen, g.Version, g.RemoteAddr, g.Group = time.Now().UTC(), gc.version, gc.remote, gc.group
+			g.LastSeen, g.Version, g.RemoteAddr = time.Now().UTC(), gc.version, gc.remote
 			if err := tx.PutGateway(g); err != nil {
 				return err
 			}
