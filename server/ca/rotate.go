@@ -238,14 +238,7 @@ func (a *Authority) StartRotation(typ string, record Record) error {
 	if err != nil {
 		return err
 	}
-	a.stepMu.Lock()
-	defer a.stepMu.Unlock()
-	m := a.stage(typ)
-	err = a.st.Update(func(tx *store.Tx) error {
-		st, err := readRotations(tx)
-		if err != nil {
-			return err
-		}
+	return a.step(typ, func(tx *store.Tx, st *rotationState, m *memory) error {
 		if _, ok := st.Next[typ]; ok {
 			return fmt.Errorf("%w: the %s CA is being rotated already: complete it (pamd ca rotate complete --type %s) or roll it back (pamd ca rotate rollback --type %s)", ErrRotation, typ, typ, typ)
 		}
@@ -264,11 +257,37 @@ func (a *Authority) StartRotation(typ string, record Record) error {
 		m.next[typ] = kp
 		return record.write(tx, "next "+pki.Fingerprint(kp.cert.Raw))
 	})
+}
+
+// step runs one rotation step of typ, one at a time: do reads and changes
+// the stored state in one transaction and stages the memory it leads to,
+// which the Authority takes in one assignment only once the transaction
+// has committed.
+func (a *Authority) step(typ string, do func(tx *store.Tx, st *rotationState, m *memory) error) error {
+	a.stepMu.Lock()
+	defer a.stepMu.Unlock()
+	m := a.stage(typ)
+	err := a.st.Update(func(tx *store.Tx) error {
+		st, err := readRotations(tx)
+		if err != nil {
+			return err
+		}
+		return do(tx, st, m)
+	})
 	if err != nil {
 		return err
 	}
 	a.swap(m)
 	return nil
+}
+
+// endRotation forgets typ's next CA in the stored state.
+func (st *rotationState) endRotation(typ string) {
+	delete(st.Next, typ)
+	delete(st.Started, typ)
+	if typ == TypeGateway {
+		st.NextIssued = nil
+	}
 }
 
 // CompleteRotation makes typ's next CA the current one; the one it
@@ -279,14 +298,7 @@ func (a *Authority) CompleteRotation(typ string, record Record) error {
 	if err != nil {
 		return err
 	}
-	a.stepMu.Lock()
-	defer a.stepMu.Unlock()
-	m := a.stage(typ)
-	err = a.st.Update(func(tx *store.Tx) error {
-		st, err := readRotations(tx)
-		if err != nil {
-			return err
-		}
+	return a.step(typ, func(tx *store.Tx, st *rotationState, m *memory) error {
 		next, ok := st.Next[typ]
 		if !ok {
 			return notRotating(typ)
@@ -307,11 +319,7 @@ func (a *Authority) CompleteRotation(typ string, record Record) error {
 		if err := putKeyPair(tx, name, []byte(next.Cert), []byte(next.Key)); err != nil {
 			return err
 		}
-		delete(st.Next, typ)
-		delete(st.Started, typ)
-		if typ == TypeGateway {
-			st.NextIssued = nil
-		}
+		st.endRotation(typ)
 		if err := writeRotations(tx, st); err != nil {
 			return err
 		}
@@ -320,11 +328,6 @@ func (a *Authority) CompleteRotation(typ string, record Record) error {
 		m.prev[typ] = prevKP
 		return record.write(tx, "now "+pemFingerprint(next.Cert)+", was "+pemFingerprint(string(curCert)))
 	})
-	if err != nil {
-		return err
-	}
-	a.swap(m)
-	return nil
 }
 
 // RollbackRotation drops typ's next CA: what it signed is no longer
@@ -333,14 +336,7 @@ func (a *Authority) RollbackRotation(typ string, record Record) error {
 	if _, _, err := specOf(typ); err != nil {
 		return err
 	}
-	a.stepMu.Lock()
-	defer a.stepMu.Unlock()
-	m := a.stage(typ)
-	err := a.st.Update(func(tx *store.Tx) error {
-		st, err := readRotations(tx)
-		if err != nil {
-			return err
-		}
+	return a.step(typ, func(tx *store.Tx, st *rotationState, m *memory) error {
 		next, ok := st.Next[typ]
 		if !ok && st.Prev[typ].Cert != "" {
 			return fmt.Errorf("%w: the %s CA is not being rotated, and a completed rotation cannot be rolled back: rotate again (pamd ca rotate start --type %s)", ErrRotation, typ, typ)
@@ -348,22 +344,13 @@ func (a *Authority) RollbackRotation(typ string, record Record) error {
 		if !ok {
 			return notRotating(typ)
 		}
-		delete(st.Next, typ)
-		delete(st.Started, typ)
-		if typ == TypeGateway {
-			st.NextIssued = nil
-		}
+		st.endRotation(typ)
 		if err := writeRotations(tx, st); err != nil {
 			return err
 		}
 		delete(m.next, typ)
 		return record.write(tx, "dropped "+pemFingerprint(next.Cert))
 	})
-	if err != nil {
-		return err
-	}
-	a.swap(m)
-	return nil
 }
 
 func notRotating(typ string) error {
