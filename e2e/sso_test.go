@@ -104,6 +104,23 @@ func startHydraWith(t *testing.T, pamdURL string, extraEnv []string, tamper *tam
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Hydra makes its signing keys after it says it is ready; on a loaded
+	// machine that took longer than pamd's key fetch waits (it failed a CI
+	// run). Wait until its key set is served.
+	for jwks := "http://" + pub + "/.well-known/jwks.json"; ; {
+		resp, err := http.Get(jwks)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), `"kid"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("hydra serves no signing keys: %v\n%s", err, h.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// The client pamd is: the console's callback and the CLI's loopback
 	// redirect (any port, RFC 8252).
 	h.adminCall("POST", "/admin/clients", map[string]any{
