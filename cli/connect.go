@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/internal/procs"
 	"github.com/pamd/pamd/proxy/local"
 	"github.com/pamd/pamd/proxy/mssqlproxy"
 	"github.com/pamd/pamd/proxy/postgresproxy"
@@ -68,7 +69,7 @@ func (a *app) connect(c *cli.Context) error {
 	}
 	cfg := localConfig(c, login, client, grant, log, a.stderr)
 	cfg.Ready = func(addr *net.TCPAddr) { a.connectReady(c, grant, addr) }
-	clientThreads()
+	procs.Adapt(c.Context, log)
 	err = local.Run(c.Context, cfg)
 	var ended *local.Ended
 	if errors.As(err, &ended) {

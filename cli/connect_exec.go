@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/internal/procs"
 	"github.com/pamd/pamd/proxy/local"
 	"github.com/pamd/pamd/server/api"
 )
@@ -105,7 +106,7 @@ func (a *app) connectExec(c *cli.Context) error {
 		}()
 	}
 	ran := make(chan error, 1)
-	clientThreads()
+	procs.Adapt(runCtx, cfg.Logger)
 	go func() { ran <- local.Run(runCtx, cfg) }()
 
 	var runErr error

@@ -17,9 +17,8 @@
 //   - log.go: --log-level and --log-format for the roles
 //   - server.go, gateway.go, dev.go: the roles (pamd server, gateway, dev);
 //     server.go also holds pamd server rotate-master-key
-//   - connect.go, connect_exec.go, ssh.go, threads.go: the laptop side
-//     (pamd connect, connect --exec running the native client, pamd ssh; the
-//     one scheduler thread they run on)
+//   - connect.go, connect_exec.go, ssh.go: the laptop side (pamd connect,
+//     connect --exec running the native client, pamd ssh)
 //   - login.go, mfa.go: login, logout, whoami, passwd; mfa enroll
 //   - sso.go: pamd sso set|show|disable, users sync, and login --sso's
 //     loopback redirect

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pamd/pamd/gateway"
 	"github.com/pamd/pamd/internal/httpconnect"
+	"github.com/pamd/pamd/internal/procs"
 )
 
 func (a *app) gatewayCommand() *cli.Command {
@@ -32,6 +33,7 @@ func (a *app) runGateway(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	procs.Adapt(c.Context, log)
 	return gateway.Run(c.Context, gateway.Config{DataDir: c.String("data-dir"), Token: c.String("token"), Version: a.version, Logger: log,
 		RecordBatchDelay: c.Duration("record-batch-delay"), Proxy: c.String("proxy"), HealthListen: c.String("health-listen"),
 		Group: c.String("gateway-group")})

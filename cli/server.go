@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/internal/procs"
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/server"
 	"github.com/pamd/pamd/store"
@@ -92,6 +93,7 @@ func serve(ctx context.Context, cfg server.Config, started func(*server.Server, 
 		srv.Store().Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	procs.Adapt(ctx, cfg.Logger) // the server, or pamd dev's server and gateway
 	if started != nil {
 		go started(srv, ln.Addr())
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pamd/pamd/internal/procs"
 	"github.com/pamd/pamd/proxy/local"
 )
 
@@ -54,7 +55,7 @@ func (a *app) ssh(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	clientThreads()
+	procs.Adapt(c.Context, log)
 	status, err := local.RunSSH(c.Context, local.SSHConfig{
 		Tunnel: tun, HostKey: grant.SSHHostKey, User: grant.Username, Command: command,
 		Stdin: stdin, Stdout: a.stdout, Stderr: a.stderr,
