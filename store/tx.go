@@ -21,6 +21,11 @@ type Tx struct {
 
 func (t *Tx) bucket(name string) *bolt.Bucket { return t.tx.Bucket([]byte(name)) }
 
+// OnCommit runs f once the transaction has committed, and never if it
+// does not: memory that mirrors what the transaction writes is updated
+// there, so a failed commit leaves none of it behind.
+func (t *Tx) OnCommit(f func()) { t.tx.OnCommit(f) }
+
 // touch notes a write to bucket for the catalog generation.
 func (t *Tx) touch(bucket string) {
 	if bucket == bucketResources || bucket == bucketAccounts {

@@ -358,7 +358,8 @@ func notRotating(typ string) error {
 }
 
 // noteNextIssued records, in the caller's transaction, a gateway
-// certificate the next gateway CA issued.
+// certificate the next gateway CA issued; the Authority learns it once
+// that transaction has committed.
 func (a *Authority) noteNextIssued(tx *store.Tx, serial string) error {
 	st, err := readRotations(tx)
 	if err != nil {
@@ -370,9 +371,11 @@ func (a *Authority) noteNextIssued(tx *store.Tx, serial string) error {
 	if err := writeRotations(tx, st); err != nil {
 		return err
 	}
-	a.mu.Lock()
-	a.nextIssued[serial] = true
-	a.mu.Unlock()
+	tx.OnCommit(func() {
+		a.mu.Lock()
+		a.nextIssued[serial] = true
+		a.mu.Unlock()
+	})
 	return nil
 }
 

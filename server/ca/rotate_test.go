@@ -125,6 +125,18 @@ func TestGatewayCARotationAcrossRestart(t *testing.T) {
 	if !a.FromNextGatewayCA(during.SerialNumber.String()) || a.FromNextGatewayCA(before.SerialNumber.String()) {
 		t.Fatal("the status does not tell which gateway certificate came from the next CA")
 	}
+	// A certificate whose transaction fails was never handed out: neither
+	// the store nor the Authority's memory may count it.
+	var lost *x509.Certificate
+	st.Update(func(tx *store.Tx) (err error) {
+		if _, lost, err = a.IssueGateway(tx, "gw1", gatewayKey(t, "ecdsa").Public(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("the enrolment failed after the certificate was made")
+	})
+	if a.FromNextGatewayCA(lost.SerialNumber.String()) || mustLoad(t, st).FromNextGatewayCA(lost.SerialNumber.String()) {
+		t.Fatal("a certificate from a rolled-back transaction counts as issued by the next CA")
+	}
 	for _, c := range []*x509.Certificate{before, during} {
 		if !verifiesWith(c, a.GatewayClientCAs()) {
 			t.Fatalf("%s is not trusted during the overlap", c.SerialNumber)
