@@ -36,26 +36,27 @@ func accepted(g *store.Gateway, serial string) bool {
 	return serial != "" && (serial == g.CertSerial || serial == g.PrevSerial)
 }
 
-// admit checks a connecting gateway's certificate. Connecting with the
-// newest certificate retires the one it renewed.
-func (h *Hub) admit(name string, leaf *x509.Certificate) error {
+// admit checks a connecting gateway's certificate and returns the record
+// it was checked against (its group is the one the gateway serves).
+// Connecting with the newest certificate retires the one it renewed.
+func (h *Hub) admit(name string, leaf *x509.Certificate) (*store.Gateway, error) {
 	if h.cfg.CA.RetiredGatewayCert(leaf) {
-		return errGatewayOldCA
+		return nil, errGatewayOldCA
 	}
 	serial := leaf.SerialNumber.String()
 	var g *store.Gateway
 	err := h.st.View(func(tx *store.Tx) (err error) { g, err = tx.GatewayByName(name); return err })
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return errGatewayUnknown
+		return nil, errGatewayUnknown
 	case err != nil:
-		return fmt.Errorf("admit gateway: %w", err)
+		return nil, fmt.Errorf("admit gateway: %w", err)
 	case !accepted(g, serial) && !g.RevokedAt.IsZero() && g.CertSerial == "":
-		return errGatewayRevoked
+		return nil, errGatewayRevoked
 	case !accepted(g, serial):
-		return errGatewayReplaced
+		return nil, errGatewayReplaced
 	case serial != g.CertSerial || g.PrevSerial == "":
-		return nil
+		return g, nil
 	}
 	err = h.st.Update(func(tx *store.Tx) error {
 		g, err := tx.GatewayByName(name)
@@ -66,9 +67,9 @@ func (h *Hub) admit(name string, leaf *x509.Certificate) error {
 		return tx.PutGateway(g)
 	})
 	if err != nil {
-		return fmt.Errorf("admit gateway: %w", err)
+		return nil, fmt.Errorf("admit gateway: %w", err)
 	}
-	return nil
+	return g, nil
 }
 
 // Recheck cuts the named gateway's connection when its certificate is no

@@ -257,17 +257,14 @@ func (h *Hub) admitHello(name string, leaf *x509.Certificate, hello tunnel.Hello
 			return "", err
 		}
 	}
-	if err := h.admit(name, leaf); err != nil {
-		return "", err
-	}
-	group, err = h.storedGroup(name)
+	g, err := h.admit(name, leaf)
 	if err != nil {
 		return "", err
 	}
-	if hello.Group != "" && hello.Group != group {
-		return "", groupMismatch(name, group, hello.Group)
+	if hello.Group != "" && hello.Group != g.Group {
+		return "", groupMismatch(name, g.Group, hello.Group)
 	}
-	return group, nil
+	return g.Group, nil
 }
 
 // storedGroup is the group on the named gateway's record.
