@@ -2,8 +2,6 @@ package hub
 
 import (
 	"crypto/x509"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/store"
-	"github.com/pamd/pamd/store/storetest"
 )
 
 // groupFixture is a hub with a CA and enrolled gateways whose records name
@@ -25,12 +22,8 @@ type groupFixture struct {
 
 func newGroupFixture(t *testing.T) *groupFixture {
 	t.Helper()
-	st := storetest.Open(t)
-	a, err := ca.Load(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &groupFixture{h: New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4, CA: a, CertLifetime: time.Hour}), st: st, a: a}
+	h, st, a := testHub(t, nil)
+	return &groupFixture{h: h, st: st, a: a}
 }
 
 // enroll makes gateway name, in group on its record, and its certificate.

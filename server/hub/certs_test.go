@@ -2,8 +2,6 @@ package hub
 
 import (
 	"crypto/x509"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/store"
-	"github.com/pamd/pamd/store/storetest"
 )
 
 // TestCompletedGatewayCARotationCutsOldCertificates: after complete
@@ -20,12 +17,7 @@ import (
 // gateway CA is cut and renews nothing; one that renewed onto the new CA
 // stays.
 func TestCompletedGatewayCARotationCutsOldCertificates(t *testing.T) {
-	st := storetest.Open(t)
-	a, err := ca.Load(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4, CA: a, CertLifetime: time.Hour})
+	h, st, a := testHub(t, nil)
 	issue := func(name string) *x509.Certificate {
 		t.Helper()
 		key, err := pki.NewKey()

@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -18,9 +16,7 @@ import (
 	"github.com/pamd/pamd/protocol/pkinit"
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
-	"github.com/pamd/pamd/server/ca"
 	"github.com/pamd/pamd/store"
-	"github.com/pamd/pamd/store/storetest"
 )
 
 // TestDBCert: the hub signs a gateway's certificate request only for a
@@ -28,20 +24,14 @@ import (
 // from the db-client CA, until the session's expiry; each answer is
 // audited.
 func TestDBCert(t *testing.T) {
-	st := storetest.Open(t)
-	authority, err := ca.Load(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4, CA: authority,
-		DBClientCRLURL: "https://pamd.example.com/pki/db-client.crl"})
+	h, st, authority := testHub(t, func(c *Config) { c.CertLifetime = 0; c.DBClientCRLURL = "https://pamd.example.com/pki/db-client.crl" })
 	res := &store.Resource{ID: store.NewID(), Name: "erp", Type: "mssql", Gateway: "gwa", Host: "10.0.0.5", Port: 1433}
 	pk := &store.Account{ID: store.NewID(), ResourceID: res.ID, Name: "alice", Username: "alice", Auth: "pkinit", Realm: "CORP.EXAMPLE.COM", SID: "S-1-5-21-1-2-3-1001"}
 	sqlAcct := &store.Account{ID: store.NewID(), ResourceID: res.ID, Name: "app", Username: "app", Password: "x", Auth: "sql"}
 	live := &store.Session{ID: store.NewID(), ResourceID: res.ID, AccountID: pk.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(20 * time.Minute)}
 	ended := &store.Session{ID: store.NewID(), ResourceID: res.ID, AccountID: pk.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour), EndedAt: time.Now()}
 	ofSQL := &store.Session{ID: store.NewID(), ResourceID: res.ID, AccountID: sqlAcct.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-	err = st.Update(func(tx *store.Tx) error {
+	err := st.Update(func(tx *store.Tx) error {
 		if err := tx.CreateResource(res); err != nil {
 			return err
 		}

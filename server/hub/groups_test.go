@@ -2,8 +2,6 @@ package hub
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -13,12 +11,12 @@ import (
 
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/store"
-	"github.com/pamd/pamd/store/storetest"
 )
 
 func newTestHub(t *testing.T) *Hub {
 	t.Helper()
-	return New(Config{Store: storetest.Open(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4})
+	h, _, _ := testHub(t, nil)
+	return h
 }
 
 // openStreams opens n streams on the hub's end of a gateway's session.

@@ -2,8 +2,6 @@ package hub
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/pamd/pamd/protocol/tunnel"
 	"github.com/pamd/pamd/proxy"
 	"github.com/pamd/pamd/store"
-	"github.com/pamd/pamd/store/storetest"
 )
 
 // recordsFixture is a hub with one session on resource box, whose
@@ -29,8 +26,7 @@ type recordsFixture struct {
 
 func newRecordsFixture(t *testing.T) *recordsFixture {
 	t.Helper()
-	st := storetest.Open(t)
-	h := New(Config{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Streams: 4})
+	h, st, _ := testHub(t, nil)
 	res := &store.Resource{ID: store.NewID(), Name: "box-" + store.NewID(), Type: "ssh", Gateway: "gwa", Host: "10.0.0.5", Port: 22}
 	sess := &store.Session{ID: store.NewID(), ResourceID: res.ID, ResourceName: res.Name, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	err := st.Update(func(tx *store.Tx) error {
