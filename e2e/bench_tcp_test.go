@@ -17,10 +17,11 @@ import (
 	"time"
 )
 
-// TestBenchTCP runs the tcp workloads on four paths in one run and prints
-// one table: direct to the target processes, three plain relays (the floor
-// of pamd's topology), ssh -N -L through an OpenSSH sshd of the bench's own,
-// and pamd. Bulk transfers are checked by CRC-32, echoes byte for byte.
+// TestBenchTCP runs the tcp workloads on five paths in one run and prints
+// one table: direct to the target processes, three plain relays (what
+// pamd's topology costs without crypto), three relays with TLS 1.3 on the
+// middle legs (its floor with the crypto pamd does), ssh -N -L through an
+// OpenSSH sshd of the bench's own, and pamd. Bulk transfers are checked by CRC-32, echoes byte for byte.
 // The paths take turns, so that the load of a shared machine falls on all
 // of them; the CPU time their relaying processes spent per GiB says what
 // the machine's load cannot blur.
@@ -28,12 +29,26 @@ func TestBenchTCP(t *testing.T) {
 	benchEnabled(t)
 	direct := benchTargets{source: startHelper(t, "source"), digest: startHelper(t, "digest"), echo: startHelper(t, "echo")}
 	relays := benchTargets{source: plainChain(t, direct.source), digest: plainChain(t, direct.digest), echo: plainChain(t, direct.echo)}
+	var tlsRelays benchTargets
+	var tlsPIDs []func() []int
+	for _, tg := range []struct{ to, at *string }{{&direct.source, &tlsRelays.source}, {&direct.digest, &tlsRelays.digest}, {&direct.echo, &tlsRelays.echo}} {
+		addr, pids := tlsChain(t, *tg.to)
+		*tg.at = addr
+		tlsPIDs = append(tlsPIDs, pids)
+	}
 	fw := sshForward(t, direct.source, direct.digest, direct.echo)
 	e := newEnv(t)
 	conns := []*connection{e.tcpThrough("source", direct.source), e.tcpThrough("digest", direct.digest), e.tcpThrough("echo", direct.echo)}
 	paths := []*benchPath{
 		{benchTargets: direct},
 		{benchTargets: relays},
+		{benchTargets: tlsRelays, relaying: func() []int {
+			var all []int
+			for _, p := range tlsPIDs {
+				all = append(all, p()...)
+			}
+			return all
+		}},
 		{benchTargets: benchTargets{source: fw.locals[0], digest: fw.locals[1], echo: fw.locals[2]}, relaying: fw.pids},
 		{benchTargets: benchTargets{source: conns[0].addr(), digest: conns[1].addr(), echo: conns[2].addr()}, relaying: e.pids(conns)},
 	}
@@ -47,8 +62,8 @@ func TestBenchTCP(t *testing.T) {
 		download(t, p.source, 16<<20)
 		upload(t, p.digest, 16<<20)
 	}
-	var down, up, echo, fresh [4][]time.Duration
-	var downCPU, upCPU, echoCPU, freshCPU [4]time.Duration
+	var down, up, echo, fresh [numPaths][]time.Duration
+	var downCPU, upCPU, echoCPU, freshCPU [numPaths]time.Duration
 	for turn := 0; turn < 2; turn++ {
 		for i, p := range paths {
 			down[i] = append(down[i], p.timed(&downCPU[i], func() time.Duration { return download(t, p.source, size) }))
@@ -317,26 +332,30 @@ func newConnections(t *testing.T, addr string, n int) []time.Duration {
 	return sortDurations(lat)
 }
 
-// benchTable prints the tcp workloads, one row each, with the four paths
+// benchTable prints the tcp workloads, one row each, with the five paths
 // and pamd's ratios against ssh -L and direct.
 type benchTable struct {
 	t    *testing.T
 	rows [][]string
 }
 
-var benchPaths = []string{"direct", "3 plain relays", "ssh -L", "pamd"}
+// benchPaths name the paths in the order TestBenchTCP measures them. The
+// TLS relays are the floor of pamd's topology: what three processes
+// relaying with TLS on the middle legs cost with nothing else.
+var benchPaths = []string{"direct", "3 plain relays", "3 TLS relays", "ssh -L", "pamd"}
 
 const (
 	pathDirect = 0
-	pathSSH    = 2
-	pathPamd   = 3
+	pathSSH    = 3
+	pathPamd   = 4
+	numPaths   = 5
 )
 
 // throughput adds a row of the best of each path's transfer times of size
 // bytes, as MiB/s; the
 // ratios are pamd's rate over the others' (higher is better). target, if
 // not 0, is the least pamd/ssh -L ratio wanted.
-func (b *benchTable) throughput(name string, size int64, d [4][]time.Duration, target float64) {
+func (b *benchTable) throughput(name string, size int64, d [numPaths][]time.Duration, target float64) {
 	rate := func(i int) float64 { return float64(size) / slices.Min(d[i]).Seconds() / (1 << 20) }
 	row := []string{name}
 	for i := range benchPaths {
@@ -353,7 +372,7 @@ func (b *benchTable) throughput(name string, size int64, d [4][]time.Duration, t
 // cpu adds a row of the CPU time each path's relaying processes spent per
 // GiB moved (n bytes in all); the ratios are pamd's over the others'
 // (lower is better).
-func (b *benchTable) cpu(name string, n int64, cpu [4]time.Duration) {
+func (b *benchTable) cpu(name string, n int64, cpu [numPaths]time.Duration) {
 	perGiB := func(i int) float64 { return cpu[i].Seconds() * 1000 / (float64(n) / (1 << 30)) }
 	row := []string{name}
 	for i := range benchPaths {
@@ -369,7 +388,7 @@ func (b *benchTable) cpu(name string, n int64, cpu [4]time.Duration) {
 // cpuPer adds a row of the CPU time each path's relaying processes spent
 // per operation (n in all). Unlike latencies, it hardly moves with what
 // else the machine runs, so it shows where a round trip's cost is.
-func (b *benchTable) cpuPer(name string, n int, cpu [4]time.Duration) {
+func (b *benchTable) cpuPer(name string, n int, cpu [numPaths]time.Duration) {
 	per := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(n) }
 	row := []string{name}
 	for i := range benchPaths {
@@ -385,7 +404,7 @@ func (b *benchTable) cpuPer(name string, n int, cpu [4]time.Duration) {
 // latency adds a row of each path's percentile p; the ratios are pamd's
 // latency over the others' (lower is better). target, if not 0, is the
 // most pamd/ssh -L ratio wanted.
-func (b *benchTable) latency(name string, lat [4][]time.Duration, p, target float64) {
+func (b *benchTable) latency(name string, lat [numPaths][]time.Duration, p, target float64) {
 	row := []string{name}
 	for i := range benchPaths {
 		row = append(row, us(pct(lat[i], p)))
