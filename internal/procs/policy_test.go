@@ -62,14 +62,18 @@ func TestPolicyShrinksAfterALongLull(t *testing.T) {
 
 // After a shrink the same load must not count as busy on the threads
 // left, or the count would swing back and forth.
+// And after a growth the load that caused it must not count as idle.
 func TestPolicyDoesNotSwing(t *testing.T) {
-	for _, most := range []int{2, 4, 8, 16} {
-		for cur := most; cur > 1; cur /= 2 {
-			load := idleShare * float64(cur) // the most that still shrinks
-			after := max(1, cur/2)
-			if load >= busyShare*float64(after) {
-				t.Errorf("%d threads shrink to %d at %.2f cores, which is busy there", cur, after, load)
-			}
+	for cur := 2; cur <= 64; cur++ {
+		load := idleShare * float64(cur) // the most that still shrinks
+		if after := max(1, cur/2); load >= busyShare*float64(after) {
+			t.Errorf("%d threads shrink to %d at %.2f cores, which is busy there", cur, after, load)
+		}
+	}
+	for cur := 1; cur < 64; cur++ {
+		load := busyShare * float64(cur) // the least that still grows
+		if after := min(64, 2*cur); load <= idleShare*float64(after) {
+			t.Errorf("%d threads grow to %d at %.2f cores, which is idle there", cur, after, load)
 		}
 	}
 }

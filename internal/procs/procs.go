@@ -17,11 +17,13 @@ const tick = 200 * time.Millisecond
 var adapting sync.Mutex
 
 // Adapt puts the process on one scheduler thread and, until ctx is done,
-// adds threads (up to the runtime's default, GOMAXPROCS's value at start)
-// while the load keeps them busy and takes them back after it has gone;
-// when ctx is done it restores the default. It returns at once. With
-// GOMAXPROCS set in the environment, or a loop already running, it does
-// nothing. Changes are logged at debug level to log, which may be nil.
+// doubles its threads (up to the runtime's default as it was at the call:
+// a later change of the CPU count or a container's CPU limit is not
+// followed meanwhile) while the load keeps them busy, and halves them each
+// 5 s the load stays low; when ctx is done it hands GOMAXPROCS back to the
+// runtime's own setting. It returns at once. With GOMAXPROCS set in the
+// environment, or a loop already running, it does nothing. Changes are
+// logged at debug level to log, which may be nil.
 func Adapt(ctx context.Context, log *slog.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" || !adapting.TryLock() {
 		return
@@ -35,7 +37,7 @@ func Adapt(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(tick)
 	go func() {
 		defer adapting.Unlock()
-		defer runtime.GOMAXPROCS(p.max)
+		defer runtime.SetDefaultGOMAXPROCS()
 		defer t.Stop()
 		run(ctx, p, cpuTime, t.C, func(n int) {
 			runtime.GOMAXPROCS(n)
