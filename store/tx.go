@@ -23,7 +23,10 @@ func (t *Tx) bucket(name string) *bolt.Bucket { return t.tx.Bucket([]byte(name))
 
 // OnCommit runs f once the transaction has committed, and never if it
 // does not: memory that mirrors what the transaction writes is updated
-// there, so a failed commit leaves none of it behind.
+// there, so a failed commit leaves none of it behind. In a View it never
+// runs; in a Batch, only the attempt that commits runs it. It runs after
+// the next writer may have started, so f must check that what it mirrors
+// is still current.
 func (t *Tx) OnCommit(f func()) { t.tx.OnCommit(f) }
 
 // touch notes a write to bucket for the catalog generation.

@@ -290,7 +290,7 @@ func (a *Authority) IssueGateway(tx *store.Tx, name string, pub crypto.PublicKey
 		return nil, nil, fmt.Errorf("gateway certificate: %w", err)
 	}
 	if tx != nil && !issuer.cert.Equal(a.pair(TypeGateway).cert) {
-		if err := a.noteNextIssued(tx, c.SerialNumber.String()); err != nil {
+		if err := a.noteNextIssued(tx, c.SerialNumber.String(), issuer); err != nil {
 			return nil, nil, fmt.Errorf("gateway certificate: %w", err)
 		}
 	}

@@ -358,9 +358,11 @@ func notRotating(typ string) error {
 }
 
 // noteNextIssued records, in the caller's transaction, a gateway
-// certificate the next gateway CA issued; the Authority learns it once
-// that transaction has committed.
-func (a *Authority) noteNextIssued(tx *store.Tx, serial string) error {
+// certificate the next gateway CA (issuer) issued; the Authority learns it
+// once that transaction has committed, if issuer is still its next CA
+// then (bbolt runs commit handlers after it lets the next writer in, and
+// a rotation step may have come between).
+func (a *Authority) noteNextIssued(tx *store.Tx, serial string, issuer keyPair) error {
 	st, err := readRotations(tx)
 	if err != nil {
 		return err
@@ -373,7 +375,9 @@ func (a *Authority) noteNextIssued(tx *store.Tx, serial string) error {
 	}
 	tx.OnCommit(func() {
 		a.mu.Lock()
-		a.nextIssued[serial] = true
+		if next, ok := a.next[TypeGateway]; ok && next.cert.Equal(issuer.cert) {
+			a.nextIssued[serial] = true
+		}
 		a.mu.Unlock()
 	})
 	return nil

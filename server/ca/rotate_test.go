@@ -128,12 +128,15 @@ func TestGatewayCARotationAcrossRestart(t *testing.T) {
 	// A certificate whose transaction fails was never handed out: neither
 	// the store nor the Authority's memory may count it.
 	var lost *x509.Certificate
-	st.Update(func(tx *store.Tx) (err error) {
+	failed := errors.New("the enrolment failed after the certificate was made")
+	if err := st.Update(func(tx *store.Tx) (err error) {
 		if _, lost, err = a.IssueGateway(tx, "gw1", gatewayKey(t, "ecdsa").Public(), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		return errors.New("the enrolment failed after the certificate was made")
-	})
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("the update: %v, want the injected failure", err)
+	}
 	if a.FromNextGatewayCA(lost.SerialNumber.String()) || mustLoad(t, st).FromNextGatewayCA(lost.SerialNumber.String()) {
 		t.Fatal("a certificate from a rolled-back transaction counts as issued by the next CA")
 	}
