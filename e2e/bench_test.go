@@ -17,7 +17,7 @@ import (
 // The benchmarks run each workload direct to the target and through pamd
 // (connect → server → gateway → target, all on loopback, both tunnel legs
 // TLS) in the same run, and print the ratio; the tcp workloads also through
-// plain relays and ssh -L (bench_tcp_test.go). They run with PAMD_BENCH=1
+// plain relays, TLS relays and ssh -L (bench_tcp_test.go). They run with PAMD_BENCH=1
 // (scripts/bench); PAMD_BENCH_QUICK=1 shrinks them for CI.
 
 func benchEnabled(t *testing.T) {

@@ -5,7 +5,8 @@
 //
 // Files:
 //   - harness_test.go: building the binary, starting processes, the echo target.
-//   - helper_test.go: the test binary as echo, sink and plain-relay processes.
+//   - helper_test.go: the test binary as echo, sink, plain-relay and
+//     TLS-relay processes.
 //   - sshd_test.go, ferret_test.go: real OpenSSH sshd and FerretDB, started by the tests;
 //     each test's SSH keys, in an authorized keys file of its own.
 //   - sysusers_test.go: the system users and sudoers files the SSH tests make, unique
@@ -39,7 +40,8 @@
 //     or expired refused, the provider down.
 //   - bench_test.go, bench_tcp_test.go, bench_ssh_test.go, bench_mongo_test.go,
 //     bench_mssql_test.go: benchmarks that run each workload direct, through the
-//     tool a user would use instead (three plain relays, ssh -L, ssh -J) and
+//     tool a user would use instead (ssh -L, ssh -J), through three plain and
+//     three TLS relays (the topology's cost without and with its crypto), and
 //     through pamd in the same run, and print one table with the ratios
 //     (PAMD_BENCH=1); they assert what they move, never a timing.
 //

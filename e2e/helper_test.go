@@ -118,11 +118,11 @@ func plainChain(t testing.TB, target string) string {
 // gateway stand, with TLS 1.3 on the two middle legs as pamd has, and
 // nothing else (no multiplexing, no records), in front of target. It
 // returns the chain's address and its relays' process IDs.
-func tlsChain(t testing.TB, target string) (string, func() []int) {
+func tlsChain(t testing.TB, target string) (string, []int) {
 	addr, last := startHelperProc(t, "tls-relay=tls,tcp,"+target)
 	addr, middle := startHelperProc(t, "tls-relay=tls,tls,"+addr)
 	addr, first := startHelperProc(t, "tls-relay=tcp,tls,"+addr)
-	return addr, func() []int { return []int{first, middle, last} }
+	return addr, []int{first, middle, last}
 }
 
 // tlsRelay relays c to the address in spec (IN,OUT,ADDR), with TLS on
@@ -194,8 +194,8 @@ func helperTLS(t testing.TB) string {
 }
 
 // helperTLSConfig is a relay's TLS 1.3 configuration from
-// PAMD_E2E_HELPER_TLS.
-func helperTLSConfig() *tls.Config {
+// PAMD_E2E_HELPER_TLS, read once.
+var helperTLSConfig = sync.OnceValue(func() *tls.Config {
 	pemBytes := []byte(os.Getenv("PAMD_E2E_HELPER_TLS"))
 	cert, err := tls.X509KeyPair(pemBytes, pemBytes)
 	if err != nil {
@@ -205,6 +205,6 @@ func helperTLSConfig() *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pemBytes)
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
-}
+})
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
